@@ -1,0 +1,38 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+# Each creates .venv when missing, installs the CPU build of torch first (a plain `torch`
+# requirement would pull a multi-GB CUDA build), then the project with its extras, and skips
+# reinstalling while pyproject.toml is unchanged.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+TORCH  := torch==2.13.0
+
+.PHONY: install demo test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[dev,surrogates,cell]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/electroloop demo
+
+lint: install
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check src tests
+
+test: lint
+	$(PY) -m pytest
+
+bench: install
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf runs .pytest_cache

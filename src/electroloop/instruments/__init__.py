@@ -1,0 +1,1 @@
+"""PyVISA drivers, one plain class per instrument; `sim/` holds protocol-true simulators."""

@@ -1,0 +1,1 @@
+"""Protocol-true instrument simulators: TCP servers on loopback backed by `simulations` physics."""

@@ -1,0 +1,204 @@
+"""The physical truth every simulator shares: stock bottles, the vial on the balance, time.
+
+Pumps move liquid between bottles and the vial, the balance weighs the vial, the meter measures
+what is in it. All of them read and change this one bench, under one lock, so the numbers a
+driver reports can be checked against what "really" happened (`vial_contents`,
+`true_conductivity`). Random streams are derived from one seed and a per-instrument name, so a
+run is reproducible whatever order instruments are used in.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from rdkit import Chem
+from rdkit.Chem import Descriptors
+
+from electroloop.errors import SimulationError
+from electroloop.models import Stock
+
+__all__ = ["ConductivityModel", "SimulatedBench", "Vial"]
+
+ConductivityModel = Callable[[Mapping[str, float], str, float, float], float]
+"""(solvent mass fractions by canonical SMILES, salt canonical SMILES, molality mol/kg,
+temperature °C) -> conductivity mS/cm; e.g. `electroloop.simulations.conductivity.conductivity`."""
+
+
+@dataclass
+class Vial:
+    """A vial: its empty (tare) mass and the true mass of each stock put in, g."""
+
+    id: str
+    tare_mass: float
+    contents: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def gross_mass(self) -> float:
+        return self.tare_mass + sum(self.contents.values())
+
+
+@dataclass(frozen=True)
+class _StockTruth:
+    solvent_key: str  # canonical SMILES
+    salt_key: str | None
+    salt_mass_per_solution_mass: float
+    salt_moles_per_solution_mass: float  # mol/g
+
+
+class SimulatedBench:
+    """Bottles, the vial on the balance pan and the sample temperature.
+
+    `settle_time` (s, accelerated clock) is how long the balance reading stays unstable after
+    the load changes. Vials weigh `vial_mass` ± 0.5 g empty.
+    """
+
+    def __init__(
+        self,
+        stocks: Sequence[Stock],
+        temperature: float,
+        conductivity_model: ConductivityModel,
+        seed: int,
+        *,
+        vial_mass: float = 12.0,
+        settle_time: float = 0.005,
+    ) -> None:
+        names = [stock.name for stock in stocks]
+        if len(set(names)) != len(names):
+            raise SimulationError(f"stock names must be unique, got {names}")
+        self.stocks = {stock.name: stock for stock in stocks}
+        self.temperature = temperature
+        self.conductivity_model = conductivity_model
+        self.seed = seed
+        self.vial_mass = vial_mass
+        self.settle_time = settle_time
+        self.history: list[Vial] = []
+        self._lock = threading.RLock()
+        self._truth = {stock.name: _truth(stock) for stock in stocks}
+        self._bottles = {stock.name: stock.initial_mass for stock in stocks}
+        self._vial_rng = self.rng("vials")
+        self._vial_count = 0
+        self._stable_at = 0.0
+        self._vial = self._new_vial()
+
+    def rng(self, stream: str) -> np.random.Generator:
+        """A random generator for one named stream, derived from the bench seed."""
+        return np.random.default_rng([self.seed, zlib.crc32(stream.encode())])
+
+    # -- vials ---------------------------------------------------------------------------
+
+    def _new_vial(self) -> Vial:
+        self._vial_count += 1
+        tare = self.vial_mass + float(self._vial_rng.uniform(-0.5, 0.5))
+        self._load_changed(time.monotonic())
+        return Vial(id=f"vial-{self._vial_count:04d}", tare_mass=tare)
+
+    def present_fresh_vial(self) -> str:
+        """Retire the vial on the balance into `history`, place an empty one; its id."""
+        with self._lock:
+            self.history.append(self._vial)
+            self._vial = self._new_vial()
+            return self._vial.id
+
+    @property
+    def vial_id(self) -> str:
+        with self._lock:
+            return self._vial.id
+
+    def vial_contents(self) -> dict[str, float]:
+        """Stock name -> true mass in the vial on the balance, g."""
+        with self._lock:
+            return dict(self._vial.contents)
+
+    def bottle_mass(self, stock: str) -> float:
+        """True mass left in a stock bottle, g."""
+        with self._lock:
+            return self._bottles[stock]
+
+    # -- what instruments do -------------------------------------------------------------
+
+    def gross_load(self) -> float:
+        """True mass on the balance pan (vial and contents), g."""
+        with self._lock:
+            return self._vial.gross_mass
+
+    def stable_at(self) -> float:
+        """`time.monotonic()` from which the balance reading is stable."""
+        with self._lock:
+            return self._stable_at
+
+    def _load_changed(self, until: float) -> None:
+        self._stable_at = max(self._stable_at, until + self.settle_time)
+
+    def withdraw(self, stock: str, volume: float) -> float:
+        """Draw up to `volume` mL of `stock` from its bottle; the liquid volume drawn, mL."""
+        with self._lock:
+            density = self.stocks[stock].density
+            mass = min(volume * density, self._bottles[stock])
+            self._bottles[stock] -= mass
+            return mass / density
+
+    def deliver(self, stock: str, volume: float, *, until: float, to_vial: bool = True) -> None:
+        """Put `volume` mL of `stock` into the vial (or back into its bottle).
+
+        `until` is when the liquid has arrived; the balance settles after that.
+        """
+        with self._lock:
+            mass = volume * self.stocks[stock].density
+            if to_vial:
+                contents = self._vial.contents
+                contents[stock] = contents.get(stock, 0.0) + mass
+                self._load_changed(until)
+            else:
+                self._bottles[stock] += mass
+
+    def true_conductivity(self) -> float:
+        """Conductivity of the vial's true contents at the bench temperature, mS/cm."""
+        with self._lock:
+            contents = dict(self._vial.contents)
+        solvents: dict[str, float] = {}
+        salts: dict[str, float] = {}
+        for name, mass in contents.items():
+            truth = self._truth[name]
+            salt_mass = mass * truth.salt_mass_per_solution_mass
+            solvents[truth.solvent_key] = solvents.get(truth.solvent_key, 0.0) + mass - salt_mass
+            if truth.salt_key is not None:
+                moles = mass * truth.salt_moles_per_solution_mass
+                salts[truth.salt_key] = salts.get(truth.salt_key, 0.0) + moles
+        solvent_mass = sum(solvents.values())
+        if solvent_mass <= 0.0:
+            raise SimulationError(f"vial {self._vial.id} holds no solvent")
+        if len(salts) > 1:
+            raise SimulationError(f"vial holds several salts {sorted(salts)}; the model takes one")
+        salt_key = next(iter(salts), None) or self._default_salt()
+        molality = salts.get(salt_key, 0.0) / (solvent_mass / 1000.0)
+        fractions = {key: mass / solvent_mass for key, mass in solvents.items()}
+        return float(self.conductivity_model(fractions, salt_key, molality, self.temperature))
+
+    def _default_salt(self) -> str:
+        for truth in self._truth.values():
+            if truth.salt_key is not None:
+                return truth.salt_key
+        raise SimulationError("no stock holds a salt; conductivity needs one")
+
+
+def _truth(stock: Stock) -> _StockTruth:
+    solvent_key = Chem.CanonSmiles(stock.solvent_smiles)
+    if stock.salt_smiles is None or stock.salt_molality == 0.0:
+        return _StockTruth(solvent_key, None, 0.0, 0.0)
+    molecule = Chem.MolFromSmiles(stock.salt_smiles)
+    if molecule is None:
+        raise SimulationError(f"stock {stock.name!r}: salt SMILES {stock.salt_smiles!r} is invalid")
+    molar_mass = float(Descriptors.MolWt(molecule))
+    # Per kg of solvent: b mol of salt weighing b*M/1000 kg, so the solution weighs 1 + b*M/1000 kg.
+    solution_per_solvent = 1.0 + stock.salt_molality * molar_mass / 1000.0
+    return _StockTruth(
+        solvent_key=solvent_key,
+        salt_key=Chem.CanonSmiles(stock.salt_smiles),
+        salt_mass_per_solution_mass=(solution_per_solvent - 1.0) / solution_per_solvent,
+        salt_moles_per_solution_mass=stock.salt_molality / 1000.0 / solution_per_solvent,
+    )

@@ -1,0 +1,1 @@
+"""Campaign orchestration: campaign files, the event-sourced store, recipes and the closed loop."""

@@ -1,0 +1,105 @@
+"""Campaign files: TOML parsed into a frozen `CampaignSpec`, with errors a technician can act on.
+
+Every problem is reported at once, each naming the field, the value found and what is allowed,
+before any instrument moves. Unknown keys are errors: a typo must not silently fall back to a
+default.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+
+from electroloop.errors import ConfigError
+from electroloop.models import FrozenModel, Objective, Salt, SearchSpace, Solvent
+
+PLANNER_PATTERN = r"^(ax|sobol|random|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
+DEFAULT_CAMPAIGN = "conductivity.toml"
+
+
+class CampaignSpec(FrozenModel):
+    """What to run: the search space, the objective, the budget and which planner and lab."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80, description="Campaign name."
+    )
+    study: str = Field(
+        "electrolyte-conductivity", min_length=1, description="MLflow experiment to record into."
+    )
+    description: str = ""
+    solvents: tuple[Solvent, ...] = Field(min_length=2, description="Solvents of the blend.")
+    salt: Salt
+    temperature: float = Field(ge=-40.0, le=100.0, description="Temperature, °C.")
+    objective: Objective = Objective()
+    budget: int = Field(ge=1, le=10_000, description="Number of trials to run.")
+    batch_size: int = Field(ge=1, le=16, description="Candidates proposed per iteration.")
+    seed: int = Field(0, ge=0, description="Seed for the planner.")
+    planner: str = Field(
+        "ax",
+        pattern=PLANNER_PATTERN,
+        description="'ax', 'sobol', 'random' or 'package.module:ClassName'.",
+    )
+    lab: str = Field("simulated", pattern=r"^simulated$", description="Which lab runs it.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignSpec:
+        if self.batch_size > self.budget:
+            raise ValueError(
+                f"batch_size {self.batch_size} exceeds budget {self.budget}; "
+                "allowed: batch_size <= budget"
+            )
+        self.space  # noqa: B018  validates the mixture (bounds can sum to 1, unique names)
+        return self
+
+    @property
+    def space(self) -> SearchSpace:
+        """The search space the planner explores."""
+        return SearchSpace(solvents=self.solvents, salt=self.salt, temperature=self.temperature)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "(file)"
+    if error["type"] == "extra_forbidden":
+        return f"{location}: unknown key (value {error['input']!r}); remove it or fix its spelling"
+    if error["type"] == "missing":
+        return f"{location}: required but missing"
+    message = re.sub(r"^Value error, ", "", error["msg"])
+    return f"{location}: {message} (got {error['input']!r})"
+
+
+def parse_campaign(data: dict[str, Any], source: str = "<campaign>") -> CampaignSpec:
+    """Validate a campaign given as a mapping; raise ConfigError listing every problem."""
+    try:
+        return CampaignSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n".join(f"  - {_describe(e)}" for e in exc.errors(include_url=False))
+        raise ConfigError(f"{source}: invalid campaign:\n{problems}") from None
+
+
+def load_campaign(path: str | Path) -> CampaignSpec:
+    """Read and validate a campaign TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read campaign file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_campaign(data, str(path))
+
+
+def default_campaign_text() -> str:
+    """The embedded demo campaign (EC/EMC/DMC + LiPF6 at 25 °C), shipped inside the package."""
+    return resources.files("electroloop.orchestrator").joinpath(DEFAULT_CAMPAIGN).read_text("utf-8")
+
+
+def default_campaign() -> CampaignSpec:
+    """The embedded demo campaign, validated."""
+    return parse_campaign(tomllib.loads(default_campaign_text()), "embedded conductivity.toml")

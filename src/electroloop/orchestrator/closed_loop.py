@@ -1,0 +1,198 @@
+"""`Campaign`: the closed loop of ask → dose → measure → record → tell, event-sourced.
+
+Every step writes its fact to the `CampaignStore` before the next step starts, and the planner
+is told only what is already stored. Instrument faults fail the trial (the planner may propose
+it again); they never stop the campaign, and nothing already dosed is dosed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from electroloop.errors import CampaignError, InstrumentError, PlannerError
+from electroloop.models import Candidate, DosingRecord, Measurement, Observation
+from electroloop.orchestrator.campaign import CampaignSpec
+from electroloop.orchestrator.events import (
+    CampaignFinished,
+    CampaignStarted,
+    CampaignState,
+    CandidateFailed,
+    CandidatesProposed,
+    DosingRecorded,
+    IterationCompleted,
+    MeasurementRecorded,
+    ObservationAdded,
+)
+from electroloop.orchestrator.experiment import ConductivityExperiment
+from electroloop.orchestrator.store import CampaignStore
+from electroloop.planners.base import Planner
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """Everything one trial produced, handed to observers after it is stored."""
+
+    index: int
+    candidate: Candidate
+    dosing: DosingRecord | None
+    measurement: Measurement | None
+    observation: Observation | None
+    failure: str | None
+    best: float | None
+
+
+TrialObserver = Callable[[TrialRecord], None]
+
+
+class Campaign:
+    """Runs one campaign against a planner and an experiment, recording every fact."""
+
+    def __init__(
+        self,
+        campaign_id: str,
+        spec: CampaignSpec,
+        store: CampaignStore,
+        planner: Planner,
+        experiment: ConductivityExperiment,
+        observers: Sequence[TrialObserver] = (),
+    ) -> None:
+        self.id = campaign_id
+        self.spec = spec
+        self.store = store
+        self.planner = planner
+        self.experiment = experiment
+        self.observers = list(observers)
+
+    @property
+    def state(self) -> CampaignState:
+        return self.store.state(self.id)
+
+    def start(self) -> None:
+        """Record the campaign's start; a campaign id is started only once."""
+        if self.id in self.store.campaign_ids():
+            raise CampaignError(f"campaign {self.id!r} already exists in {self.store.path}")
+        self.store.append(
+            self.id,
+            CampaignStarted(spec=self.spec.model_dump(mode="json"), planner=self.planner.name),
+        )
+
+    def done(self) -> bool:
+        state = self.state
+        return state.finished is not None or len(state.candidates) >= self.spec.budget
+
+    def propose(self) -> list[Candidate]:
+        """Ask the planner for the next batch (capped by the budget) and record it."""
+        state = self.state
+        n = min(self.spec.batch_size, self.spec.budget - len(state.candidates))
+        candidates = self.planner.ask(n)
+        space = self.spec.space
+        for candidate in candidates:
+            if candidate.id in state.candidates:
+                raise PlannerError(f"{self.planner.name} re-used candidate id {candidate.id!r}")
+            try:
+                space.check(candidate.formulation)
+            except ValueError as exc:
+                raise PlannerError(
+                    f"{self.planner.name} proposed {candidate.id} outside the search space: {exc}"
+                ) from None
+        self.store.append(
+            self.id,
+            CandidatesProposed(iteration=state.iterations_proposed, candidates=tuple(candidates)),
+        )
+        return candidates
+
+    def run_trial(self, candidate: Candidate) -> TrialRecord:
+        """Dose and measure one candidate, storing each fact as soon as it exists."""
+        state = self.state
+        if candidate.id not in state.candidates:
+            raise CampaignError(f"candidate {candidate.id!r} was never proposed in {self.id!r}")
+        if candidate.id in state.observations or candidate.id in state.failures:
+            raise CampaignError(f"candidate {candidate.id!r} has already been run")
+        if candidate.id in state.dosings:
+            return self._fail(candidate, state, None, "interrupted after dosing; not re-dosed")
+        try:
+            dosing = self.experiment.prepare(candidate)
+        except InstrumentError as exc:
+            return self._fail(candidate, state, None, f"dosing failed: {exc}")
+        self.store.append(self.id, DosingRecorded(record=dosing))
+        try:
+            measurement = self.experiment.measure(candidate)
+        except InstrumentError as exc:
+            return self._fail(candidate, state, dosing, f"measurement failed: {exc}")
+        self.store.append(self.id, MeasurementRecorded(measurement=measurement))
+        observation = Observation(
+            candidate_id=candidate.id,
+            formulation=candidate.formulation,
+            as_dosed=dosing.as_dosed,
+            values={measurement.quantity: measurement.value},
+        )
+        self.store.append(self.id, ObservationAdded(observation=observation))
+        record = TrialRecord(
+            index=state.trial_index[candidate.id],
+            candidate=candidate,
+            dosing=dosing,
+            measurement=measurement,
+            observation=observation,
+            failure=None,
+            best=self.best_value(),
+        )
+        self._notify(record)
+        return record
+
+    def conclude_iteration(self, candidates: Sequence[Candidate]) -> None:
+        """Tell the planner what the batch produced, then snapshot its state in the log."""
+        state = self.state
+        observed = [state.observations[c.id] for c in candidates if c.id in state.observations]
+        if observed:
+            self.planner.tell(observed)
+        for candidate in candidates:
+            if candidate.id in state.failures:
+                self.planner.mark_failed(candidate.id, state.failures[candidate.id])
+        self.store.append(
+            self.id,
+            IterationCompleted(
+                iteration=state.iterations_completed, planner_state=self.planner.state()
+            ),
+        )
+
+    def finish(self, reason: str) -> None:
+        self.store.append(self.id, CampaignFinished(reason=reason))
+
+    def run(self) -> CampaignState:
+        """Run iterations until the budget is spent; returns the final state."""
+        while not self.done():
+            batch = self.propose()
+            for candidate in batch:
+                self.run_trial(candidate)
+            self.conclude_iteration(batch)
+        self.finish("budget spent")
+        return self.state
+
+    def best_value(self) -> float | None:
+        """Best objective value observed so far (None before the first observation)."""
+        name = self.spec.objective.name
+        values = [o.values[name] for o in self.state.observations.values() if name in o.values]
+        if not values:
+            return None
+        return max(values) if self.spec.objective.direction == "maximize" else min(values)
+
+    def _fail(
+        self, candidate: Candidate, state: CampaignState, dosing: DosingRecord | None, reason: str
+    ) -> TrialRecord:
+        self.store.append(self.id, CandidateFailed(candidate_id=candidate.id, reason=reason))
+        record = TrialRecord(
+            index=state.trial_index[candidate.id],
+            candidate=candidate,
+            dosing=dosing,
+            measurement=None,
+            observation=None,
+            failure=reason,
+            best=self.best_value(),
+        )
+        self._notify(record)
+        return record
+
+    def _notify(self, record: TrialRecord) -> None:
+        for observer in self.observers:
+            observer(record)

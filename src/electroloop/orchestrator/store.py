@@ -1,0 +1,94 @@
+"""`CampaignStore`: an append-only event log in SQLite, the campaign's single source of truth.
+
+Each event is committed in its own transaction before the caller goes on, so a crash loses at
+most the step that was running. SQLite triggers refuse UPDATE and DELETE: history cannot be
+rewritten, only extended. WAL mode lets a UI read while the campaign writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from electroloop.errors import CampaignError
+from electroloop.orchestrator.events import EVENT_ADAPTER, CampaignState, Event, fold
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id  TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    recorded_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_campaign ON events (campaign_id, seq);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+"""
+
+
+class CampaignStore:
+    """Append and read campaign events; state is always recomputed with `fold`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    def append(self, campaign_id: str, event: Event) -> int:
+        """Durably append one event; returns its sequence number."""
+        with self._db:
+            cursor = self._db.execute(
+                "INSERT INTO events (campaign_id, kind, payload, recorded_at) VALUES (?, ?, ?, ?)",
+                (
+                    campaign_id,
+                    event.kind,
+                    event.model_dump_json(),
+                    datetime.now(UTC).isoformat(timespec="milliseconds"),
+                ),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def events(self, campaign_id: str) -> list[Event]:
+        """All events of a campaign, in the order they were appended."""
+        rows = self._db.execute(
+            "SELECT payload FROM events WHERE campaign_id = ? ORDER BY seq", (campaign_id,)
+        ).fetchall()
+        return [EVENT_ADAPTER.validate_json(payload) for (payload,) in rows]
+
+    def state(self, campaign_id: str) -> CampaignState:
+        """Current state of a campaign; raises CampaignError if it has no events."""
+        events = self.events(campaign_id)
+        if not events:
+            raise CampaignError(f"campaign {campaign_id!r} has no events in {self.path}")
+        return fold(events)
+
+    def timeline(self, campaign_id: str) -> list[tuple[str, datetime]]:
+        """(event kind, time it was recorded) for each event of a campaign, in order."""
+        rows = self._db.execute(
+            "SELECT kind, recorded_at FROM events WHERE campaign_id = ? ORDER BY seq",
+            (campaign_id,),
+        ).fetchall()
+        return [(kind, datetime.fromisoformat(at)) for kind, at in rows]
+
+    def campaign_ids(self) -> list[str]:
+        """Every campaign in the store, oldest first."""
+        rows = self._db.execute(
+            "SELECT campaign_id FROM events GROUP BY campaign_id ORDER BY MIN(seq)"
+        ).fetchall()
+        return [campaign_id for (campaign_id,) in rows]
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> CampaignStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,20 @@
+"""Planners: what to make next. Sobol and random baselines, Ax BO, and user classes.
+
+`AxPlanner` is not imported here (Ax takes 4–5 s to import); get it through
+``resolve_planner("ax")`` or ``from electroloop.planners.ax_planner import AxPlanner``.
+"""
+
+from electroloop.planners.base import Planner
+from electroloop.planners.mixture import MixtureMap
+from electroloop.planners.random import RandomPlanner
+from electroloop.planners.registry import BUILTIN_PLANNERS, resolve_planner
+from electroloop.planners.sobol import SobolPlanner
+
+__all__ = [
+    "BUILTIN_PLANNERS",
+    "MixtureMap",
+    "Planner",
+    "RandomPlanner",
+    "SobolPlanner",
+    "resolve_planner",
+]

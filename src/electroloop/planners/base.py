@@ -1,0 +1,45 @@
+"""The `Planner` protocol: the seam between the campaign loop and any optimisation strategy.
+
+A planner proposes candidates with `ask`, learns from `tell`, forgets nothing across
+`state()`/`from_state()`, and distinguishes a failed candidate (an instrument fault; the same
+formulation may be proposed again) from a measured one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, Self, runtime_checkable
+
+from electroloop.models import Candidate, Observation
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """What the orchestrator needs of a planner; scientists implement it in a plain class.
+
+    Construction: ``Planner(space, objective, seed)``. Candidate ids are unique for the
+    planner's lifetime, including across a `state()` / `from_state()` round trip.
+    """
+
+    name: str
+
+    def ask(self, n: int) -> list[Candidate]:
+        """Propose `n` new candidates, each valid in the search space."""
+        ...
+
+    def tell(self, observations: Sequence[Observation]) -> None:
+        """Learn from measured candidates previously returned by `ask`."""
+        ...
+
+    def mark_failed(self, candidate_id: str, reason: str) -> None:
+        """Record that a candidate could not be measured; it may be proposed again."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """JSON-serialisable state from which `from_state` rebuilds this planner exactly."""
+        ...
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        """Rebuild a planner saved with `state()`."""
+        ...

@@ -1,0 +1,1 @@
+"""Physics behind the simulators: electrolyte properties grounded in published data."""

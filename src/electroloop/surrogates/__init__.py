@@ -1,0 +1,1 @@
+"""Surrogate models: GNNs over molecules, mixtures and crystals (the surrogates issue)."""

@@ -1,0 +1,1 @@
+"""Prefect flows and the composition root that wires settings into concrete objects."""

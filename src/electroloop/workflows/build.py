@@ -1,0 +1,109 @@
+"""The composition root: the one place that turns settings and a campaign into concrete objects.
+
+Nothing else chooses between simulators and hardware. A simulated lab starts protocol-true
+servers on loopback and the very same drivers reach them over TCP, exactly as they would reach
+networked instruments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from electroloop.instruments.balance import MettlerToledoBalance
+from electroloop.instruments.conductivity_meter import ConductivityMeter
+from electroloop.instruments.dosing_station import DosingChannel, DosingStation
+from electroloop.instruments.syringe_pump import SyringePump
+from electroloop.instruments.transport import RecordingResource, open_resource
+from electroloop.models import SearchSpace, Stock
+from electroloop.orchestrator.campaign import CampaignSpec
+from electroloop.orchestrator.closed_loop import Campaign, TrialObserver
+from electroloop.orchestrator.experiment import ConductivityExperiment
+from electroloop.orchestrator.procedures import stocks_for
+from electroloop.orchestrator.store import CampaignStore
+from electroloop.planners.base import Planner
+from electroloop.planners.registry import resolve_planner
+from electroloop.settings import Settings, SimulatedLabSpec
+from electroloop.simulations.conductivity import conductivity
+from electroloop.simulations.density import density
+
+
+def build_planner(spec: CampaignSpec) -> Planner:
+    """The planner the campaign names, seeded from the campaign."""
+    planner_class = resolve_planner(spec.planner)
+    planner: Planner = planner_class(spec.space, spec.objective, spec.seed)
+    return planner
+
+
+def simulated_stocks(space: SearchSpace, lab: SimulatedLabSpec) -> list[Stock]:
+    """Pure and salt stocks for every solvent, with densities from the physics model."""
+    salt = space.salt.canonical_smiles
+    densities = {
+        s.name: (
+            density({s.canonical_smiles: 1.0}, salt, 0.0, 25.0),
+            density({s.canonical_smiles: 1.0}, salt, lab.stock_molality, 25.0),
+        )
+        for s in space.solvents
+    }
+    return stocks_for(space, lab.stock_molality, densities, lab.stock_mass)
+
+
+@dataclass
+class Assembly:
+    """A ready-to-run campaign and what the caller may want to look at besides."""
+
+    campaign: Campaign
+    bench: object | None
+    """The simulated bench (physical truth) when the lab is simulated, else None."""
+
+
+@contextmanager
+def assemble(
+    spec: CampaignSpec, settings: Settings, campaign_id: str, observers: list[TrialObserver]
+) -> Iterator[Assembly]:
+    """Wire store, planner, instruments and experiment; shut everything down on exit."""
+    from electroloop.instruments.sim.lab import SimulatedLab  # only when a simulated lab is asked
+
+    lab = SimulatedLabSpec(seed=spec.seed)
+    stocks = simulated_stocks(spec.space, lab)
+    with ExitStack() as stack:
+        store = stack.enter_context(CampaignStore(settings.store_path))
+        sim = stack.enter_context(
+            SimulatedLab(stocks, spec.temperature, conductivity, seed=lab.seed)
+        )
+
+        def recorded(name: str, instrument: str, terminations: dict[str, str]) -> RecordingResource:
+            resource = RecordingResource(
+                open_resource(name, timeout=settings.instrument_timeout, **terminations),
+                instrument,
+            )
+            stack.callback(resource.close)
+            return resource
+
+        balance_io = recorded(sim.balance_resource, "balance", MettlerToledoBalance.TERMINATIONS)
+        pump_io = {
+            s.name: recorded(sim.pump_resources[s.name], f"pump-{s.name}", SyringePump.TERMINATIONS)
+            for s in stocks
+        }
+        meter_io = recorded(
+            sim.meter_resource, "conductivity-meter", ConductivityMeter.TERMINATIONS
+        )
+        channels = {
+            s.name: DosingChannel(SyringePump(pump_io[s.name]), s, sim.INPUT_PORT, sim.OUTPUT_PORT)
+            for s in stocks
+        }
+        station = DosingStation(MettlerToledoBalance(balance_io), channels)
+        station.initialize()
+        experiment = ConductivityExperiment(
+            dosing=station,
+            probe=ConductivityMeter(meter_io),
+            vials=sim.bench,
+            stocks=stocks,
+            salt_molar_mass=spec.salt.molar_mass,
+            sample_mass=lab.sample_mass,
+            dosing_traffic=[balance_io, *pump_io.values()],
+            probe_traffic=meter_io,
+        )
+        campaign = Campaign(campaign_id, spec, store, build_planner(spec), experiment, observers)
+        yield Assembly(campaign=campaign, bench=sim.bench)

@@ -1,0 +1,184 @@
+"""Prefect flows: a campaign is one flow run; proposing, each trial and telling are task runs.
+
+One long flow with many tasks (not a flow per trial) because each flow run costs Prefect about
+1–1.5 s of overhead (../shared/STACK.md). Tasks never cache: a trial moves liquid, and running
+it again because its inputs "look the same" would be wrong.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import Field
+
+from electroloop.models import Candidate, Formulation, FrozenModel, Observation
+from electroloop.orchestrator.campaign import CampaignSpec
+from electroloop.orchestrator.closed_loop import Campaign, TrialRecord
+from electroloop.orchestrator.events import CampaignState
+from electroloop.orchestrator.reporting import convergence_plot
+from electroloop.settings import Settings
+from electroloop.simulations.optimum import true_optimum, true_value
+from electroloop.workflows.build import assemble
+from electroloop.workflows.tracking import MlflowTracker
+
+
+class CampaignSummary(FrozenModel):
+    """What a finished campaign produced and where to find it."""
+
+    campaign_id: str
+    mlflow_run_id: str
+    mlflow_experiment_id: str
+    trials: int
+    failures: int
+    values: list[float | None]
+    best: Observation | None
+    best_true_value: float | None = Field(
+        None, description="Noise-free σ of the best sample as dosed (simulated labs only)."
+    )
+    true_optimum: Formulation | None
+    true_optimum_value: float | None
+    plot: str
+    store: str
+    wall_time: float
+
+
+@task(cache_policy=NO_CACHE, retries=0)
+def propose(campaign: Campaign) -> list[Candidate]:
+    """Ask the planner for the next batch and record it."""
+    return campaign.propose()
+
+
+@task(cache_policy=NO_CACHE, retries=0, task_run_name="trial-{candidate.id}")
+def run_trial(campaign: Campaign, candidate: Candidate) -> TrialRecord:
+    """Dose and measure one candidate; instrument faults fail the trial, not the flow."""
+    return campaign.run_trial(candidate)
+
+
+@task(cache_policy=NO_CACHE, retries=0)
+def tell(campaign: Campaign, batch: list[Candidate]) -> None:
+    """Tell the planner the batch's outcomes and snapshot its state."""
+    campaign.conclude_iteration(batch)
+
+
+class TrialObserverPrinter:
+    """Prints one line per trial (Prefect captures prints into the run's logs and the UI)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+
+    def __call__(self, trial: TrialRecord) -> None:
+        f = trial.candidate.formulation
+        mix = " ".join(f"{k} {v:.2f}" for k, v in f.fractions.items())
+        head = (
+            f"trial {trial.index + 1:>3}/{self.budget} {trial.candidate.id} [{mix} | "
+            f"{f.molality:.2f} mol/kg]"
+        )
+        if trial.measurement is not None:
+            best = f"{trial.best:.3f}" if trial.best is not None else "-"
+            print(f"{head} -> {trial.measurement.value:.3f} {trial.measurement.unit} (best {best})")
+        else:
+            print(f"{head} FAILED: {trial.failure}")
+
+
+def new_campaign_id(spec: CampaignSpec) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{spec.name}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+@flow(name="conductivity-campaign", log_prints=True)
+def conductivity_campaign(
+    campaign: CampaignSpec, campaign_id: str | None = None
+) -> CampaignSummary:
+    """Run a closed-loop conductivity campaign on the lab the campaign names."""
+    started = time.perf_counter()
+    settings = Settings()
+    spec = campaign
+    campaign_id = campaign_id or new_campaign_id(spec)
+    simulated = spec.lab == "simulated"
+    # Before anything moves: a space outside the simulator's physics is refused here.
+    optimum, optimum_value = true_optimum(spec.space) if simulated else (None, None)
+    tracker = MlflowTracker(
+        settings.resolved_tracking_uri, settings.artifact_root, spec, campaign_id, spec.planner
+    )
+    print(
+        f"campaign {campaign_id}: {spec.budget} trials in batches of {spec.batch_size}, "
+        f"planner {spec.planner}, lab {spec.lab}"
+    )
+    status = "FAILED"
+    state: CampaignState | None = None
+    try:
+        with assemble(
+            spec, settings, campaign_id, [tracker, TrialObserverPrinter(spec.budget)]
+        ) as assembly:
+            loop = assembly.campaign
+            loop.start()
+            try:
+                while not loop.done():
+                    batch = propose(loop)
+                    for candidate in batch:
+                        run_trial(loop, candidate)
+                    tell(loop, batch)
+                loop.finish("budget spent")
+                status = "FINISHED"
+            finally:
+                state = loop.state
+    finally:
+        values = _values(state, spec) if state else []
+        plot = convergence_plot(
+            values,
+            settings.resolved_home / campaign_id / "convergence.png",
+            title=f"{campaign_id} ({spec.planner})",
+            ylabel=f"{spec.objective.name} [mS/cm]",
+            maximize=spec.objective.direction == "maximize",
+            optimum=optimum_value,
+        )
+        best = _best(state, spec) if state else None
+        best_true = (
+            true_value(spec.space, best.as_dosed or best.formulation)
+            if simulated and best is not None
+            else None
+        )
+        summary = CampaignSummary(
+            campaign_id=campaign_id,
+            mlflow_run_id=tracker.run_id,
+            mlflow_experiment_id=tracker.experiment_id,
+            trials=state.trials_run if state else 0,
+            failures=len(state.failures) if state else 0,
+            values=values,
+            best=best,
+            best_true_value=best_true,
+            true_optimum=optimum,
+            true_optimum_value=optimum_value,
+            plot=str(plot),
+            store=str(settings.store_path),
+            wall_time=time.perf_counter() - started,
+        )
+        tracker.finish(
+            status=status,
+            planner_state=state.planner_state if state else None,
+            plot=Path(plot),
+            summary=summary.model_dump(mode="json"),
+        )
+    return summary
+
+
+def _values(state: CampaignState, spec: CampaignSpec) -> list[float | None]:
+    name = spec.objective.name
+    return [
+        state.observations[c].values.get(name) if c in state.observations else None
+        for c in state.candidates
+    ]
+
+
+def _best(state: CampaignState, spec: CampaignSpec) -> Observation | None:
+    name = spec.objective.name
+    observed = [o for o in state.observations.values() if name in o.values]
+    if not observed:
+        return None
+    pick = max if spec.objective.direction == "maximize" else min
+    return pick(observed, key=lambda o: o.values[name])

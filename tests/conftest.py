@@ -1,0 +1,19 @@
+"""Fixtures shared by every test: where the real reference data lives."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """`../shared/data` beside the checkout (CI clones with shared/ beside it)."""
+    path = Path(os.environ.get("ELECTROLOOP_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+    if not path.is_dir():
+        pytest.fail(f"reference data not found at {path}; set ELECTROLOOP_SHARED_DATA")
+    return path

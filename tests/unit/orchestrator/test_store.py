@@ -1,0 +1,72 @@
+"""The event log is append-only, durable, and its fold is the campaign's state."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from electroloop.errors import CampaignError
+from electroloop.models import Candidate, Formulation, Observation
+from electroloop.orchestrator.events import (
+    CampaignStarted,
+    CandidateFailed,
+    CandidatesProposed,
+    IterationCompleted,
+    ObservationAdded,
+)
+from electroloop.orchestrator.store import CampaignStore
+
+
+def candidate(i: int) -> Candidate:
+    f = Formulation(
+        fractions={"EC": 0.3, "DMC": 0.7}, salt="LiPF6", molality=1.0 + i / 10, temperature=25.0
+    )
+    return Candidate(id=f"t{i:04d}", formulation=f, planner="sobol")
+
+
+def test_fold_reflects_appended_events_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    with CampaignStore(path) as store:
+        store.append("c1", CampaignStarted(spec={"name": "c1"}, planner="sobol"))
+        store.append("c1", CandidatesProposed(iteration=0, candidates=(candidate(0), candidate(1))))
+        store.append(
+            "c1",
+            ObservationAdded(
+                observation=Observation(
+                    candidate_id="t0000",
+                    formulation=candidate(0).formulation,
+                    values={"conductivity": 10.5},
+                )
+            ),
+        )
+        store.append("c1", CandidateFailed(candidate_id="t0001", reason="balance overload"))
+        store.append("c1", IterationCompleted(iteration=0, planner_state={"drawn": 2}))
+    with CampaignStore(path) as store:
+        state = store.state("c1")
+        assert store.campaign_ids() == ["c1"]
+    assert list(state.candidates) == ["t0000", "t0001"]
+    assert state.observations["t0000"].values == {"conductivity": 10.5}
+    assert state.failures == {"t0001": "balance overload"}
+    assert state.pending == []
+    assert state.trials_run == 2
+    assert state.iterations_completed == 1 and state.planner_state == {"drawn": 2}
+
+
+def test_history_cannot_be_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    with CampaignStore(path) as store:
+        store.append("c1", CampaignStarted(spec={}, planner="sobol"))
+    db = sqlite3.connect(path)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("UPDATE events SET kind = 'x'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("DELETE FROM events")
+    db.close()
+
+
+def test_unknown_campaign_is_an_error(tmp_path: Path) -> None:
+    with CampaignStore(tmp_path / "events.sqlite") as store:
+        with pytest.raises(CampaignError, match="'nope' has no events"):
+            store.state("nope")
