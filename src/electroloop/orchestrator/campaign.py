@@ -13,13 +13,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from electroloop.errors import ConfigError
 from electroloop.models import FrozenModel, Objective, Salt, SearchSpace, Solvent
 
 PLANNER_PATTERN = r"^(ax|sobol|random|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
 DEFAULT_CAMPAIGN = "conductivity.toml"
+LABS = ("simulated",)
 
 
 class CampaignSpec(FrozenModel):
@@ -39,12 +40,22 @@ class CampaignSpec(FrozenModel):
     budget: int = Field(ge=1, le=10_000, description="Number of trials to run.")
     batch_size: int = Field(ge=1, le=16, description="Candidates proposed per iteration.")
     seed: int = Field(0, ge=0, description="Seed for the planner.")
-    planner: str = Field(
-        "ax",
-        pattern=PLANNER_PATTERN,
-        description="'ax', 'sobol', 'random' or 'package.module:ClassName'.",
-    )
-    lab: str = Field("simulated", pattern=r"^simulated$", description="Which lab runs it.")
+    planner: str = Field("ax", description="'ax', 'sobol', 'random' or 'package.module:ClassName'.")
+    lab: str = Field("simulated", description="Which lab runs it: 'simulated'.")
+
+    @field_validator("planner")
+    @classmethod
+    def _planner_reference(cls, value: str) -> str:
+        if not re.fullmatch(PLANNER_PATTERN, value):
+            raise ValueError("allowed: 'ax', 'sobol', 'random' or 'package.module:ClassName'")
+        return value
+
+    @field_validator("lab")
+    @classmethod
+    def _known_lab(cls, value: str) -> str:
+        if value not in LABS:
+            raise ValueError(f"allowed: {', '.join(repr(lab) for lab in LABS)}")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignSpec:

@@ -53,7 +53,17 @@ def test_nested_field_is_located(tmp_path: Path) -> None:
 
 def test_unknown_planner_lists_allowed(tmp_path: Path) -> None:
     text = EXAMPLE.read_text().replace('planner = "ax"', 'planner = "bayes!"')
-    with pytest.raises(ConfigError, match=r"planner: .*'bayes!'"):
+    with pytest.raises(ConfigError) as info:
+        load_campaign(write(tmp_path, text))
+    assert (
+        "planner: allowed: 'ax', 'sobol', 'random' or 'package.module:ClassName' (got 'bayes!')"
+        in str(info.value)
+    )
+
+
+def test_unknown_lab_lists_allowed(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace('lab = "simulated"', 'lab = "bench-2"')
+    with pytest.raises(ConfigError, match=r"lab: allowed: 'simulated' \(got 'bench-2'\)"):
         load_campaign(write(tmp_path, text))
 
 
