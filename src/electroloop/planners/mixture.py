@@ -25,6 +25,7 @@ coordinates sees a warped objective. It is bijective on the interior wherever hi
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from typing import Any, ClassVar, Self
 
@@ -114,7 +115,7 @@ def _fraction_of(value: float, lo: float, hi: float) -> float:
     return min(1.0, max(0.0, (value - lo) / (hi - lo)))
 
 
-class CubePlanner:
+class CubePlanner(ABC):
     """Shared bookkeeping of model-free planners that draw points in the unit cube.
 
     Subclasses provide `_draw(n)` (the next n cube points) and the generator's state. Ids are
@@ -134,14 +135,17 @@ class CubePlanner:
         self._requeued: list[list[float]] = []  # failed points, proposed again first
         self._failures: dict[str, str] = {}  # id -> reason, for the record
 
+    @abstractmethod
     def _draw(self, n: int) -> list[list[float]]:
-        raise NotImplementedError
+        """The next `n` points of the cube."""
 
+    @abstractmethod
     def _generator_state(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """JSON-serialisable state of the point generator."""
 
+    @abstractmethod
     def _restore_generator(self, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Restore the generator from `_generator_state()` output."""
 
     def ask(self, n: int) -> list[Candidate]:
         """The next `n` candidates: re-queued failures first, then fresh points."""

@@ -15,6 +15,7 @@ import enum
 import select
 import socket
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from types import TracebackType
 from typing import Self
@@ -32,7 +33,7 @@ class Fault(enum.Enum):
     DISCONNECT = "disconnect"  # close the connection without answering
 
 
-class LineServer:
+class LineServer(ABC):
     """Threaded TCP server; subclasses implement `answer(line) -> str | None`.
 
     `terminator` splits requests; `reply_terminator` is appended to every answer.
@@ -72,9 +73,9 @@ class LineServer:
         with self._lock:
             self._faults.extend([fault] * times)
 
+    @abstractmethod
     def answer(self, line: str) -> str | None:
         """The answer to one request line (without terminator), or None for no answer."""
-        raise NotImplementedError
 
     # -- lifecycle -----------------------------------------------------------------------
 
