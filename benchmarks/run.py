@@ -83,7 +83,7 @@ def ax_ask_latency(completed: list[int], repeats: int = 3) -> dict[int, float]:
     salt = spec.salt.canonical_smiles
     result: dict[int, list[float]] = {n: [] for n in completed}
     for repeat in range(repeats):
-        planner = AxPlanner(spec.space, spec.objective, seed=repeat)
+        planner = AxPlanner(spec.space, spec.goal, seed=repeat)
         told = 0
         while told <= max(completed):
             started = time.perf_counter()

@@ -52,7 +52,7 @@ def run_campaign(spec: CampaignSpec, settings: Settings) -> int:
         f"{summary.wall_time:.1f} s"
     )
     if summary.best is not None:
-        value = summary.best.values[spec.objective.name]
+        value = summary.best.values[spec.goal.primary.name]
         print(f"best found:      {value:.3f} mS/cm  {_describe(summary.best.formulation)}")
         if summary.best.as_dosed is not None:
             print(f"  as dosed:      {_describe(summary.best.as_dosed)}")

@@ -11,8 +11,10 @@ Units are declared once, here, and nowhere else repeated in names:
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from rdkit import Chem, RDLogger
@@ -20,6 +22,9 @@ from rdkit.Chem import Descriptors
 
 SUM_TOLERANCE = 1e-9
 """How far solvent mass fractions may sum away from 1."""
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+"""Names of metrics and extra parameters: identifiers, so constraint strings can refer to them."""
 
 RDLogger.DisableLog("rdApp.*")  # RDKit prints parse errors itself; we raise our own.
 
@@ -96,6 +101,9 @@ class Formulation(FrozenModel):
     salt: str = Field(description="Salt name.")
     molality: float = Field(ge=0.0, le=10.0, description="Salt molality, mol/kg of solvent.")
     temperature: float = Field(ge=-60.0, le=150.0, description="Temperature, °C.")
+    extras: dict[str, float | int | str] = Field(
+        default_factory=dict, description="Values of the search space's extra parameters."
+    )
 
     @field_validator("fractions")
     @classmethod
@@ -111,12 +119,118 @@ class Formulation(FrozenModel):
         return fractions
 
 
+class RangeParameter(FrozenModel):
+    """An extra continuous or integer parameter (e.g. a mixing time) in [low, high]."""
+
+    kind: Literal["range"] = "range"
+    name: str = Field(pattern=NAME_PATTERN)
+    low: float
+    high: float
+    integer: bool = Field(False, description="Only whole numbers are allowed.")
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeParameter:
+        if self.low >= self.high:
+            raise ValueError(f"low {self.low} must be below high {self.high}")
+        if self.integer and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError(f"integer bounds must be whole numbers, got {self.low}..{self.high}")
+        return self
+
+    def check(self, value: float | int | str) -> None:
+        if isinstance(value, str) or not self.low <= value <= self.high:
+            raise ValueError(f"{self.name} is {value!r}; allowed: {self.low:g}..{self.high:g}")
+        if self.integer and value != int(value):
+            raise ValueError(f"{self.name} is {value!r}; allowed: a whole number")
+
+
+class ChoiceParameter(FrozenModel):
+    """An extra categorical parameter: one of `choices`."""
+
+    kind: Literal["choice"] = "choice"
+    name: str = Field(pattern=NAME_PATTERN)
+    choices: tuple[str | int | float, ...] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _unique(self) -> ChoiceParameter:
+        if len(set(self.choices)) != len(self.choices):
+            raise ValueError(f"choices of {self.name} must be unique, got {list(self.choices)}")
+        return self
+
+    def check(self, value: float | int | str) -> None:
+        if value not in self.choices:
+            raise ValueError(f"{self.name} is {value!r}; allowed: one of {list(self.choices)}")
+
+
+Parameter = Annotated[RangeParameter | ChoiceParameter, Field(discriminator="kind")]
+
+_TERM = re.compile(r"\s*([+-]?)\s*(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)?\s*\*?\s*([A-Za-z_][\w.-]*)")
+
+
+class LinearConstraint(FrozenModel):
+    """Σ coefficient × variable (op) bound over solvent fractions, molality or range parameters.
+
+    Written in campaign files as a string, e.g. ``"EC + 0.5 * PC <= 0.6"``.
+    """
+
+    terms: dict[str, float] = Field(min_length=1, description="Variable -> coefficient.")
+    op: Literal["<=", ">="]
+    bound: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        return parse_linear_constraint(data) if isinstance(data, str) else data
+
+    def value(self, variables: Mapping[str, float]) -> float:
+        return math.fsum(c * variables[name] for name, c in self.terms.items())
+
+    def satisfied(self, variables: Mapping[str, float], tolerance: float = SUM_TOLERANCE) -> bool:
+        lhs = self.value(variables)
+        return lhs <= self.bound + tolerance if self.op == "<=" else lhs >= self.bound - tolerance
+
+    def __str__(self) -> str:
+        lhs = " + ".join(f"{c:g} * {name}" for name, c in self.terms.items())
+        return f"{lhs} {self.op} {self.bound:g}"
+
+
+def parse_linear_constraint(text: str) -> dict[str, Any]:
+    """``"EC + 0.5 * PC <= 0.6"`` -> {"terms": {"EC": 1.0, "PC": 0.5}, "op": "<=", "bound": 0.6}."""
+    match = re.fullmatch(r"(.+?)(<=|>=)\s*([+-]?[\d.eE+-]+)\s*", text)
+    if not match:
+        raise ValueError(f"{text!r} is not 'a * X + b * Y <= c' (or >=); '=' is not allowed")
+    lhs, op, bound = match.groups()
+    terms: dict[str, float] = {}
+    position = 0
+    while position < len(lhs.rstrip()):
+        term = _TERM.match(lhs, position)
+        if not term or term.end() == position or (position and not term.group(1)):
+            raise ValueError(f"cannot read {lhs[position:].strip()!r} in {text!r}")
+        sign, number, name = term.groups()
+        coefficient = float(number) if number else 1.0
+        terms[name] = terms.get(name, 0.0) + (-coefficient if sign == "-" else coefficient)
+        position = term.end()
+    return {"terms": terms, "op": op, "bound": float(bound)}
+
+
 class SearchSpace(FrozenModel):
-    """Where a planner may propose: a solvent mixture, one salt and a fixed temperature."""
+    """Where a planner may propose.
+
+    A solvent mixture (mass fractions within per-solvent bounds, summing to 1, at most
+    `max_components` of them non-zero), one salt within a molality range, a fixed temperature
+    (context, not optimised), extra range or choice parameters, and linear constraints.
+    """
 
     solvents: tuple[Solvent, ...] = Field(min_length=2, description="Solvents of the blend.")
     salt: Salt
     temperature: float = Field(ge=-40.0, le=100.0, description="Fixed temperature, °C.")
+    max_components: int | None = Field(
+        None, ge=1, description="At most this many solvents with a non-zero fraction."
+    )
+    parameters: tuple[Parameter, ...] = Field((), description="Extra parameters to optimise.")
+    linear_constraints: tuple[LinearConstraint, ...] = Field(
+        (), description="Linear inequalities, e.g. 'EC + PC <= 0.6'."
+    )
 
     @model_validator(mode="after")
     def _mixture_feasible(self) -> SearchSpace:
@@ -130,11 +244,49 @@ class SearchSpace(FrozenModel):
                 f"solvent fraction bounds cannot sum to 1 (minimums sum to {low:g}, "
                 f"maximums to {high:g}); allowed: minimums <= 1 <= maximums"
             )
+        required = [s.name for s in self.solvents if s.min_fraction > 0.0]
+        if self.max_components is not None:
+            if len(required) > self.max_components:
+                raise ValueError(
+                    f"max_components is {self.max_components} but {required} must be non-zero; "
+                    f"allowed: max_components >= {len(required)}"
+                )
+            top = sorted((s.max_fraction for s in self.solvents), reverse=True)
+            if math.fsum(top[: self.max_components]) < 1.0 - SUM_TOLERANCE:
+                raise ValueError(
+                    f"no {self.max_components} solvents can reach a sum of 1 within their "
+                    "max_fraction; allowed: raise max_components or the maximums"
+                )
+        extras = [p.name for p in self.parameters]
+        taken = set(names) | {"molality"}
+        clash = [n for n in extras if n in taken] + [n for n in set(extras) if extras.count(n) > 1]
+        if clash:
+            raise ValueError(
+                f"parameter names {sorted(set(clash))} clash with solvents, "
+                "'molality' or each other; allowed: unique names"
+            )
+        variables = (
+            set(names)
+            | {"molality"}
+            | {p.name for p in self.parameters if isinstance(p, RangeParameter)}
+        )
+        for constraint in self.linear_constraints:
+            unknown = sorted(set(constraint.terms) - variables)
+            if unknown:
+                raise ValueError(
+                    f"linear constraint '{constraint}' names {unknown}; allowed: "
+                    f"{sorted(variables)}"
+                )
         return self
 
     @property
     def solvent_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.solvents)
+
+    def variables(self, formulation: Formulation) -> dict[str, float]:
+        """Numeric values linear constraints refer to: fractions, molality, range parameters."""
+        numeric = {k: float(v) for k, v in formulation.extras.items() if not isinstance(v, str)}
+        return {**formulation.fractions, "molality": formulation.molality, **numeric}
 
     def check(self, formulation: Formulation) -> None:
         """Raise ValueError naming the field if `formulation` lies outside this space."""
@@ -154,6 +306,12 @@ class SearchSpace(FrozenModel):
                     f"fraction of {solvent.name} is {value!r}; allowed: "
                     f"{solvent.min_fraction}..{solvent.max_fraction}"
                 )
+        nonzero = [name for name, value in formulation.fractions.items() if value > 0.0]
+        if self.max_components is not None and len(nonzero) > self.max_components:
+            raise ValueError(
+                f"{len(nonzero)} solvents are non-zero ({nonzero}); allowed: at most "
+                f"{self.max_components}"
+            )
         salt = self.salt
         if formulation.salt != salt.name:
             raise ValueError(f"salt is {formulation.salt!r}; allowed: {salt.name!r}")
@@ -166,6 +324,20 @@ class SearchSpace(FrozenModel):
                 f"molality is {formulation.molality!r}; allowed: "
                 f"{salt.min_molality}..{salt.max_molality} mol/kg"
             )
+        if set(formulation.extras) != {p.name for p in self.parameters}:
+            raise ValueError(
+                f"formulation parameters {sorted(formulation.extras)} differ from the search "
+                f"space's {sorted(p.name for p in self.parameters)}"
+            )
+        for parameter in self.parameters:
+            parameter.check(formulation.extras[parameter.name])
+        variables = self.variables(formulation)
+        for constraint in self.linear_constraints:
+            if not constraint.satisfied(variables):
+                raise ValueError(
+                    f"linear constraint '{constraint}' is violated "
+                    f"(left side {constraint.value(variables)!r})"
+                )
 
 
 class Stock(FrozenModel):
@@ -188,11 +360,49 @@ class Stock(FrozenModel):
 
 
 class Objective(FrozenModel):
-    """What the campaign optimises."""
+    """One metric to optimise."""
 
-    name: Literal["conductivity"] = "conductivity"
+    name: str = Field("conductivity", pattern=NAME_PATTERN, description="Metric name.")
     direction: Literal["maximize", "minimize"] = "maximize"
-    unit: Literal["mS/cm"] = "mS/cm"
+
+
+class OutcomeConstraint(FrozenModel):
+    """A limit a measured or derived metric must respect, e.g. ``cost <= 20``."""
+
+    metric: str = Field(pattern=NAME_PATTERN)
+    op: Literal["<=", ">="]
+    bound: float
+
+    def satisfied(self, value: float) -> bool:
+        return value <= self.bound if self.op == "<=" else value >= self.bound
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+
+class Goal(FrozenModel):
+    """What a campaign optimises: one or more objectives, and limits on outcomes."""
+
+    objectives: tuple[Objective, ...] = Field((Objective(),), min_length=1, max_length=4)
+    outcome_constraints: tuple[OutcomeConstraint, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> Goal:
+        names = [o.name for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ValueError(f"objective names must be unique, got {names}")
+        return self
+
+    @property
+    def primary(self) -> Objective:
+        """The first objective: the one best-so-far curves follow."""
+        return self.objectives[0]
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Every metric an observation must carry: objectives, then constrained metrics."""
+        names = [o.name for o in self.objectives]
+        return tuple(names + [c.metric for c in self.outcome_constraints if c.metric not in names])
 
 
 class Estimate(FrozenModel):

@@ -16,7 +16,18 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from electroloop.errors import ConfigError
-from electroloop.models import FrozenModel, Objective, Salt, SearchSpace, Solvent
+from electroloop.models import (
+    FrozenModel,
+    Goal,
+    LinearConstraint,
+    Objective,
+    OutcomeConstraint,
+    Parameter,
+    Salt,
+    SearchSpace,
+    Solvent,
+)
+from electroloop.orchestrator.metrics import METRICS
 
 PLANNER_PATTERN = r"^(ax|sobol|random|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
 DEFAULT_CAMPAIGN = "conductivity.toml"
@@ -36,7 +47,15 @@ class CampaignSpec(FrozenModel):
     solvents: tuple[Solvent, ...] = Field(min_length=2, description="Solvents of the blend.")
     salt: Salt
     temperature: float = Field(ge=-40.0, le=100.0, description="Temperature, °C.")
-    objective: Objective = Objective()
+    max_components: int | None = Field(
+        None, ge=1, description="At most this many solvents with a non-zero fraction."
+    )
+    parameters: tuple[Parameter, ...] = Field((), description="Extra range/choice parameters.")
+    linear_constraints: tuple[LinearConstraint, ...] = Field(
+        (), description="Linear inequalities, e.g. 'EC + PC <= 0.6'."
+    )
+    objectives: tuple[Objective, ...] = Field((Objective(),), min_length=1, max_length=4)
+    outcome_constraints: tuple[OutcomeConstraint, ...] = ()
     budget: int = Field(ge=1, le=10_000, description="Number of trials to run.")
     batch_size: int = Field(ge=1, le=16, description="Candidates proposed per iteration.")
     seed: int = Field(0, ge=0, description="Seed for the planner.")
@@ -65,12 +84,28 @@ class CampaignSpec(FrozenModel):
                 "allowed: batch_size <= budget"
             )
         self.space  # noqa: B018  validates the mixture (bounds can sum to 1, unique names)
+        goal = self.goal
+        unknown = sorted(set(goal.metrics) - set(METRICS))
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; allowed: {sorted(METRICS)}")
         return self
 
     @property
     def space(self) -> SearchSpace:
         """The search space the planner explores."""
-        return SearchSpace(solvents=self.solvents, salt=self.salt, temperature=self.temperature)
+        return SearchSpace(
+            solvents=self.solvents,
+            salt=self.salt,
+            temperature=self.temperature,
+            max_components=self.max_components,
+            parameters=self.parameters,
+            linear_constraints=self.linear_constraints,
+        )
+
+    @property
+    def goal(self) -> Goal:
+        """What the planner optimises."""
+        return Goal(objectives=self.objectives, outcome_constraints=self.outcome_constraints)
 
 
 def _describe(error: dict[str, Any]) -> str:

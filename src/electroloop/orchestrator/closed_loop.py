@@ -25,6 +25,7 @@ from electroloop.orchestrator.events import (
     ObservationAdded,
 )
 from electroloop.orchestrator.experiment import ConductivityExperiment
+from electroloop.orchestrator.metrics import derived_metrics
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.planners.base import Planner
 
@@ -125,7 +126,10 @@ class Campaign:
             candidate_id=candidate.id,
             formulation=candidate.formulation,
             as_dosed=dosing.as_dosed,
-            values={measurement.quantity: measurement.value},
+            values={
+                measurement.quantity: measurement.value,
+                **derived_metrics(self.spec.space, dosing.as_dosed),
+            },
         )
         self.store.append(self.id, ObservationAdded(observation=observation))
         record = TrialRecord(
@@ -171,11 +175,12 @@ class Campaign:
 
     def best_value(self) -> float | None:
         """Best objective value observed so far (None before the first observation)."""
-        name = self.spec.objective.name
+        objective = self.spec.goal.primary
+        name = objective.name
         values = [o.values[name] for o in self.state.observations.values() if name in o.values]
         if not values:
             return None
-        return max(values) if self.spec.objective.direction == "maximize" else min(values)
+        return max(values) if objective.direction == "maximize" else min(values)
 
     def _fail(
         self, candidate: Candidate, state: CampaignState, dosing: DosingRecord | None, reason: str

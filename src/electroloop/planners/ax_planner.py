@@ -27,7 +27,7 @@ from botorch.exceptions.warnings import NumericsWarning, OptimizationWarning
 from gpytorch.utils.warnings import NumericalWarning
 
 from electroloop.errors import PlannerError
-from electroloop.models import Candidate, Estimate, Objective, Observation, SearchSpace
+from electroloop.models import Candidate, Estimate, Goal, Observation, SearchSpace
 from electroloop.planners.mixture import (
     STATE_VERSION,
     MixtureMap,
@@ -77,7 +77,7 @@ class AxPlanner:
     def __init__(
         self,
         space: SearchSpace,
-        objective: Objective,
+        goal: Goal,
         seed: int,
         initialization_budget: int = 8,
     ) -> None:
@@ -85,7 +85,7 @@ class AxPlanner:
             raise PlannerError(f"initialization_budget is {initialization_budget}; allowed: >= 1")
         _quiet_ax_logs()
         self.space = space
-        self.objective = objective
+        self.goal = goal
         self.seed = int(seed)
         self.initialization_budget = int(initialization_budget)
         self.map = MixtureMap(space)
@@ -119,8 +119,13 @@ class AxPlanner:
                     ),
                 ],
             )
-            sign = "-" if self.objective.direction == "minimize" else ""
-            client.configure_optimization(objective=f"{sign}{self.objective.name}")
+            client.configure_optimization(
+                objective=", ".join(
+                    f"{'-' if o.direction == 'minimize' else ''}{o.name}"
+                    for o in self.goal.objectives
+                ),
+                outcome_constraints=[str(c) for c in self.goal.outcome_constraints] or None,
+            )
             client.configure_generation_strategy(
                 initialization_budget=self.initialization_budget,
                 initialization_random_seed=self.seed,
@@ -171,7 +176,7 @@ class AxPlanner:
                 Estimate(mean=float(mean), std=float(sem))
                 if math.isfinite(mean) and math.isfinite(sem)
                 else None
-                for mean, sem in (r[self.objective.name] for r in result)
+                for mean, sem in (r[self.goal.primary.name] for r in result)
             ]
         except (PlannerError, KeyError, ValueError):
             return [None] * len(points)
@@ -181,20 +186,21 @@ class AxPlanner:
 
         All observations are checked before Ax is told anything, so a bad batch changes nothing.
         """
-        metric = self.objective.name
+        metrics = self.goal.metrics
         for observation in observations:
-            value = observation.values.get(metric)
-            if value is None or not math.isfinite(value):
-                raise PlannerError(
-                    f"observation of {observation.candidate_id} has {metric}={value!r}; "
-                    "allowed: a finite number (mark_failed a candidate that was not measured)"
-                )
+            for metric in metrics:
+                value = observation.values.get(metric)
+                if value is None or not math.isfinite(value):
+                    raise PlannerError(
+                        f"observation of {observation.candidate_id} has {metric}={value!r}; "
+                        "allowed: a finite number (mark_failed a candidate that was not measured)"
+                    )
         check_pending(self.name, self._pending, [o.candidate_id for o in observations])
         for observation in observations:
             index = self._pending.pop(observation.candidate_id)
-            value = float(observation.values[metric])
+            raw = {metric: float(observation.values[metric]) for metric in metrics}
             with _ax_calls(f"complete trial {index}"):
-                self._client.complete_trial(trial_index=index, raw_data={metric: value})
+                self._client.complete_trial(trial_index=index, raw_data=raw)
 
     def mark_failed(self, candidate_id: str, reason: str) -> None:
         """Mark the trial FAILED; Ax may propose the same point again."""
@@ -214,7 +220,7 @@ class AxPlanner:
             "planner": self.name,
             "version": STATE_VERSION,
             "space": self.space.model_dump(mode="json"),
-            "objective": self.objective.model_dump(mode="json"),
+            "goal": self.goal.model_dump(mode="json"),
             "seed": self.seed,
             "initialization_budget": self.initialization_budget,
             "pending": dict(self._pending),
@@ -223,9 +229,9 @@ class AxPlanner:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Self:
-        space, objective, seed = unpack_common_state(state, cls.name)
+        space, goal, seed = unpack_common_state(state, cls.name)
         try:
-            planner = cls(space, objective, seed, int(state["initialization_budget"]))
+            planner = cls(space, goal, seed, int(state["initialization_budget"]))
             planner._pending = {str(k): int(v) for k, v in state["pending"].items()}
             snapshot = state["client"]
             if (

@@ -17,7 +17,7 @@ from electroloop.models import Candidate, Observation
 class Planner(Protocol):
     """What the orchestrator needs of a planner; scientists implement it in a plain class.
 
-    Construction: ``Planner(space, objective, seed)``. Candidate ids are unique for the
+    Construction: ``Planner(space, goal, seed)``. Candidate ids are unique for the
     planner's lifetime, including across a `state()` / `from_state()` round trip.
     """
 

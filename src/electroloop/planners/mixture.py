@@ -30,7 +30,7 @@ from collections.abc import Collection, Sequence
 from typing import Any, ClassVar, Self
 
 from electroloop.errors import PlannerError
-from electroloop.models import Candidate, Formulation, Objective, Observation, SearchSpace
+from electroloop.models import Candidate, Formulation, Goal, Observation, SearchSpace
 
 _EMPTY_WINDOW = 1e-12
 """Windows narrower than this are rounding noise around a single allowed value."""
@@ -125,9 +125,9 @@ class CubePlanner(ABC):
 
     name: ClassVar[str] = "cube"
 
-    def __init__(self, space: SearchSpace, objective: Objective, seed: int) -> None:
+    def __init__(self, space: SearchSpace, goal: Goal, seed: int) -> None:
         self.space = space
-        self.objective = objective
+        self.goal = goal
         self.seed = int(seed)
         self.map = MixtureMap(space)
         self._next_id = 0
@@ -181,7 +181,7 @@ class CubePlanner(ABC):
             "planner": self.name,
             "version": STATE_VERSION,
             "space": self.space.model_dump(mode="json"),
-            "objective": self.objective.model_dump(mode="json"),
+            "goal": self.goal.model_dump(mode="json"),
             "seed": self.seed,
             "next_id": self._next_id,
             "pending": {cid: list(p) for cid, p in self._pending.items()},
@@ -192,8 +192,8 @@ class CubePlanner(ABC):
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Self:
-        space, objective, seed = unpack_common_state(state, cls.name)
-        planner = cls(space, objective, seed)
+        space, goal, seed = unpack_common_state(state, cls.name)
+        planner = cls(space, goal, seed)
         try:
             planner._next_id = int(state["next_id"])
             planner._pending = {str(k): [float(c) for c in v] for k, v in state["pending"].items()}
@@ -218,8 +218,8 @@ def check_pending(planner: str, pending: Collection[str], ids: Sequence[str]) ->
         seen.add(cid)
 
 
-def unpack_common_state(state: dict[str, Any], name: str) -> tuple[SearchSpace, Objective, int]:
-    """Check a state's planner name and version and rebuild its space, objective and seed."""
+def unpack_common_state(state: dict[str, Any], name: str) -> tuple[SearchSpace, Goal, int]:
+    """Check a state's planner name and version and rebuild its space, goal and seed."""
     if state.get("planner") != name:
         raise PlannerError(
             f"state is for planner {state.get('planner')!r}; allowed: {name!r} states"
@@ -231,7 +231,7 @@ def unpack_common_state(state: dict[str, Any], name: str) -> tuple[SearchSpace, 
     try:
         return (
             SearchSpace.model_validate(state["space"]),
-            Objective.model_validate(state["objective"]),
+            Goal.model_validate(state["goal"]),
             int(state["seed"]),
         )
     except (KeyError, TypeError, ValueError) as exc:

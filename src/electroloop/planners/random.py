@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from electroloop.models import Objective, SearchSpace
+from electroloop.models import Goal, SearchSpace
 from electroloop.planners.mixture import CubePlanner
 
 
@@ -19,8 +19,8 @@ class RandomPlanner(CubePlanner):
 
     name: ClassVar[str] = "random"
 
-    def __init__(self, space: SearchSpace, objective: Objective, seed: int) -> None:
-        super().__init__(space, objective, seed)
+    def __init__(self, space: SearchSpace, goal: Goal, seed: int) -> None:
+        super().__init__(space, goal, seed)
         self._rng = np.random.Generator(np.random.PCG64(self.seed))
 
     def _draw(self, n: int) -> list[list[float]]:

@@ -32,7 +32,7 @@ from electroloop.simulations.density import density
 def build_planner(spec: CampaignSpec) -> Planner:
     """The planner the campaign names, seeded from the campaign."""
     planner_class = resolve_planner(spec.planner)
-    planner: Planner = planner_class(spec.space, spec.objective, spec.seed)
+    planner: Planner = planner_class(spec.space, spec.goal, spec.seed)
     return planner
 
 

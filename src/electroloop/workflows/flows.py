@@ -20,6 +20,7 @@ from electroloop.models import Candidate, Formulation, FrozenModel, Observation
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.closed_loop import Campaign, TrialRecord
 from electroloop.orchestrator.events import CampaignState
+from electroloop.orchestrator.metrics import METRICS
 from electroloop.orchestrator.reporting import convergence_plot
 from electroloop.settings import Settings
 from electroloop.simulations.optimum import true_optimum, true_value
@@ -133,8 +134,8 @@ def conductivity_campaign(
             values,
             settings.resolved_home / campaign_id / "convergence.png",
             title=f"{campaign_id} ({spec.planner})",
-            ylabel=f"{spec.objective.name} [mS/cm]",
-            maximize=spec.objective.direction == "maximize",
+            ylabel=f"{spec.goal.primary.name} [{METRICS[spec.goal.primary.name]}]",
+            maximize=spec.goal.primary.direction == "maximize",
             optimum=optimum_value,
         )
         best = _best(state, spec) if state else None
@@ -168,7 +169,7 @@ def conductivity_campaign(
 
 
 def _values(state: CampaignState, spec: CampaignSpec) -> list[float | None]:
-    name = spec.objective.name
+    name = spec.goal.primary.name
     return [
         state.observations[c].values.get(name) if c in state.observations else None
         for c in state.candidates
@@ -176,9 +177,9 @@ def _values(state: CampaignState, spec: CampaignSpec) -> list[float | None]:
 
 
 def _best(state: CampaignState, spec: CampaignSpec) -> Observation | None:
-    name = spec.objective.name
+    name = spec.goal.primary.name
     observed = [o for o in state.observations.values() if name in o.values]
     if not observed:
         return None
-    pick = max if spec.objective.direction == "maximize" else min
+    pick = max if spec.goal.primary.direction == "maximize" else min
     return pick(observed, key=lambda o: o.values[name])

@@ -51,7 +51,8 @@ def _spec_params(spec: CampaignSpec) -> dict[str, str]:
         "planner": spec.planner,
         "lab": spec.lab,
         "temperature": spec.temperature,
-        "objective": f"{spec.objective.direction} {spec.objective.name}",
+        "objectives": ", ".join(f"{o.direction} {o.name}" for o in spec.objectives),
+        "outcome_constraints": ", ".join(str(c) for c in spec.outcome_constraints) or "none",
         "salt": spec.salt.name,
         "salt.molality_range": f"{spec.salt.min_molality}..{spec.salt.max_molality}",
     }
@@ -151,7 +152,7 @@ class MlflowTracker:
         if trial.best is not None:
             self.client.log_metric(
                 self.run_id,
-                f"best_{self.spec.objective.name}",
+                f"best_{self.spec.goal.primary.name}",
                 trial.best,
                 timestamp=now,
                 step=trial.index,

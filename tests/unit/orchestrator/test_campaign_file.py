@@ -25,7 +25,7 @@ def test_example_parses_into_the_expected_campaign() -> None:
     assert spec.salt.name == "LiPF6"
     assert spec.temperature == 25.0
     assert (spec.budget, spec.batch_size, spec.planner, spec.lab) == (24, 4, "ax", "simulated")
-    assert spec.objective.name == "conductivity" and spec.objective.direction == "maximize"
+    assert [(o.name, o.direction) for o in spec.objectives] == [("conductivity", "maximize")]
 
 
 def test_embedded_default_is_the_example() -> None:

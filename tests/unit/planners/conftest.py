@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from electroloop.models import Candidate, Objective, Salt, SearchSpace, Solvent
+from electroloop.models import Candidate, Goal, Salt, SearchSpace, Solvent
 
 EC = "C1COC(=O)O1"
 EMC = "CCOC(=O)OC"
@@ -72,8 +72,8 @@ def space() -> SearchSpace:
 
 
 @pytest.fixture
-def objective() -> Objective:
-    return Objective()
+def goal() -> Goal:
+    return Goal()
 
 
 def _assert_valid(space: SearchSpace, candidates: Sequence[Candidate]) -> None:

@@ -11,7 +11,7 @@ import math
 import pytest
 
 from electroloop.errors import PlannerError
-from electroloop.models import Candidate, Estimate, Objective, Observation, SearchSpace
+from electroloop.models import Candidate, Estimate, Goal, Objective, Observation, SearchSpace
 from electroloop.planners import Planner
 from electroloop.planners.ax_planner import AxPlanner
 
@@ -36,9 +36,9 @@ def _statuses(planner: AxPlanner) -> list[tuple[int, str]]:
 
 
 def test_sobol_phase_proposals_are_valid_and_quiet(
-    space: SearchSpace, objective: Objective, assert_valid, capfd: pytest.CaptureFixture[str]
+    space: SearchSpace, goal: Goal, assert_valid, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    planner = AxPlanner(space, objective, seed=3, initialization_budget=4)
+    planner = AxPlanner(space, goal, seed=3, initialization_budget=4)
     assert isinstance(planner, Planner)
     candidates = planner.ask(3) + planner.ask(3)  # more than the budget, nothing told yet
     assert [c.id for c in candidates] == [f"t{i:04d}" for i in range(6)]
@@ -52,9 +52,9 @@ def test_sobol_phase_proposals_are_valid_and_quiet(
 
 
 def test_state_round_trip_restores_trials_and_continues(
-    space: SearchSpace, objective: Objective, assert_valid
+    space: SearchSpace, goal: Goal, assert_valid
 ) -> None:
-    planner = AxPlanner(space, objective, seed=5, initialization_budget=6)
+    planner = AxPlanner(space, goal, seed=5, initialization_budget=6)
     batch = planner.ask(4)
     planner.tell([_observe(batch[0]), _observe(batch[1])])
     planner.mark_failed(batch[2].id, "vial cracked")
@@ -72,9 +72,9 @@ def test_state_round_trip_restores_trials_and_continues(
     assert_valid(space, again)
 
 
-def test_bayesian_step(space: SearchSpace, objective: Objective, assert_valid) -> None:
+def test_bayesian_step(space: SearchSpace, goal: Goal, assert_valid) -> None:
     """The single non-Sobol step of the suite: q=2 after 3 observed initial trials."""
-    planner = AxPlanner(space, objective, seed=11, initialization_budget=3)
+    planner = AxPlanner(space, goal, seed=11, initialization_budget=3)
     initial = planner.ask(3)
     planner.tell([_observe(c) for c in initial])
     proposed = planner.ask(2)
@@ -88,15 +88,13 @@ def test_bayesian_step(space: SearchSpace, objective: Objective, assert_valid) -
 
 
 def test_minimize_is_passed_to_ax(space: SearchSpace) -> None:
-    planner = AxPlanner(space, Objective(direction="minimize"), seed=0)
+    planner = AxPlanner(space, Goal(objectives=(Objective(direction="minimize"),)), seed=0)
     config = planner.state()["client"]["experiment"]["optimization_config"]
     assert config["objective"]["expression"] == "-conductivity"
 
 
-def test_bad_tells_and_failures_are_planner_errors(
-    space: SearchSpace, objective: Objective
-) -> None:
-    planner = AxPlanner(space, objective, seed=0, initialization_budget=2)
+def test_bad_tells_and_failures_are_planner_errors(space: SearchSpace, goal: Goal) -> None:
+    planner = AxPlanner(space, goal, seed=0, initialization_budget=2)
     (c,) = planner.ask(1)
     with pytest.raises(PlannerError, match="conductivity"):
         planner.tell([_observe(c, capacity=1.0)])
@@ -111,10 +109,10 @@ def test_bad_tells_and_failures_are_planner_errors(
     assert planner.ask(1)[0].id == "t0001"
 
 
-def test_invalid_settings_and_states(space: SearchSpace, objective: Objective) -> None:
+def test_invalid_settings_and_states(space: SearchSpace, goal: Goal) -> None:
     with pytest.raises(PlannerError, match="initialization_budget"):
-        AxPlanner(space, objective, seed=0, initialization_budget=0)
-    state = AxPlanner(space, objective, seed=0).state()
+        AxPlanner(space, goal, seed=0, initialization_budget=0)
+    state = AxPlanner(space, goal, seed=0).state()
     with pytest.raises(PlannerError, match="'ax'"):
         AxPlanner.from_state({**state, "planner": "sobol"})
     with pytest.raises(PlannerError, match="snapshot"):
@@ -126,8 +124,8 @@ def test_invalid_settings_and_states(space: SearchSpace, objective: Objective) -
         AxPlanner.from_state({**state, "client": broken})
 
 
-def test_a_bad_batch_tells_ax_nothing(space: SearchSpace, objective: Objective) -> None:
-    planner = AxPlanner(space, objective, seed=0, initialization_budget=2)
+def test_a_bad_batch_tells_ax_nothing(space: SearchSpace, goal: Goal) -> None:
+    planner = AxPlanner(space, goal, seed=0, initialization_budget=2)
     a, b = planner.ask(2)
     with pytest.raises(PlannerError, match="conductivity"):
         planner.tell([_observe(a), _observe(b, conductivity=math.inf)])

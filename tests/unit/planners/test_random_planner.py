@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from electroloop.errors import PlannerError
-from electroloop.models import Objective, Observation, SearchSpace
+from electroloop.models import Goal, Observation, SearchSpace
 from electroloop.planners import MixtureMap, Planner, RandomPlanner
 
 
@@ -16,49 +16,45 @@ def _round_trip(planner: RandomPlanner) -> RandomPlanner:
     return RandomPlanner.from_state(json.loads(json.dumps(planner.state())))
 
 
-def test_is_a_planner(space: SearchSpace, objective: Objective) -> None:
-    planner = RandomPlanner(space, objective, seed=0)
+def test_is_a_planner(space: SearchSpace, goal: Goal) -> None:
+    planner = RandomPlanner(space, goal, seed=0)
     assert isinstance(planner, Planner)
     assert planner.name == "random"
 
 
 def test_thousands_of_proposals_are_valid_with_unique_sequential_ids(
-    space_name: str, spaces: dict[str, SearchSpace], objective: Objective, assert_valid
+    space_name: str, spaces: dict[str, SearchSpace], goal: Goal, assert_valid
 ) -> None:
     space = spaces[space_name]
-    planner = RandomPlanner(space, objective, seed=1)
+    planner = RandomPlanner(space, goal, seed=1)
     candidates = [c for n in (1, 3, 996, 1000) for c in planner.ask(n)]
     assert [c.id for c in candidates] == [f"t{i:04d}" for i in range(2000)]
     assert {c.planner for c in candidates} == {"random"}
     assert_valid(space, candidates)
 
 
-def test_uniform_in_the_cube_from_a_seeded_generator(
-    space: SearchSpace, objective: Objective
-) -> None:
+def test_uniform_in_the_cube_from_a_seeded_generator(space: SearchSpace, goal: Goal) -> None:
     expected = np.random.Generator(np.random.PCG64(5)).random((4, 3))
     mixture = MixtureMap(space)
-    got = RandomPlanner(space, objective, seed=5).ask(4)
+    got = RandomPlanner(space, goal, seed=5).ask(4)
     assert [c.formulation for c in got] == [mixture.to_formulation(u.tolist()) for u in expected]
 
 
-def test_state_round_trip_continues_the_identical_stream(
-    space: SearchSpace, objective: Objective
-) -> None:
-    one = RandomPlanner(space, objective, seed=2)
+def test_state_round_trip_continues_the_identical_stream(space: SearchSpace, goal: Goal) -> None:
+    one = RandomPlanner(space, goal, seed=2)
     one.ask(3)
     state = json.loads(json.dumps(one.state()))
     assert state["generator"]["bit_generator"] == "PCG64"
     restored = RandomPlanner.from_state(state)
-    assert restored.ask(3) == RandomPlanner(space, objective, seed=2).ask(6)[3:]
+    assert restored.ask(3) == RandomPlanner(space, goal, seed=2).ask(6)[3:]
     assert one.ask(3)[0].id == "t0003"
 
 
 def test_failed_point_is_proposed_again_first_under_a_new_id(
-    space: SearchSpace, objective: Objective
+    space: SearchSpace, goal: Goal
 ) -> None:
-    planner = RandomPlanner(space, objective, seed=9)
-    reference = RandomPlanner(space, objective, seed=9).ask(5)
+    planner = RandomPlanner(space, goal, seed=9)
+    reference = RandomPlanner(space, goal, seed=9).ask(5)
     batch = planner.ask(3)
     planner.mark_failed("t0001", reason="meter fault")
     planner.tell([Observation(candidate_id="t0002", formulation=batch[2].formulation, values={})])
@@ -71,7 +67,7 @@ def test_failed_point_is_proposed_again_first_under_a_new_id(
         planner.mark_failed("t0001", "twice")
 
 
-def test_corrupt_generator_state_is_rejected(space: SearchSpace, objective: Objective) -> None:
-    state = RandomPlanner(space, objective, seed=0).state()
+def test_corrupt_generator_state_is_rejected(space: SearchSpace, goal: Goal) -> None:
+    state = RandomPlanner(space, goal, seed=0).state()
     with pytest.raises(PlannerError, match="invalid random planner state"):
         RandomPlanner.from_state({**state, "generator": {"bit_generator": "MT19937"}})

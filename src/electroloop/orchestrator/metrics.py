@@ -1,0 +1,26 @@
+"""The metrics a campaign can optimise or constrain, and how each is obtained.
+
+A metric is either *measured* by the lab (conductivity, by the meter) or *derived* from the
+formulation as dosed (cost, from a price table). Derived metrics are computed from weighed
+masses, never from what the planner asked for.
+"""
+
+from __future__ import annotations
+
+from electroloop.models import Formulation, SearchSpace
+from electroloop.simulations.cost import electrolyte_cost
+
+METRICS: dict[str, str] = {
+    "conductivity": "mS/cm",
+    "cost": "USD/kg",
+}
+"""Metric name -> unit."""
+
+MEASURED = frozenset({"conductivity"})
+
+
+def derived_metrics(space: SearchSpace, as_dosed: Formulation) -> dict[str, float]:
+    """Metrics computed from the dosed formulation (not measured): currently the cost."""
+    smiles = {s.name: s.canonical_smiles for s in space.solvents}
+    fractions = {smiles[name]: value for name, value in as_dosed.fractions.items()}
+    return {"cost": electrolyte_cost(fractions, space.salt.canonical_smiles, as_dosed.molality)}
