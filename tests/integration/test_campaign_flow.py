@@ -106,3 +106,32 @@ def test_eight_trial_campaign_end_to_end(prefect_server: str, electroloop_home: 
     assert child.data.tags[f"transcript.{stored.instrument}.sha256"] == stored.sha256
     assert "MEAS:COND?" in text
     assert Path(summary.plot).stat().st_size > 10_000
+
+
+def test_two_objective_constrained_campaign_records_every_metric(
+    prefect_server: str, electroloop_home: Path
+) -> None:
+    from electroloop.orchestrator.campaign import load_campaign
+    from electroloop.workflows.flows import conductivity_campaign
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "campaigns"
+    data = load_campaign(example / "conductivity_cost.toml").model_dump(mode="json")
+    spec = parse_campaign(data | {"planner": "sobol", "budget": 8, "name": "it-moo"}, "test")
+    assert spec.pipeline and spec.space.max_components == 2
+
+    summary = conductivity_campaign(spec)
+    with CampaignStore(electroloop_home / "campaigns.sqlite") as store:
+        log = store.state(summary.campaign_id)
+    assert len(log.observations) + len(log.failures) == 8
+    for candidate in log.candidates.values():
+        spec.space.check(candidate.formulation)  # EC >= 0.2 and at most two solvents, always
+    for observation in log.observations.values():
+        assert set(observation.values) == {"conductivity", "cost"}
+        assert 2.0 < observation.values["cost"] < 10.0  # USD/kg: salt-dominated, plausible
+
+    client = MlflowClient(f"sqlite:///{electroloop_home / 'mlflow.db'}")
+    child = client.search_runs(
+        [summary.mlflow_experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{summary.mlflow_run_id}'",
+    )[0]
+    assert {"conductivity", "cost"} <= set(child.data.metrics)

@@ -72,3 +72,58 @@ def test_models_are_frozen() -> None:
     f = Formulation(fractions={"EC": 0.3, "DMC": 0.7}, salt="LiPF6", molality=1.0, temperature=25.0)
     with pytest.raises(ValidationError):
         f.molality = 2.0  # type: ignore[misc]
+
+
+def rich_space(**extra: object) -> SearchSpace:
+    base = space().model_dump()
+    base["solvents"] = [*base["solvents"], {"name": "PC", "smiles": "CC1COC(=O)O1"}]
+    return SearchSpace.model_validate(base | extra)
+
+
+def test_linear_constraint_strings_parse_and_refuse_equalities() -> None:
+    s = rich_space(linear_constraints=["EC + 0.5 * PC <= 0.6", "2DMC - EC >= -1e-1"])
+    first, second = s.linear_constraints
+    assert first.terms == {"EC": 1.0, "PC": 0.5} and first.op == "<=" and first.bound == 0.6
+    assert second.terms == {"DMC": 2.0, "EC": -1.0} and second.bound == -0.1
+    with pytest.raises(ValidationError, match="'=' is not allowed"):
+        rich_space(linear_constraints=["EC = 0.3"])
+    with pytest.raises(ValidationError, match=r"names \['XX'\]; allowed"):
+        rich_space(linear_constraints=["EC + XX <= 0.6"])
+
+
+def test_check_enforces_max_components_parameters_and_constraints() -> None:
+    s = rich_space(
+        max_components=2,
+        parameters=[
+            {"kind": "range", "name": "stir", "low": 1, "high": 10, "integer": True},
+            {"kind": "choice", "name": "additive", "choices": ["none", "FEC"]},
+        ],
+        linear_constraints=["EC + PC <= 0.5"],
+    )
+    good = Formulation(
+        fractions={"EC": 0.3, "DMC": 0.7, "PC": 0.0},
+        salt="LiPF6",
+        molality=1.0,
+        temperature=25.0,
+        extras={"stir": 3, "additive": "FEC"},
+    )
+    s.check(good)
+    three = good.model_copy(update={"fractions": {"EC": 0.3, "DMC": 0.6, "PC": 0.1}})
+    with pytest.raises(ValueError, match="allowed: at most 2"):
+        s.check(three)
+    heavy = good.model_copy(update={"fractions": {"EC": 0.6, "DMC": 0.0, "PC": 0.4}})
+    with pytest.raises(ValueError, match="EC"):
+        s.check(heavy)
+    with pytest.raises(ValueError, match="stir is 3.5; allowed: a whole number"):
+        s.check(good.model_copy(update={"extras": {"stir": 3.5, "additive": "FEC"}}))
+    with pytest.raises(ValueError, match=r"additive is 'VC'; allowed: one of \['none', 'FEC'\]"):
+        s.check(good.model_copy(update={"extras": {"stir": 3, "additive": "VC"}}))
+
+
+def test_max_components_must_admit_the_required_solvents() -> None:
+    base = rich_space().model_dump()
+    base["solvents"][2]["min_fraction"] = 0.05  # PC is now required, as EC is
+    with pytest.raises(ValidationError, match="allowed: max_components >= 2"):
+        SearchSpace.model_validate(base | {"max_components": 1})
+    with pytest.raises(ValidationError, match="clash"):
+        rich_space(parameters=[{"kind": "range", "name": "molality", "low": 0, "high": 1}])

@@ -29,7 +29,8 @@ from electroloop.models import (
 )
 from electroloop.orchestrator.metrics import METRICS
 
-PLANNER_PATTERN = r"^(ax|sobol|random|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$"
+PLANNER_PATTERN = r"^([A-Za-z_][\w-]*|[A-Za-z_][\w.]*:[A-Za-z_]\w*|[^:]+\.py:[A-Za-z_]\w*)$"
+"""A built-in or entry-point name, ``package.module:Class``, or ``path/to/file.py:Class``."""
 DEFAULT_CAMPAIGN = "conductivity.toml"
 LABS = ("simulated",)
 
@@ -59,14 +60,26 @@ class CampaignSpec(FrozenModel):
     budget: int = Field(ge=1, le=10_000, description="Number of trials to run.")
     batch_size: int = Field(ge=1, le=16, description="Candidates proposed per iteration.")
     seed: int = Field(0, ge=0, description="Seed for the planner.")
-    planner: str = Field("ax", description="'ax', 'sobol', 'random' or 'package.module:ClassName'.")
+    pipeline: bool = Field(
+        False,
+        description="Propose the next batch while the current one is measured (never idles "
+        "the robot; the next batch then cannot use the current batch's results).",
+    )
+    planner: str = Field(
+        "ax",
+        description="'ax', 'sobol', 'random', an entry-point name, 'package.module:ClassName' "
+        "or 'path/to/file.py:ClassName'.",
+    )
     lab: str = Field("simulated", description="Which lab runs it: 'simulated'.")
 
     @field_validator("planner")
     @classmethod
     def _planner_reference(cls, value: str) -> str:
         if not re.fullmatch(PLANNER_PATTERN, value):
-            raise ValueError("allowed: 'ax', 'sobol', 'random' or 'package.module:ClassName'")
+            raise ValueError(
+                "allowed: 'ax', 'sobol', 'random', an entry-point name, "
+                "'package.module:ClassName' or 'path/to/file.py:ClassName'"
+            )
         return value
 
     @field_validator("lab")
@@ -138,6 +151,11 @@ def load_campaign(path: str | Path) -> CampaignSpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    planner = data.get("planner")
+    if isinstance(planner, str) and ".py:" in planner:
+        # A planner file is named relative to the campaign file, wherever it is run from.
+        file, _, cls = planner.rpartition(":")
+        data["planner"] = f"{(path.parent / file).resolve()}:{cls}"
     return parse_campaign(data, str(path))
 
 

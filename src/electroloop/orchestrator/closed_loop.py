@@ -8,6 +8,7 @@ it again); they never stop the campaign, and nothing already dosed is dosed agai
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from electroloop.errors import CampaignError, InstrumentError, PlannerError
@@ -17,6 +18,7 @@ from electroloop.orchestrator.events import (
     CampaignFinished,
     CampaignStarted,
     CampaignState,
+    CandidateAbandoned,
     CandidateFailed,
     CandidatesProposed,
     DosingRecorded,
@@ -110,6 +112,8 @@ class Campaign:
             raise CampaignError(f"candidate {candidate.id!r} was never proposed in {self.id!r}")
         if candidate.id in state.observations or candidate.id in state.failures:
             raise CampaignError(f"candidate {candidate.id!r} has already been run")
+        if candidate.id in state.abandoned:
+            raise CampaignError(f"candidate {candidate.id!r} was abandoned; it is never run")
         if candidate.id in state.dosings:
             return self._fail(candidate, state, None, "interrupted after dosing; not re-dosed")
         try:
@@ -153,6 +157,8 @@ class Campaign:
         for candidate in candidates:
             if candidate.id in state.failures:
                 self.planner.mark_failed(candidate.id, state.failures[candidate.id])
+            elif candidate.id in state.abandoned:
+                self._abandon_in_planner(candidate.id, state.abandoned[candidate.id])
         self.store.append(
             self.id,
             IterationCompleted(
@@ -160,18 +166,52 @@ class Campaign:
             ),
         )
 
+    def abandon(self, candidate: Candidate, reason: str) -> None:
+        """Veto a proposed candidate (a person or a safety rule): it is never run or re-proposed.
+
+        The planner hears of it when its iteration concludes, like every other outcome.
+        """
+        state = self.state
+        if candidate.id not in state.candidates:
+            raise CampaignError(f"candidate {candidate.id!r} was never proposed in {self.id!r}")
+        if candidate.id in state.dosings or candidate.id in state.observations:
+            raise CampaignError(f"candidate {candidate.id!r} has already been dosed")
+        self.store.append(self.id, CandidateAbandoned(candidate_id=candidate.id, reason=reason))
+
+    def _abandon_in_planner(self, candidate_id: str, reason: str) -> None:
+        # Planners written before abandonment existed only know failure; for them an abandoned
+        # candidate is failed, which may re-propose it (the log still records the veto).
+        mark_abandoned = getattr(self.planner, "mark_abandoned", None)
+        if mark_abandoned is None:
+            self.planner.mark_failed(candidate_id, f"abandoned: {reason}")
+        else:
+            mark_abandoned(candidate_id, reason)
+
     def finish(self, reason: str) -> None:
         self.store.append(self.id, CampaignFinished(reason=reason))
 
     def run(self) -> CampaignState:
-        """Run iterations until the budget is spent; returns the final state."""
-        while not self.done():
+        """Run until the budget is spent (without Prefect; the flow does the same with tasks).
+
+        With `spec.pipeline`, the next batch is proposed in a worker thread while the current
+        one is measured, so a slow planner never idles the robot; that batch then cannot know
+        the current batch's results (the planner sees them as pending).
+        """
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="propose") as proposer:
             batch = self.propose()
-            for candidate in batch:
-                self.run_trial(candidate)
-            self.conclude_iteration(batch)
+            while batch:
+                upcoming = proposer.submit(self.propose) if self.pipelining() else None
+                for candidate in batch:
+                    self.run_trial(candidate)
+                following = upcoming.result() if upcoming else []
+                self.conclude_iteration(batch)
+                batch = following or ([] if self.done() else self.propose())
         self.finish("budget spent")
         return self.state
+
+    def pipelining(self) -> bool:
+        """Whether to propose the next batch while the current one is measured."""
+        return self.spec.pipeline and not self.done()
 
     def best_value(self) -> float | None:
         """Best objective value observed so far (None before the first observation)."""

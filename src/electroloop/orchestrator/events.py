@@ -54,6 +54,14 @@ class CandidateFailed(FrozenModel):
     reason: str
 
 
+class CandidateAbandoned(FrozenModel):
+    """A human or safety veto: the candidate is never run, and never proposed again."""
+
+    kind: Literal["candidate_abandoned"] = "candidate_abandoned"
+    candidate_id: str
+    reason: str
+
+
 class IterationCompleted(FrozenModel):
     kind: Literal["iteration_completed"] = "iteration_completed"
     iteration: int = Field(ge=0)
@@ -72,6 +80,7 @@ Event = Annotated[
     | MeasurementRecorded
     | ObservationAdded
     | CandidateFailed
+    | CandidateAbandoned
     | IterationCompleted
     | CampaignFinished,
     Field(discriminator="kind"),
@@ -91,6 +100,7 @@ class CampaignState:
     measurements: dict[str, list[Measurement]] = field(default_factory=dict)
     observations: dict[str, Observation] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    abandoned: dict[str, str] = field(default_factory=dict)
     iterations_completed: int = 0
     iterations_proposed: int = 0
     planner_state: dict[str, Any] | None = None
@@ -98,13 +108,13 @@ class CampaignState:
 
     @property
     def trials_run(self) -> int:
-        """Trials that reached an end: observed or failed."""
-        return len(self.observations) + len(self.failures)
+        """Trials that reached an end: observed, failed or abandoned."""
+        return len(self.observations) + len(self.failures) + len(self.abandoned)
 
     @property
     def pending(self) -> list[Candidate]:
         """Proposed candidates with neither an observation nor a failure, in proposal order."""
-        done = self.observations.keys() | self.failures.keys()
+        done = self.observations.keys() | self.failures.keys() | self.abandoned.keys()
         return [c for c in self.candidates.values() if c.id not in done]
 
 
@@ -129,6 +139,8 @@ def fold(events: list[Event]) -> CampaignState:
                 state.observations[event.observation.candidate_id] = event.observation
             case CandidateFailed():
                 state.failures[event.candidate_id] = event.reason
+            case CandidateAbandoned():
+                state.abandoned[event.candidate_id] = event.reason
             case IterationCompleted():
                 state.iterations_completed = event.iteration + 1
                 state.planner_state = event.planner_state

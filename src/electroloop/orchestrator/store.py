@@ -8,6 +8,7 @@ rewritten, only extended. WAL mode lets a UI read while the campaign writes.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,10 +41,11 @@ class CampaignStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()  # one connection, shared by the flow's task threads
 
     def append(self, campaign_id: str, event: Event) -> int:
         """Durably append one event; returns its sequence number."""
-        with self._db:
+        with self._lock, self._db:
             cursor = self._db.execute(
                 "INSERT INTO events (campaign_id, kind, payload, recorded_at) VALUES (?, ?, ?, ?)",
                 (
@@ -57,9 +59,9 @@ class CampaignStore:
 
     def events(self, campaign_id: str) -> list[Event]:
         """All events of a campaign, in the order they were appended."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT payload FROM events WHERE campaign_id = ? ORDER BY seq", (campaign_id,)
-        ).fetchall()
+        )
         return [EVENT_ADAPTER.validate_json(payload) for (payload,) in rows]
 
     def state(self, campaign_id: str) -> CampaignState:
@@ -71,18 +73,22 @@ class CampaignStore:
 
     def timeline(self, campaign_id: str) -> list[tuple[str, datetime]]:
         """(event kind, time it was recorded) for each event of a campaign, in order."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT kind, recorded_at FROM events WHERE campaign_id = ? ORDER BY seq",
             (campaign_id,),
-        ).fetchall()
+        )
         return [(kind, datetime.fromisoformat(at)) for kind, at in rows]
 
     def campaign_ids(self) -> list[str]:
         """Every campaign in the store, oldest first."""
-        rows = self._db.execute(
-            "SELECT campaign_id FROM events GROUP BY campaign_id ORDER BY MIN(seq)"
-        ).fetchall()
+        rows = self._query(
+            "SELECT campaign_id FROM events GROUP BY campaign_id ORDER BY MIN(seq)", ()
+        )
         return [campaign_id for (campaign_id,) in rows]
+
+    def _query(self, sql: str, parameters: tuple[str, ...]) -> list[tuple[str, ...]]:
+        with self._lock:
+            return self._db.execute(sql, parameters).fetchall()
 
     def close(self) -> None:
         self._db.close()

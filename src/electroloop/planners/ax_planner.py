@@ -1,33 +1,36 @@
 """Bayesian optimisation with Ax (``ax.api.Client``) over the mixture cube.
 
-The only module allowed to import Ax (import-linter enforces it): Ax costs 4–5 s to import, so
-the registry imports this module only when a campaign asks for ``"ax"``.
-
-Ax sees an unconstrained box (u0..u{k-2} in [0, 1] and ``molality`` in the salt's bounds);
-`MixtureMap` turns each point into a valid formulation. A sum constraint in Ax instead made a
-batch of 4 take 17–28 s (../shared/STACK.md §5).
+Ax is imported only by modules named ``ax_*`` (import-linter enforces it): it costs 4–5 s to
+import, so the registry imports this module only when a campaign asks for ``"ax"``. The Ax
+set-up (parameters ``x0 … x{d-1}`` = `MixtureMap` coordinates, no parameter constraints,
+latency settings) lives in `electroloop.planners.ax_support`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import tempfile
+import threading
+import time
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
-from ax.api import Client, RangeParameterConfig
-from ax.exceptions.core import AxError
-from ax.utils.common.logger import set_ax_logger_levels
-from botorch.exceptions.warnings import NumericsWarning, OptimizationWarning
-from gpytorch.utils.warnings import NumericalWarning
+from ax.api import Client
+from scipy.stats import qmc
 
 from electroloop.errors import PlannerError
-from electroloop.models import Candidate, Estimate, Goal, Observation, SearchSpace
+from electroloop.models import Candidate, Estimate, Formulation, Goal, Observation, SearchSpace
+from electroloop.planners.ax_support import (
+    ax_calls,
+    client_snapshot,
+    load_client,
+    new_client,
+    observed_front,
+    parameter_names,
+    quiet_ax_logs,
+)
 from electroloop.planners.mixture import (
     STATE_VERSION,
     MixtureMap,
@@ -35,42 +38,60 @@ from electroloop.planners.mixture import (
     unpack_common_state,
 )
 
-MOLALITY = "molality"
+logger = logging.getLogger(__name__)
+
+Op = dict[str, Any]
+"""A client operation waiting for the client: {"op": "attach"|"complete"|"fail"|"abandon"…}."""
 
 
-def _quiet_ax_logs() -> None:
-    """Drop Ax's INFO chatter (one line per trial); touches Ax's loggers and handler only.
+@dataclass
+class _Run:
+    """One `get_next_trials` call on the worker thread."""
 
-    Each Ax module logger sets its own INFO level and Ax's root logger has its own stderr
-    handler, so the level of the ``ax`` logger alone silences nothing: Ax's helper sets the
-    existing loggers and that handler (modules imported later still stop at the handler).
-    """
-    logging.getLogger("ax").setLevel(logging.WARNING)
-    set_ax_logger_levels(logging.WARNING)
-
-
-@contextmanager
-def _ax_calls(action: str) -> Iterator[None]:
-    """Turn Ax errors into `PlannerError` and mute the numerical warnings of small-data fits.
-
-    Those warnings (fit or acquisition optimisation not converged, jitter added; plain
-    `Warning`/`RuntimeWarning` subclasses, so errors under pytest) are expected with a handful of
-    points; botorch already retries, and they must not become test errors.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", OptimizationWarning)
-        warnings.simplefilter("ignore", NumericsWarning)
-        warnings.simplefilter("ignore", NumericalWarning)
-        # botorch re-raises a failed acquisition optimisation as a RuntimeWarning and retries.
-        warnings.filterwarnings("ignore", "Optimization failed", RuntimeWarning)
-        try:
-            yield
-        except AxError as exc:
-            raise PlannerError(f"Ax could not {action}: {exc}") from exc
+    n: int
+    done: threading.Event = field(default_factory=threading.Event)
+    snapshot_ready: threading.Event = field(default_factory=threading.Event)
+    snapshot: dict[str, Any] | None = None  # the client just before this run
+    trials: list[tuple[int, dict[str, float], Estimate | None]] = field(default_factory=list)
+    error: BaseException | None = None
+    late: bool = False  # the ask that started it stopped waiting
 
 
 class AxPlanner:
-    """Sobol initialisation then GP-based BO (Ax "fast" strategy), reproducible from `seed`."""
+    """Sobol initialisation, then GP Bayesian optimisation (Ax "fast"), reproducible from `seed`.
+
+    - **Objectives and constraints**: every objective of `goal` (several: Ax's multi-objective
+      BO with inferred thresholds) and its outcome constraints; `pareto_front()` lists the
+      measured Pareto-optimal formulations (one objective: the best feasible one).
+    - **Failed vs abandoned**: `mark_failed` leaves the trial FAILED in Ax, which may propose
+      the point again; `mark_abandoned` marks it ABANDONED, which Ax never proposes again.
+    - **Warm start**: `warm_start` observations from earlier campaigns are attached to Ax as
+      completed trials before anything is asked, so they count towards the initialisation
+      budget (BO starts as soon as they reach it). Observations outside this space (solvents,
+      bounds, salt, parameters or temperature), or lacking a goal metric, are skipped and
+      listed in `warm_start_skipped`.
+    - **Pending batches**: `ask` may be called again before earlier candidates are told; Ax
+      treats running trials as pending (BO fantasises their outcomes).
+    - **Time budget** (`ask_timeout`, seconds; None waits for Ax): Ax generates on a worker
+      thread. If it has not returned within the budget, `ask` returns scrambled-Sobol points of
+      the cube instead (seeded; their count is part of the state), so a slow model never stalls
+      the robot. Those candidates become Ax trials (``attach_trial``, generation node empty)
+      as soon as the client is free. The late model trials are kept, RUNNING, as the
+      precomputed next batch: the next `ask` returns them first, without waiting for Ax (the
+      next batch is computed while the current one is measured); any it does not take are
+      marked ABANDONED then. A late run that fails is dropped with a warning. While the worker
+      holds the client, `tell`, `mark_failed` and `mark_abandoned` return at once and are
+      applied to Ax in order when it finishes; one lock ensures a single thread uses the client.
+      `wait()` blocks until the worker is done (`pareto_front` waits too).
+    - **State**: `state()` is JSON; `from_state` restores trials, data, statuses, pending and
+      precomputed trials and the Sobol position, and ids stay unique. A state taken while a
+      late run is still computing holds the client as it was before that run plus the queued
+      operations; the late run's trials are not part of it.
+
+    Candidate ids are ``t0000``, ``t0001``… in proposal order (not Ax trial indices: warm-start
+    and abandoned precomputed trials have indices but no candidate). Public methods are meant to
+    be called from one thread; the worker thread is the planner's own.
+    """
 
     name: ClassVar[str] = "ax"
 
@@ -80,98 +101,126 @@ class AxPlanner:
         goal: Goal,
         seed: int,
         initialization_budget: int = 8,
+        *,
+        warm_start: Sequence[Observation] = (),
+        ask_timeout: float | None = None,
     ) -> None:
         if initialization_budget < 1:
             raise PlannerError(f"initialization_budget is {initialization_budget}; allowed: >= 1")
-        _quiet_ax_logs()
+        if ask_timeout is not None and not (math.isfinite(ask_timeout) and ask_timeout >= 0):
+            raise PlannerError(f"ask_timeout is {ask_timeout!r}; allowed: None or seconds >= 0")
+        quiet_ax_logs()
         self.space = space
         self.goal = goal
         self.seed = int(seed)
         self.initialization_budget = int(initialization_budget)
+        self.ask_timeout = None if ask_timeout is None else float(ask_timeout)
         self.map = MixtureMap(space)
-        self._pending: dict[str, int] = {}  # candidate id -> Ax trial index, awaiting a result
-        self._client = self._new_client()
+        self._names = parameter_names(self.map.dimension)
+        self._lock = threading.Lock()  # whoever holds it may use the client
+        self._run: _Run | None = None  # the worker's current or last unintegrated run
+        self._next_id = 0
+        self._pending: list[str] = []  # asked, no outcome yet
+        self._index: dict[str, int] = {}  # candidate id -> Ax trial index, once attached
+        self._ready: list[tuple[int, dict[str, float], Estimate | None]] = []  # precomputed
+        self._abandoned: dict[str, str] = {}  # candidate id -> reason (Ax keeps no reason)
+        self._deferred: list[Op] = []  # client operations waiting for the worker to finish
+        self._fallback = qmc.Sobol(self.map.dimension, scramble=True, rng=self.seed)
+        self._fallback_drawn = 0
+        self._data: dict[int, dict[str, float]] = {}  # trial index -> exact values sent to Ax
+        self.warm_start_skipped: list[tuple[str, str]] = []
+        earlier = self._usable(warm_start)
+        self._client = new_client(
+            self.map.dimension, goal, self.seed, self.initialization_budget, center=not earlier
+        )
+        for params, raw in earlier:
+            with ax_calls("attach a warm-start observation"):
+                index = self._client.attach_trial(parameters=params)  # type: ignore[arg-type]
+                self._client.complete_trial(trial_index=index, raw_data=raw)
+            self._data[index] = raw
 
     @property
     def client(self) -> Client:
-        """The underlying Ax client, for read-only inspection (``summarize()``, analyses)."""
+        """The underlying Ax client, for read-only inspection (call `wait()` first)."""
         return self._client
 
-    @property
-    def _fraction_names(self) -> list[str]:
-        return [f"u{i}" for i in range(self.map.dimension - 1)]
-
-    def _new_client(self) -> Client:
-        salt = self.space.salt
-        client = Client(random_seed=self.seed)
-        with _ax_calls("configure the experiment"):
-            client.configure_experiment(
-                name="electroloop",
-                parameters=[
-                    *(
-                        RangeParameterConfig(name=n, bounds=(0.0, 1.0), parameter_type="float")
-                        for n in self._fraction_names
-                    ),
-                    RangeParameterConfig(
-                        name=MOLALITY,
-                        bounds=(salt.min_molality, salt.max_molality),
-                        parameter_type="float",
-                    ),
-                ],
-            )
-            client.configure_optimization(
-                objective=", ".join(
-                    f"{'-' if o.direction == 'minimize' else ''}{o.name}"
-                    for o in self.goal.objectives
-                ),
-                outcome_constraints=[str(c) for c in self.goal.outcome_constraints] or None,
-            )
-            client.configure_generation_strategy(
-                initialization_budget=self.initialization_budget,
-                initialization_random_seed=self.seed,
-                # The lab may ask again before results are in: keep proposing Sobol points
-                # rather than returning fewer candidates than asked for.
-                allow_exceeding_initialization_budget=True,
-            )
-        return client
-
-    def _unit(self, parameters: dict[str, Any]) -> list[float]:
-        salt = self.space.salt
-        span = salt.max_molality - salt.min_molality
-        molality = float(parameters[MOLALITY])
-        m = 0.5 if span <= 0 else (molality - salt.min_molality) / span
-        return [float(parameters[n]) for n in self._fraction_names] + [m]
+    # -- asking -------------------------------------------------------------------------------
 
     def ask(self, n: int) -> list[Candidate]:
-        """`n` new trials from Ax; predictions attached once a GP is fitted."""
+        """`n` new candidates: precomputed model trials first, then Ax (or the Sobol fallback)."""
         if n < 0:
             raise PlannerError(f"asked for {n} candidates; allowed: n >= 0")
         if n == 0:
             return []
-        with _ax_calls(f"generate {n} trials"):
+        deadline = None if self.ask_timeout is None else time.monotonic() + self.ask_timeout
+        self._settle(deadline)
+        batch = self._take_ready(n)
+        fallback: list[list[float]] = []
+        need = n - len(batch)
+        if need and self._busy():
+            fallback = self._draw_fallback(need)
+        elif need and deadline is None:
+            with self._lock:
+                batch += self._generate(need)
+        elif need:
+            assert deadline is not None
+            run = self._launch(need)
+            if run.done.wait(max(0.0, deadline - time.monotonic())):
+                self._settle(None)
+                batch += self._take_ready(need)
+            else:
+                run.late = True
+                fallback = self._draw_fallback(need)
+                logger.warning(
+                    "Ax did not propose %d trials within %.3g s; returning quasi-random points "
+                    "(the model's trials become the next batch)",
+                    need,
+                    self.ask_timeout,
+                )
+        candidates = [
+            self._candidate(params, predicted, index) for index, params, predicted in batch
+        ]
+        for point in fallback:
+            params = dict(zip(self._names, point, strict=True))
+            candidate = self._candidate(params, None, None)
+            self._apply({"op": "attach", "id": candidate.id, "parameters": params})
+            candidates.append(candidate)
+        return candidates
+
+    def _candidate(
+        self, params: Mapping[str, float], predicted: Estimate | None, index: int | None
+    ) -> Candidate:
+        cid = f"t{self._next_id:04d}"
+        self._next_id += 1
+        self._pending.append(cid)
+        if index is not None:
+            self._index[cid] = index
+        formulation = self.map.to_formulation([float(params[name]) for name in self._names])
+        return Candidate(id=cid, formulation=formulation, planner=self.name, predicted=predicted)
+
+    def _take_ready(self, n: int) -> list[tuple[int, dict[str, float], Estimate | None]]:
+        """Up to `n` precomputed trials; the rest are stale from now on and abandoned."""
+        taken, rest = self._ready[:n], self._ready[n:]
+        self._ready = []
+        for index, _params, _predicted in rest:
+            self._apply({"op": "abandon_trial", "trial": index})
+        return taken
+
+    def _generate(self, n: int) -> list[tuple[int, dict[str, float], Estimate | None]]:
+        """`n` trials from Ax with predictions; the caller holds the lock."""
+        with ax_calls(f"generate {n} trials"):
             trials = self._client.get_next_trials(max_trials=n)
         if len(trials) < n:
             raise PlannerError(f"Ax generated {len(trials)} of the {n} trials asked for")
-        predictions = self._predict(list(trials.values()))
-        candidates = []
-        for (index, parameters), predicted in zip(trials.items(), predictions, strict=True):
-            cid = f"t{index:04d}"
-            self._pending[cid] = index
-            candidates.append(
-                Candidate(
-                    id=cid,
-                    formulation=self.map.to_formulation(self._unit(dict(parameters))),
-                    planner=self.name,
-                    predicted=predicted,
-                )
-            )
-        return candidates
+        points = [{k: float(v) for k, v in p.items()} for p in trials.values()]  # type: ignore[arg-type]
+        predictions = self._predict(points)
+        return list(zip(trials, points, predictions, strict=True))
 
-    def _predict(self, points: list[Any]) -> list[Estimate | None]:
-        """The GP's mean and std at `points` (milliseconds), or None while Ax is still Sobol."""
+    def _predict(self, points: list[dict[str, float]]) -> list[Estimate | None]:
+        """The GP's mean and std of the first objective, or None while Ax is still Sobol."""
         try:
-            with _ax_calls("predict"):
-                result = self._client.predict(points)
+            with ax_calls("predict"):
+                result = self._client.predict(points)  # type: ignore[arg-type]
             return [
                 Estimate(mean=float(mean), std=float(sem))
                 if math.isfinite(mean) and math.isfinite(sem)
@@ -181,41 +230,192 @@ class AxPlanner:
         except (PlannerError, KeyError, ValueError):
             return [None] * len(points)
 
-    def tell(self, observations: Sequence[Observation]) -> None:
-        """Complete each candidate's trial with its measured objective value.
+    def _draw_fallback(self, n: int) -> list[list[float]]:
+        with warnings.catch_warnings():
+            # Balance needs powers of 2; a lab asks in batches of whatever fits the rack.
+            warnings.filterwarnings("ignore", message="The balance properties of Sobol")
+            points = self._fallback.random(n)
+        self._fallback_drawn += n
+        return [[float(c) for c in row] for row in points]
 
-        All observations are checked before Ax is told anything, so a bad batch changes nothing.
-        """
-        metrics = self.goal.metrics
-        for observation in observations:
-            for metric in metrics:
-                value = observation.values.get(metric)
-                if value is None or not math.isfinite(value):
-                    raise PlannerError(
-                        f"observation of {observation.candidate_id} has {metric}={value!r}; "
-                        "allowed: a finite number (mark_failed a candidate that was not measured)"
-                    )
+    # -- the worker thread --------------------------------------------------------------------
+
+    def _launch(self, n: int) -> _Run:
+        run = _Run(n)
+        self._run = run
+        threading.Thread(target=self._work, args=(run,), name="ax-ask", daemon=True).start()
+        return run
+
+    def _work(self, run: _Run) -> None:
+        try:
+            with self._lock:
+                try:
+                    run.snapshot = client_snapshot(self._client)
+                finally:
+                    run.snapshot_ready.set()
+                run.trials = self._generate(run.n)
+        except BaseException as exc:  # handed to the main thread by _settle
+            run.error = exc
+        finally:
+            run.done.set()
+
+    def _busy(self) -> bool:
+        return self._run is not None and not self._run.done.is_set()
+
+    def _settle(self, deadline: float | None) -> None:
+        """Wait for a running worker until `deadline` (None: for good); if it is done, keep its
+        trials as the precomputed batch and apply the queued client operations."""
+        run = self._run
+        if run is not None:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not run.done.wait(timeout):
+                return
+            self._run = None
+            if run.error is not None:
+                if not run.late:
+                    if isinstance(run.error, PlannerError):
+                        raise run.error
+                    raise PlannerError(f"Ax could not generate trials: {run.error!r}")
+                logger.warning("a late Ax run failed and was dropped: %r", run.error)
+            else:
+                self._ready.extend(run.trials)
+        self._flush()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until no Ax run is in flight (at most `timeout` s); True if none is."""
+        self._settle(None if timeout is None else time.monotonic() + timeout)
+        return not self._busy()
+
+    # -- outcomes -----------------------------------------------------------------------------
+
+    def _apply(self, op: Op) -> None:
+        """Run `op` on the client now, or after the worker's run if it holds the client."""
+        self._deferred.append(op)
+        if not self._busy():
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._deferred:
+            return
+        with self._lock:
+            while self._deferred:
+                self._execute(self._deferred[0])
+                self._deferred.pop(0)
+
+    def _execute(self, op: Op) -> None:
+        kind = op["op"]
+        client = self._client
+        with ax_calls(f"{kind} a trial"):
+            if kind == "attach":
+                self._index[op["id"]] = client.attach_trial(parameters=op["parameters"])
+            elif kind == "complete":
+                index = self._index[op["id"]]
+                client.complete_trial(trial_index=index, raw_data=op["values"])
+                self._data[index] = dict(op["values"])
+            elif kind == "fail":
+                client.mark_trial_failed(
+                    trial_index=self._index[op["id"]], failed_reason=op["reason"]
+                )
+            elif kind == "abandon":
+                client.mark_trial_abandoned(trial_index=self._index[op["id"]])
+            elif kind == "abandon_trial":
+                client.mark_trial_abandoned(trial_index=int(op["trial"]))
+            else:
+                raise PlannerError(f"unknown queued Ax operation {kind!r}")
+
+    def _values(self, observation: Observation) -> dict[str, float]:
+        """The goal's metrics of `observation`; `PlannerError` if one is missing or not finite."""
+        values = {}
+        for metric in self.goal.metrics:
+            value = observation.values.get(metric)
+            if value is None or not math.isfinite(value):
+                raise PlannerError(
+                    f"observation of {observation.candidate_id} has {metric}={value!r}; "
+                    "allowed: a finite number (mark_failed a candidate that was not measured)"
+                )
+            values[metric] = float(value)
+        return values
+
+    def tell(self, observations: Sequence[Observation]) -> None:
+        """Complete each candidate's trial with its measured metrics (all or nothing)."""
+        raws = [self._values(o) for o in observations]
         check_pending(self.name, self._pending, [o.candidate_id for o in observations])
-        for observation in observations:
-            index = self._pending.pop(observation.candidate_id)
-            raw = {metric: float(observation.values[metric]) for metric in metrics}
-            with _ax_calls(f"complete trial {index}"):
-                self._client.complete_trial(trial_index=index, raw_data=raw)
+        self._settle(time.monotonic())
+        for observation, raw in zip(observations, raws, strict=True):
+            self._pending.remove(observation.candidate_id)
+            self._apply({"op": "complete", "id": observation.candidate_id, "values": raw})
 
     def mark_failed(self, candidate_id: str, reason: str) -> None:
         """Mark the trial FAILED; Ax may propose the same point again."""
         check_pending(self.name, self._pending, [candidate_id])
-        index = self._pending.pop(candidate_id)
-        with _ax_calls(f"mark trial {index} failed"):
-            self._client.mark_trial_failed(trial_index=index, failed_reason=reason)
+        self._settle(time.monotonic())
+        self._pending.remove(candidate_id)
+        self._apply({"op": "fail", "id": candidate_id, "reason": reason})
+
+    def mark_abandoned(self, candidate_id: str, reason: str) -> None:
+        """Mark the trial ABANDONED (e.g. a safety veto); Ax never proposes it again."""
+        check_pending(self.name, self._pending, [candidate_id])
+        self._settle(time.monotonic())
+        self._pending.remove(candidate_id)
+        self._abandoned[candidate_id] = reason
+        self._apply({"op": "abandon", "id": candidate_id})
+
+    def _usable(
+        self, observations: Sequence[Observation]
+    ) -> list[tuple[dict[str, float], dict[str, float]]]:
+        """Cube parameters and metrics of the warm-start observations inside this campaign."""
+        usable = []
+        for observation in observations:
+            formulation = observation.formulation
+            try:
+                self.space.check(formulation)
+                if formulation.temperature != self.space.temperature:
+                    raise ValueError(
+                        f"temperature is {formulation.temperature} °C; allowed: "
+                        f"{self.space.temperature} °C"
+                    )
+                raw = self._values(observation)
+                point = self.map.to_unit(formulation)
+            except (ValueError, PlannerError) as exc:
+                self.warm_start_skipped.append((observation.candidate_id, str(exc)))
+                continue
+            usable.append((dict(zip(self._names, point, strict=True)), raw))
+        if self.warm_start_skipped:
+            logger.warning(
+                "warm start: skipped %d of %d observations outside this campaign: %s",
+                len(self.warm_start_skipped),
+                len(observations),
+                "; ".join(f"{cid}: {why}" for cid, why in self.warm_start_skipped),
+            )
+        return usable
+
+    # -- results ------------------------------------------------------------------------------
+
+    def pareto_front(self) -> list[tuple[Formulation, dict[str, float]]]:
+        """Measured Pareto-optimal formulations with their metrics (one objective: the best).
+
+        Observed values, not model predictions; trials violating an outcome constraint are
+        excluded. Waits for an Ax run still in flight.
+        """
+        self._settle(None)
+        with self._lock:
+            front = observed_front(self._client, self.goal, self._names)
+        return [(self.map.to_formulation(point), values) for point, values in front]
+
+    # -- state --------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        """Settings, pending ids and the Ax client's own JSON snapshot (as a dict)."""
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "ax_client.json"
-            with _ax_calls("save its state"):
-                self._client.save_to_json_file(str(path))
-            client = json.loads(path.read_text(encoding="utf-8"))
+        """Settings, bookkeeping and the Ax client's own JSON snapshot (as a dict)."""
+        self._settle(time.monotonic())
+        run = self._run
+        if run is not None:  # still computing: the client as it was before the run
+            run.snapshot_ready.wait()
+            if run.snapshot is None:
+                raise PlannerError("the Ax client could not be saved before the running ask")
+            snapshot = run.snapshot
+        else:
+            with self._lock:
+                snapshot = client_snapshot(self._client)
         return {
             "planner": self.name,
             "version": STATE_VERSION,
@@ -223,36 +423,71 @@ class AxPlanner:
             "goal": self.goal.model_dump(mode="json"),
             "seed": self.seed,
             "initialization_budget": self.initialization_budget,
-            "pending": dict(self._pending),
-            "client": client,
+            "ask_timeout": self.ask_timeout,
+            "next_id": self._next_id,
+            "pending": list(self._pending),
+            "trials": dict(self._index),
+            "ready": [
+                {
+                    "trial": index,
+                    "parameters": dict(params),
+                    "predicted": None if p is None else p.model_dump(mode="json"),
+                }
+                for index, params, p in self._ready
+            ],
+            "abandoned": dict(self._abandoned),
+            # Ax's snapshot keeps 10 significant digits of the data; these are the exact values.
+            "data": {str(index): dict(values) for index, values in self._data.items()},
+            "deferred": [dict(op) for op in self._deferred],
+            "fallback_drawn": self._fallback_drawn,
+            "warm_start_skipped": [list(pair) for pair in self.warm_start_skipped],
+            "client": snapshot,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Self:
         space, goal, seed = unpack_common_state(state, cls.name)
         try:
-            planner = cls(space, goal, seed, int(state["initialization_budget"]))
-            planner._pending = {str(k): int(v) for k, v in state["pending"].items()}
+            timeout = state["ask_timeout"]
+            planner = cls(
+                space,
+                goal,
+                seed,
+                int(state["initialization_budget"]),
+                ask_timeout=None if timeout is None else float(timeout),
+            )
+            planner._next_id = int(state["next_id"])
+            planner._pending = [str(cid) for cid in state["pending"]]
+            planner._index = {str(k): int(v) for k, v in state["trials"].items()}
+            planner._ready = [
+                (
+                    int(r["trial"]),
+                    {str(k): float(v) for k, v in r["parameters"].items()},
+                    None if r["predicted"] is None else Estimate.model_validate(r["predicted"]),
+                )
+                for r in state["ready"]
+            ]
+            planner._abandoned = {str(k): str(v) for k, v in state["abandoned"].items()}
+            planner._data = {
+                int(k): {str(m): float(x) for m, x in v.items()} for k, v in state["data"].items()
+            }
+            planner._deferred = [dict(op) for op in state["deferred"]]
+            drawn = int(state["fallback_drawn"])
+            if drawn < 0:
+                raise ValueError(f"fallback_drawn is {drawn}")
+            if drawn:
+                planner._fallback.fast_forward(drawn)
+            planner._fallback_drawn = drawn
+            planner.warm_start_skipped = [(str(a), str(b)) for a, b in state["warm_start_skipped"]]
             snapshot = state["client"]
-            if (
-                snapshot.get("_type") != "Client"
-                or not isinstance(snapshot.get("experiment"), dict)
-                or snapshot["experiment"].get("__type") != "Experiment"
-            ):
+            if not isinstance(snapshot, dict):
                 raise ValueError("'client' is not an Ax Client snapshot with an experiment")
-            client_json = json.dumps(state["client"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlannerError(f"invalid ax planner state: {exc!r}") from exc
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "ax_client.json"
-            path.write_text(client_json, encoding="utf-8")
-            try:
-                with _ax_calls("restore its state"):
-                    client = Client.load_from_json_file(str(path))
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise PlannerError(f"invalid Ax client snapshot in state: {exc!r}") from exc
-        # The snapshot does not carry the client's seed; without it BO steps after a restore
-        # would not repeat those of an uninterrupted run.
-        client._random_seed = seed
+        client = load_client(snapshot, seed)
+        with ax_calls("restore its data"):
+            for index, values in planner._data.items():  # replaces the rounded copies
+                client.attach_data(trial_index=index, raw_data=values)  # type: ignore[arg-type]
         planner._client = client
+        planner._flush()
         return planner

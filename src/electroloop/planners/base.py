@@ -1,8 +1,9 @@
 """The `Planner` protocol: the seam between the campaign loop and any optimisation strategy.
 
 A planner proposes candidates with `ask`, learns from `tell`, forgets nothing across
-`state()`/`from_state()`, and distinguishes a failed candidate (an instrument fault; the same
-formulation may be proposed again) from a measured one.
+`state()`/`from_state()`, and distinguishes three ends of a candidate: measured (`tell`),
+failed (`mark_failed`: an instrument fault; the same formulation may be proposed again) and
+abandoned (`mark_abandoned`: a human or safety veto; the formulation is never proposed again).
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ class Planner(Protocol):
     """What the orchestrator needs of a planner; scientists implement it in a plain class.
 
     Construction: ``Planner(space, goal, seed)``. Candidate ids are unique for the
-    planner's lifetime, including across a `state()` / `from_state()` round trip.
+    planner's lifetime, including across a `state()` / `from_state()` round trip. Every
+    candidate id returned by `ask` ends exactly once: in `tell`, `mark_failed` or
+    `mark_abandoned`.
+
+    `mark_abandoned` is optional for classes loaded by `resolve_planner`: a planner without it
+    is told about an abandoned candidate through `mark_failed` (so it may propose it again).
     """
 
     name: str
@@ -33,6 +39,10 @@ class Planner(Protocol):
 
     def mark_failed(self, candidate_id: str, reason: str) -> None:
         """Record that a candidate could not be measured; it may be proposed again."""
+        ...
+
+    def mark_abandoned(self, candidate_id: str, reason: str) -> None:
+        """Record a human or safety veto: the candidate's formulation is never proposed again."""
         ...
 
     def state(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from electroloop.models import Goal, SearchSpace
-from electroloop.planners.mixture import CubePlanner
+from electroloop.planners.cube import CubePlanner
 
 
 class RandomPlanner(CubePlanner):

@@ -9,7 +9,7 @@ from scipy.stats import qmc
 
 from electroloop.errors import PlannerError
 from electroloop.models import Goal, SearchSpace
-from electroloop.planners.mixture import CubePlanner
+from electroloop.planners.cube import CubePlanner
 
 
 class SobolPlanner(CubePlanner):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from electroloop.instruments.balance import MettlerToledoBalance
 from electroloop.instruments.conductivity_meter import ConductivityMeter
@@ -27,6 +28,9 @@ from electroloop.planners.registry import resolve_planner
 from electroloop.settings import Settings, SimulatedLabSpec
 from electroloop.simulations.conductivity import conductivity
 from electroloop.simulations.density import density
+
+if TYPE_CHECKING:
+    from electroloop.instruments.sim.lab import SimulatedLab
 
 
 def build_planner(spec: CampaignSpec) -> Planner:
@@ -54,8 +58,8 @@ class Assembly:
     """A ready-to-run campaign and what the caller may want to look at besides."""
 
     campaign: Campaign
-    bench: object | None
-    """The simulated bench (physical truth) when the lab is simulated, else None."""
+    simulator: SimulatedLab | None
+    """The simulators and their bench (physical truth) when the lab is simulated, else None."""
 
 
 @contextmanager
@@ -106,4 +110,4 @@ def assemble(
             probe_traffic=meter_io,
         )
         campaign = Campaign(campaign_id, spec, store, build_planner(spec), experiment, observers)
-        yield Assembly(campaign=campaign, bench=sim.bench)
+        yield Assembly(campaign=campaign, simulator=sim)

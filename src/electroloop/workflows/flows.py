@@ -119,11 +119,15 @@ def conductivity_campaign(
             loop = assembly.campaign
             loop.start()
             try:
-                while not loop.done():
-                    batch = propose(loop)
+                batch = propose(loop)
+                while batch:
+                    # With pipelining the next batch is proposed in a task thread meanwhile.
+                    upcoming = propose.submit(loop) if loop.pipelining() else None
                     for candidate in batch:
                         run_trial(loop, candidate)
+                    following = upcoming.result() if upcoming else []
                     tell(loop, batch)
+                    batch = following or ([] if loop.done() else propose(loop))
                 loop.finish("budget spent")
                 status = "FINISHED"
             finally:

@@ -132,6 +132,8 @@ class MlflowTracker:
             if m.temperature is not None:
                 metrics["sample_temperature"] = m.temperature
             transcripts.append(m.transcript)
+        if trial.observation is not None:
+            metrics |= trial.observation.values  # measured and derived (e.g. cost)
         tags = [RunTag(f"transcript.{t.instrument}.sha256", t.sha256) for t in transcripts]
         if trial.measurement is not None:
             tags += [

@@ -7,7 +7,15 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from electroloop.models import Candidate, Goal, Salt, SearchSpace, Solvent
+from electroloop.models import (
+    Candidate,
+    ChoiceParameter,
+    Goal,
+    RangeParameter,
+    Salt,
+    SearchSpace,
+    Solvent,
+)
 
 EC = "C1COC(=O)O1"
 EMC = "CCOC(=O)OC"
@@ -53,11 +61,62 @@ SPACES: dict[str, SearchSpace] = {
 }
 
 
+STANDARD_4 = SPACES["standard-4"]
+
+
+def _with(space: SearchSpace, **update: object) -> SearchSpace:
+    """`space` with fields replaced, validated again (model_copy would not validate)."""
+    return SearchSpace.model_validate({**space.model_dump(), **update})
+
+
+RICH_SPACES: dict[str, SearchSpace] = {
+    # (a) at most 2 of 4 solvents non-zero (6 pairs to choose from).
+    "max2-of-4": _with(SPACES["loose-4"], max_components=2),
+    # EC is required (min 0.1), PC at most 0.3: only pairs with EC, and not EC+PC (max sum 0.9).
+    "max2-required": _with(STANDARD_4, max_components=2),
+    # (b) linear constraints on fractions.
+    "linear": _with(STANDARD_4, linear_constraints=["EC + PC <= 0.5", "DMC >= 0.2"]),
+    # (c) an integer range and a choice parameter.
+    "params": _with(
+        STANDARD_4,
+        parameters=[
+            RangeParameter(name="mix_minutes", low=1, high=5, integer=True),
+            ChoiceParameter(name="additive", choices=("none", "FEC", "VC")),
+        ],
+    ),
+    # All at once, with constraints on molality, an integer and a continuous parameter.
+    "everything": _with(
+        STANDARD_4,
+        max_components=3,
+        parameters=[
+            {"kind": "range", "name": "rest_hours", "low": 0, "high": 4, "integer": True},
+            {"kind": "range", "name": "stir_rpm", "low": 100, "high": 600},
+            {"kind": "choice", "name": "additive", "choices": ["none", "FEC", "VC"]},
+        ],
+        linear_constraints=[
+            "EC + PC <= 0.5",
+            "DMC >= 0.2",
+            "molality + 0.25 * rest_hours <= 1.75",
+            "EMC + 0.001 * stir_rpm <= 0.7",
+        ],
+    ),
+}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test taking `space_name` runs once per space in SPACES (test modules cannot import
-    this conftest under --import-mode=importlib)."""
+    """A test taking `space_name` runs once per space in SPACES, one taking `rich_space_name`
+    once per space in RICH_SPACES (test modules cannot import this conftest under
+    --import-mode=importlib)."""
     if "space_name" in metafunc.fixturenames:
         metafunc.parametrize("space_name", sorted(SPACES))
+    if "rich_space_name" in metafunc.fixturenames:
+        metafunc.parametrize("rich_space_name", sorted(RICH_SPACES))
+
+
+@pytest.fixture
+def rich_spaces() -> dict[str, SearchSpace]:
+    """Spaces with max_components, extra parameters and linear constraints."""
+    return RICH_SPACES
 
 
 @pytest.fixture

@@ -1,0 +1,246 @@
+"""Ax plumbing behind `AxPlanner`: the client's configuration, snapshots and guarded calls.
+
+Only modules named ``ax_*`` may import Ax (import-linter enforces it): Ax costs 4–5 s to import.
+
+Ax sees the mixture cube as a plain box: ``x0 … x{d-1}`` in [0, 1] are the coordinates of
+`MixtureMap` (``MixtureMap.coordinates`` names them), so no parameter constraint is ever sent to
+Ax (a linear sum constraint made a batch of 4 take 17–28 s, ../shared/STACK.md §5).
+
+Latency settings (see `benchmarks/ax_latency.py` and BENCHMARKS.md):
+
+- every Ax call runs with ``torch.set_num_threads(1)``: a fit and acquisition on at most a few
+  hundred points gain nothing from a second thread, and when the machine is busy (the
+  orchestrator, Prefect, MLflow and the dosing station share 2 cores) OpenMP threads spinning
+  against each other made ``ask(4)`` at 100 trials take 25–50 s instead of about 1–3 s;
+- acquisition optimisation uses `ACQUISITION_OPTIONS` (fewer restarts and raw samples than
+  BoTorch's 20 / 1024) through the "MBM" node's ``model_gen_options``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from ax.api import Client, RangeParameterConfig
+from ax.api.utils.generation_strategy_dispatch import choose_generation_strategy
+from ax.api.utils.structs import GenerationStrategyDispatchStruct
+from ax.exceptions.core import AxError, AxOptimizationWarning
+from ax.utils.common.logger import set_ax_logger_levels
+from botorch.exceptions.warnings import NumericsWarning, OptimizationWarning
+from gpytorch.utils.warnings import NumericalWarning
+
+from electroloop.errors import PlannerError
+from electroloop.models import Goal
+
+ACQUISITION_OPTIONS: dict[str, Any] = {
+    "num_restarts": 5,
+    "raw_samples": 128,
+    "retry_on_optimization_warning": False,
+}
+"""BoTorch ``optimize_acqf`` settings for every model-based trial.
+
+BoTorch's defaults are 20 restarts from the best of 1024 raw samples, and a second full
+optimisation from new starts whenever L-BFGS-B stops with a warning (which, on our
+conductivity problem, happened in about half the BO steps after 100 trials).
+"""
+
+ACQUISITION_FUNCTION_OPTIONS: dict[str, Any] = {}
+"""Keyword arguments of the acquisition function's input constructor (qLogNEI, qLogNEHVI)."""
+
+TORCH_THREADS = 1
+"""Intra-op threads torch may use during an Ax call (restored afterwards)."""
+
+
+def parameter_names(dimension: int) -> list[str]:
+    """Ax's names for the cube coordinates: ``x0 … x{dimension-1}``."""
+    return [f"x{i}" for i in range(dimension)]
+
+
+def quiet_ax_logs() -> None:
+    """Drop Ax's INFO chatter (one line per trial); touches Ax's loggers and handler only.
+
+    Each Ax module logger sets its own INFO level and Ax's root logger has its own stderr
+    handler, so the level of the ``ax`` logger alone silences nothing: Ax's helper sets the
+    existing loggers and that handler (modules imported later still stop at the handler).
+    """
+    logging.getLogger("ax").setLevel(logging.WARNING)
+    set_ax_logger_levels(logging.WARNING)
+
+
+@contextmanager
+def ax_calls(action: str) -> Iterator[None]:
+    """Turn Ax errors into `PlannerError`, mute expected warnings, run torch on one thread.
+
+    Muted: the numerical warnings of small-data fits (fit or acquisition optimisation not
+    converged, jitter added: expected with a handful of points; botorch already retries), and
+    for several objectives Ax's note that no objective thresholds were given (Ax infers them
+    from the data, which is what we want: a lab rarely knows a reference point up front).
+    Under pytest's ``error`` filter these would otherwise fail tests.
+    """
+    threads = torch.get_num_threads()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimizationWarning)
+        warnings.simplefilter("ignore", NumericsWarning)
+        warnings.simplefilter("ignore", NumericalWarning)
+        # botorch re-raises a failed acquisition optimisation as a RuntimeWarning and retries.
+        warnings.filterwarnings("ignore", "Optimization failed", RuntimeWarning)
+        warnings.filterwarnings(
+            "ignore",
+            "Encountered a `MultiObjective` without objective thresholds",
+            AxOptimizationWarning,
+        )
+        warnings.filterwarnings(
+            "ignore", "To copy construct from a tensor", UserWarning, r"ax\.generators\.torch"
+        )
+        torch.set_num_threads(TORCH_THREADS)
+        try:
+            yield
+        except AxError as exc:
+            raise PlannerError(f"Ax could not {action}: {exc}") from exc
+        finally:
+            torch.set_num_threads(threads)
+
+
+def objective_string(goal: Goal) -> str:
+    """Ax's objective expression: ``"a, -b"`` for maximise a, minimise b."""
+    return ", ".join(f"{'-' if o.direction == 'minimize' else ''}{o.name}" for o in goal.objectives)
+
+
+def new_client(
+    dimension: int, goal: Goal, seed: int, initialization_budget: int, *, center: bool = True
+) -> Client:
+    """An Ax client over the unit cube: Sobol (centre first if `center`), then GP BO ("fast").
+
+    Pass ``center=False`` when trials will be attached before the first ask (a warm start):
+    Ax's centre node otherwise hands over to Sobol, which proposes one more quasi-random point
+    before noticing that the attached trials already met the initialisation budget.
+    """
+    client = Client(random_seed=seed)
+    with ax_calls("configure the experiment"):
+        client.configure_experiment(
+            name="electroloop",
+            parameters=[
+                RangeParameterConfig(name=name, bounds=(0.0, 1.0), parameter_type="float")
+                for name in parameter_names(dimension)
+            ],
+        )
+        client.configure_optimization(
+            objective=objective_string(goal),
+            outcome_constraints=[str(c) for c in goal.outcome_constraints] or None,
+        )
+        strategy = choose_generation_strategy(
+            GenerationStrategyDispatchStruct(
+                method="fast",
+                initialization_budget=initialization_budget,
+                initialization_random_seed=seed,
+                initialize_with_center=center,
+                # The lab may ask again before results are in: keep proposing Sobol points
+                # rather than returning fewer candidates than asked for.
+                allow_exceeding_initialization_budget=True,
+            )
+        )
+        model_node = strategy.nodes_by_name["MBM"]
+        for spec in model_node.generator_specs:
+            spec.generator_gen_kwargs["model_gen_options"] = {
+                "optimizer_kwargs": dict(ACQUISITION_OPTIONS),
+                "acquisition_function_kwargs": dict(ACQUISITION_FUNCTION_OPTIONS),
+            }
+        client.set_generation_strategy(strategy)
+    return client
+
+
+def client_snapshot(client: Client) -> dict[str, Any]:
+    """The client's own JSON snapshot, as a dict."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ax_client.json"
+        with ax_calls("save its state"):
+            client.save_to_json_file(str(path))
+        snapshot: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return snapshot
+
+
+def load_client(snapshot: Mapping[str, Any], seed: int) -> Client:
+    """Rebuild a client from `client_snapshot` output; `PlannerError` if it is not one."""
+    if (
+        snapshot.get("_type") != "Client"
+        or not isinstance(snapshot.get("experiment"), dict)
+        or snapshot["experiment"].get("__type") != "Experiment"
+    ):
+        raise PlannerError("'client' is not an Ax Client snapshot with an experiment")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ax_client.json"
+        path.write_text(json.dumps(snapshot), encoding="utf-8")
+        try:
+            with ax_calls("restore its state"):
+                client = Client.load_from_json_file(str(path))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PlannerError(f"invalid Ax client snapshot in state: {exc!r}") from exc
+    # The snapshot does not carry the client's seed; without it BO steps after a restore
+    # would not repeat those of an uninterrupted run.
+    client._random_seed = seed
+    return client
+
+
+def trial_statuses(client: Client) -> dict[int, str]:
+    """Trial index -> Ax status name (``RUNNING``, ``COMPLETED``, ``FAILED``, ``ABANDONED``…)."""
+    with ax_calls("summarize its trials"):
+        frame = client.summarize()
+    if frame.empty:
+        return {}
+    return {
+        int(i): str(s)
+        for i, s in zip(frame["trial_index"].tolist(), frame["trial_status"].tolist(), strict=True)
+    }
+
+
+def _any_feasible(client: Client, goal: Goal) -> bool:
+    """Whether a completed trial has every metric and meets every outcome constraint."""
+    with ax_calls("summarize its trials"):
+        frame = client.summarize()
+    if frame.empty or any(m not in frame.columns for m in goal.metrics):
+        return False
+    for _, row in frame[frame["trial_status"] == "COMPLETED"].iterrows():
+        values = {m: float(row[m]) for m in goal.metrics}
+        if all(math.isfinite(v) for v in values.values()) and all(
+            c.satisfied(values[c.metric]) for c in goal.outcome_constraints
+        ):
+            return True
+    return False
+
+
+def observed_front(
+    client: Client, goal: Goal, names: Sequence[str]
+) -> list[tuple[list[float], dict[str, float]]]:
+    """Measured Pareto front (several objectives) or best trial (one), as cube points.
+
+    Uses observed values, not model predictions (no fit needed), and skips trials that violate
+    an outcome constraint. Empty until a completed trial meets them all.
+    """
+    if not _any_feasible(client, goal):
+        return []
+    with ax_calls("find the best trials"):
+        if len(goal.objectives) > 1:
+            points = client.get_pareto_frontier(use_model_predictions=False)
+        else:
+            try:
+                points = [client.get_best_parameterization(use_model_predictions=False)]
+            except AssertionError:  # Ax's none_throws: it found no feasible trial after all
+                return []
+    front = []
+    for parameters, outcome, _index, _arm in points:
+        values = {}
+        for metric in goal.metrics:
+            value = outcome.get(metric)
+            mean = value[0] if isinstance(value, tuple) else value
+            if mean is not None and math.isfinite(float(mean)):
+                values[metric] = float(mean)
+        front.append(([float(parameters[n]) for n in names], values))  # type: ignore[arg-type]
+    return front

@@ -1,0 +1,84 @@
+"""The closed loop without Prefect: faults, vetoes and pipelining against the real simulators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from electroloop.errors import CampaignError
+from electroloop.instruments.sim.server import Fault
+from electroloop.orchestrator.campaign import CampaignSpec, default_campaign, parse_campaign
+from electroloop.orchestrator.events import DosingRecorded
+from electroloop.settings import Settings
+from electroloop.workflows.build import Assembly, assemble
+
+
+def spec(**overrides: object) -> CampaignSpec:
+    data = default_campaign().model_dump(mode="json")
+    data |= {"planner": "sobol", "budget": 8, "batch_size": 4, "name": "loop"} | overrides
+    return parse_campaign(data, "test")
+
+
+@pytest.fixture
+def lab(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Assembly]:
+    overrides = getattr(request, "param", {})
+    with assemble(spec(**overrides), Settings(home=tmp_path), "c1", []) as assembly:
+        assembly.campaign.start()
+        yield assembly
+
+
+def test_a_meter_fault_fails_the_trial_and_keeps_the_dosing(lab: Assembly) -> None:
+    loop, sim = lab.campaign, lab.simulator
+    assert sim is not None
+    first, second, *_ = loop.propose()
+    sim.meter.inject(Fault.GARBAGE)
+    failed = loop.run_trial(first)
+    assert failed.failure is not None and "measurement failed" in failed.failure
+    ok = loop.run_trial(second)
+    assert ok.observation is not None
+    state = loop.state
+    assert first.id in state.failures and first.id in state.dosings  # the dose is on record
+    assert first.id not in state.observations
+    with pytest.raises(CampaignError, match="already been run"):
+        loop.run_trial(first)
+
+
+def test_a_trial_interrupted_after_dosing_is_never_dosed_again(lab: Assembly) -> None:
+    loop, sim = lab.campaign, lab.simulator
+    assert sim is not None
+    candidate = loop.propose()[0]
+    record = loop.experiment.prepare(candidate)
+    loop.store.append(loop.id, DosingRecorded(record=record))  # then the worker "died"
+    vials = len(sim.bench.history)
+    result = loop.run_trial(candidate)
+    assert result.failure == "interrupted after dosing; not re-dosed"
+    assert len(sim.bench.history) == vials  # no fresh vial, nothing pumped
+
+
+def test_an_abandoned_candidate_is_never_run_nor_proposed_again(lab: Assembly) -> None:
+    loop = lab.campaign
+    batch = loop.propose()
+    vetoed = batch[0]
+    loop.abandon(vetoed, "technician: stock bottle cloudy")
+    with pytest.raises(CampaignError, match="abandoned"):
+        loop.run_trial(vetoed)
+    for candidate in batch[1:]:
+        loop.run_trial(candidate)
+    loop.conclude_iteration(batch)
+    state = loop.state
+    assert state.abandoned == {vetoed.id: "technician: stock bottle cloudy"}
+    assert state.trials_run == 4
+    later = [c.formulation for c in loop.propose()]
+    assert vetoed.formulation not in later
+
+
+@pytest.mark.parametrize("lab", [{"pipeline": True}], indirect=True)
+def test_pipelining_proposes_the_next_batch_before_the_current_is_told(lab: Assembly) -> None:
+    state = lab.campaign.run()
+    assert len(state.observations) == 8 and not state.pending
+    kinds = [kind for kind, _ in lab.campaign.store.timeline("c1")]
+    second_proposal = [i for i, k in enumerate(kinds) if k == "candidates_proposed"][1]
+    first_tell = kinds.index("iteration_completed")
+    assert second_proposal < first_tell
