@@ -31,8 +31,11 @@ lint: install
 test: lint
 	$(PY) -m pytest
 
+# Long runs (about 20 min on 2 cores); results go to BENCHMARKS.md with the command and machine.
 bench: install
 	$(PY) benchmarks/run.py
+	$(VENV)/bin/electroloop bench planners
+	$(PY) benchmarks/ax_latency.py --efficiency
 
 clean:
 	rm -rf runs .pytest_cache

@@ -12,7 +12,6 @@ import logging
 import math
 import threading
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
@@ -23,13 +22,17 @@ from scipy.stats import qmc
 from electroloop.errors import PlannerError
 from electroloop.models import Candidate, Estimate, Formulation, Goal, Observation, SearchSpace
 from electroloop.planners.ax_support import (
+    Op,
     ax_calls,
     client_snapshot,
+    execute,
+    goal_values,
     load_client,
     new_client,
     observed_front,
     parameter_names,
     quiet_ax_logs,
+    usable_observations,
 )
 from electroloop.planners.mixture import (
     STATE_VERSION,
@@ -39,9 +42,6 @@ from electroloop.planners.mixture import (
 )
 
 logger = logging.getLogger(__name__)
-
-Op = dict[str, Any]
-"""A client operation waiting for the client: {"op": "attach"|"complete"|"fail"|"abandon"…}."""
 
 
 @dataclass
@@ -72,17 +72,23 @@ class AxPlanner:
       listed in `warm_start_skipped`.
     - **Pending batches**: `ask` may be called again before earlier candidates are told; Ax
       treats running trials as pending (BO fantasises their outcomes).
-    - **Time budget** (`ask_timeout`, seconds; None waits for Ax): Ax generates on a worker
-      thread. If it has not returned within the budget, `ask` returns scrambled-Sobol points of
-      the cube instead (seeded; their count is part of the state), so a slow model never stalls
-      the robot. Those candidates become Ax trials (``attach_trial``, generation node empty)
-      as soon as the client is free. The late model trials are kept, RUNNING, as the
-      precomputed next batch: the next `ask` returns them first, without waiting for Ax (the
-      next batch is computed while the current one is measured); any it does not take are
-      marked ABANDONED then. A late run that fails is dropped with a warning. While the worker
-      holds the client, `tell`, `mark_failed` and `mark_abandoned` return at once and are
-      applied to Ax in order when it finishes; one lock ensures a single thread uses the client.
-      `wait()` blocks until the worker is done (`pareto_front` waits too).
+    - **Time budget** (`ask_timeout`, seconds; None: wait for Ax in the calling thread). With
+      a budget, Ax generates on a worker thread. If it has not returned in time, `ask` returns
+      points of a seeded scrambled Sobol' sequence of the cube instead (its position is part of
+      the state), so a slow model never stalls the robot; they become Ax trials
+      (``attach_trial``, no generation node) as soon as Ax is free, so later model runs see
+      them as pending. The late model trials are kept, RUNNING, as the precomputed next batch:
+      the next `ask` returns them first without waiting (the next batch is computed while the
+      current one is measured), even if results arrived in between (they are one batch stale
+      and did not see the fallback points as pending, but are still model-guided, where
+      discarding them would leave a model that always misses the budget proposing only Sobol
+      points). Those the next `ask` does not take are marked ABANDONED then (Ax keeps
+      abandoned points pending for good, so they are not proposed again). A late run that fails
+      is dropped with a warning. While the worker holds Ax, `tell`, `mark_failed` and
+      `mark_abandoned` return at once and are applied in order when it finishes; a lock ensures
+      one thread at a time uses the client. `wait()` blocks until the worker is done
+      (`pareto_front` waits too). Python < 3.14 keeps one process-wide warning filter list,
+      so warnings raised by other threads while the worker runs may be filtered by its rules.
     - **State**: `state()` is JSON; `from_state` restores trials, data, statuses, pending and
       precomputed trials and the Sobol position, and ids stay unique. A state taken while a
       late run is still computing holds the client as it was before that run plus the queued
@@ -128,8 +134,16 @@ class AxPlanner:
         self._fallback = qmc.Sobol(self.map.dimension, scramble=True, rng=self.seed)
         self._fallback_drawn = 0
         self._data: dict[int, dict[str, float]] = {}  # trial index -> exact values sent to Ax
-        self.warm_start_skipped: list[tuple[str, str]] = []
-        earlier = self._usable(warm_start)
+        earlier, skipped = usable_observations(space, goal, self.map, self._names, warm_start)
+        self.warm_start_skipped: list[tuple[str, str]] = skipped
+        """(candidate id, reason) of the warm-start observations left out."""
+        if self.warm_start_skipped:
+            logger.warning(
+                "warm start: skipped %d of %d observations outside this campaign: %s",
+                len(self.warm_start_skipped),
+                len(warm_start),
+                "; ".join(f"{cid}: {why}" for cid, why in self.warm_start_skipped),
+            )
         self._client = new_client(
             self.map.dimension, goal, self.seed, self.initialization_budget, center=not earlier
         )
@@ -231,10 +245,12 @@ class AxPlanner:
             return [None] * len(points)
 
     def _draw_fallback(self, n: int) -> list[list[float]]:
-        with warnings.catch_warnings():
-            # Balance needs powers of 2; a lab asks in batches of whatever fits the rack.
-            warnings.filterwarnings("ignore", message="The balance properties of Sobol")
-            points = self._fallback.random(n)
+        """The next `n` points of the seeded scrambled Sobol' sequence."""
+        # scipy warns when the first draw is not a power of 2 (balance properties); the
+        # sequence does not depend on how it is split, so draw 1 first instead of touching the
+        # process-wide warning filters while the worker thread may be using them.
+        first = 1 if self._fallback_drawn == 0 and n & (n - 1) else 0
+        points = [*self._fallback.random(first), *self._fallback.random(n - first)]
         self._fallback_drawn += n
         return [[float(c) for c in row] for row in points]
 
@@ -299,46 +315,12 @@ class AxPlanner:
             return
         with self._lock:
             while self._deferred:
-                self._execute(self._deferred[0])
+                execute(self._client, self._deferred[0], self._index, self._data)
                 self._deferred.pop(0)
-
-    def _execute(self, op: Op) -> None:
-        kind = op["op"]
-        client = self._client
-        with ax_calls(f"{kind} a trial"):
-            if kind == "attach":
-                self._index[op["id"]] = client.attach_trial(parameters=op["parameters"])
-            elif kind == "complete":
-                index = self._index[op["id"]]
-                client.complete_trial(trial_index=index, raw_data=op["values"])
-                self._data[index] = dict(op["values"])
-            elif kind == "fail":
-                client.mark_trial_failed(
-                    trial_index=self._index[op["id"]], failed_reason=op["reason"]
-                )
-            elif kind == "abandon":
-                client.mark_trial_abandoned(trial_index=self._index[op["id"]])
-            elif kind == "abandon_trial":
-                client.mark_trial_abandoned(trial_index=int(op["trial"]))
-            else:
-                raise PlannerError(f"unknown queued Ax operation {kind!r}")
-
-    def _values(self, observation: Observation) -> dict[str, float]:
-        """The goal's metrics of `observation`; `PlannerError` if one is missing or not finite."""
-        values = {}
-        for metric in self.goal.metrics:
-            value = observation.values.get(metric)
-            if value is None or not math.isfinite(value):
-                raise PlannerError(
-                    f"observation of {observation.candidate_id} has {metric}={value!r}; "
-                    "allowed: a finite number (mark_failed a candidate that was not measured)"
-                )
-            values[metric] = float(value)
-        return values
 
     def tell(self, observations: Sequence[Observation]) -> None:
         """Complete each candidate's trial with its measured metrics (all or nothing)."""
-        raws = [self._values(o) for o in observations]
+        raws = [goal_values(self.goal, o) for o in observations]
         check_pending(self.name, self._pending, [o.candidate_id for o in observations])
         self._settle(time.monotonic())
         for observation, raw in zip(observations, raws, strict=True):
@@ -359,35 +341,6 @@ class AxPlanner:
         self._pending.remove(candidate_id)
         self._abandoned[candidate_id] = reason
         self._apply({"op": "abandon", "id": candidate_id})
-
-    def _usable(
-        self, observations: Sequence[Observation]
-    ) -> list[tuple[dict[str, float], dict[str, float]]]:
-        """Cube parameters and metrics of the warm-start observations inside this campaign."""
-        usable = []
-        for observation in observations:
-            formulation = observation.formulation
-            try:
-                self.space.check(formulation)
-                if formulation.temperature != self.space.temperature:
-                    raise ValueError(
-                        f"temperature is {formulation.temperature} °C; allowed: "
-                        f"{self.space.temperature} °C"
-                    )
-                raw = self._values(observation)
-                point = self.map.to_unit(formulation)
-            except (ValueError, PlannerError) as exc:
-                self.warm_start_skipped.append((observation.candidate_id, str(exc)))
-                continue
-            usable.append((dict(zip(self._names, point, strict=True)), raw))
-        if self.warm_start_skipped:
-            logger.warning(
-                "warm start: skipped %d of %d observations outside this campaign: %s",
-                len(self.warm_start_skipped),
-                len(observations),
-                "; ".join(f"{cid}: {why}" for cid, why in self.warm_start_skipped),
-            )
-        return usable
 
     # -- results ------------------------------------------------------------------------------
 

@@ -6,14 +6,20 @@ Ax sees the mixture cube as a plain box: ``x0 … x{d-1}`` in [0, 1] are the coo
 `MixtureMap` (``MixtureMap.coordinates`` names them), so no parameter constraint is ever sent to
 Ax (a linear sum constraint made a batch of 4 take 17–28 s, ../shared/STACK.md §5).
 
-Latency settings (see `benchmarks/ax_latency.py` and BENCHMARKS.md):
+Latency settings (measured with `benchmarks/ax_latency.py`):
 
 - every Ax call runs with ``torch.set_num_threads(1)``: a fit and acquisition on at most a few
   hundred points gain nothing from a second thread, and when the machine is busy (the
   orchestrator, Prefect, MLflow and the dosing station share 2 cores) OpenMP threads spinning
   against each other made ``ask(4)`` at 100 trials take 25–50 s instead of about 1–3 s;
-- acquisition optimisation uses `ACQUISITION_OPTIONS` (fewer restarts and raw samples than
-  BoTorch's 20 / 1024) through the "MBM" node's ``model_gen_options``.
+- through the "MBM" node's ``model_gen_options``, acquisition optimisation uses
+  `ACQUISITION_OPTIONS` (fewer restarts and raw samples than BoTorch, no second attempt after
+  an L-BFGS-B warning) and, with several objectives, `MULTI_OBJECTIVE_OPTIONS` (no baseline
+  pruning, fewer MC samples).
+
+Ax's ``configure_generation_strategy`` has no such options, so `new_client` builds the same
+strategy with Ax's own ``choose_generation_strategy`` and sets it with
+``Client.set_generation_strategy``; the options are saved in the client's snapshot.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ from botorch.exceptions.warnings import NumericsWarning, OptimizationWarning
 from gpytorch.utils.warnings import NumericalWarning
 
 from electroloop.errors import PlannerError
-from electroloop.models import Goal
+from electroloop.models import Goal, Observation, SearchSpace
+from electroloop.planners.mixture import MixtureMap
 
 ACQUISITION_OPTIONS: dict[str, Any] = {
     "num_restarts": 5,
@@ -52,11 +59,21 @@ optimisation from new starts whenever L-BFGS-B stops with a warning (which, on o
 conductivity problem, happened in about half the BO steps after 100 trials).
 """
 
-ACQUISITION_FUNCTION_OPTIONS: dict[str, Any] = {}
-"""Keyword arguments of the acquisition function's input constructor (qLogNEI, qLogNEHVI)."""
+MULTI_OBJECTIVE_OPTIONS: dict[str, Any] = {"prune_baseline": False, "mc_samples": 64}
+"""Input-constructor arguments of qLogNEHVI (several objectives; defaults: True and 128).
+
+Pruning the baseline to its probably-Pareto-optimal points draws 2048 posterior samples and
+checks each for dominance, once per trial: about 3 of the 9 s of a two-objective ``ask(4)`` at
+100 trials. Without it, and with half the MC samples, the same ask took about 3.5 s.
+"""
 
 TORCH_THREADS = 1
 """Intra-op threads torch may use during an Ax call (restored afterwards)."""
+
+Op = dict[str, Any]
+"""A client operation, JSON-serialisable so that queued ones can be saved: ``{"op": "attach",
+"id", "parameters"}``, ``{"op": "complete", "id", "values"}``, ``{"op": "fail", "id",
+"reason"}``, ``{"op": "abandon", "id"}`` or ``{"op": "abandon_trial", "trial"}``."""
 
 
 def parameter_names(dimension: int) -> list[str]:
@@ -151,7 +168,9 @@ def new_client(
         for spec in model_node.generator_specs:
             spec.generator_gen_kwargs["model_gen_options"] = {
                 "optimizer_kwargs": dict(ACQUISITION_OPTIONS),
-                "acquisition_function_kwargs": dict(ACQUISITION_FUNCTION_OPTIONS),
+                "acquisition_function_kwargs": (
+                    dict(MULTI_OBJECTIVE_OPTIONS) if len(goal.objectives) > 1 else {}
+                ),
             }
         client.set_generation_strategy(strategy)
     return client
@@ -244,3 +263,68 @@ def observed_front(
                 values[metric] = float(mean)
         front.append(([float(parameters[n]) for n in names], values))  # type: ignore[arg-type]
     return front
+
+
+def execute(
+    client: Client, op: Op, index: dict[str, int], data: dict[int, dict[str, float]]
+) -> None:
+    """Apply `op` to `client`; `index` (candidate id -> trial) and `data` (trial -> exact
+    values) are updated with the trials it attaches and the values it completes them with."""
+    kind = op["op"]
+    with ax_calls(f"{kind} a trial"):
+        if kind == "attach":
+            index[op["id"]] = client.attach_trial(parameters=op["parameters"])
+        elif kind == "complete":
+            trial = index[op["id"]]
+            client.complete_trial(trial_index=trial, raw_data=op["values"])
+            data[trial] = dict(op["values"])
+        elif kind == "fail":
+            client.mark_trial_failed(trial_index=index[op["id"]], failed_reason=op["reason"])
+        elif kind == "abandon":
+            client.mark_trial_abandoned(trial_index=index[op["id"]])
+        elif kind == "abandon_trial":
+            client.mark_trial_abandoned(trial_index=int(op["trial"]))
+        else:
+            raise PlannerError(f"unknown queued Ax operation {kind!r}")
+
+
+def goal_values(goal: Goal, observation: Observation) -> dict[str, float]:
+    """The goal's metrics of `observation`; `PlannerError` if one is missing or not finite."""
+    values = {}
+    for metric in goal.metrics:
+        value = observation.values.get(metric)
+        if value is None or not math.isfinite(value):
+            raise PlannerError(
+                f"observation of {observation.candidate_id} has {metric}={value!r}; "
+                "allowed: a finite number (mark_failed a candidate that was not measured)"
+            )
+        values[metric] = float(value)
+    return values
+
+
+def usable_observations(
+    space: SearchSpace,
+    goal: Goal,
+    mixture: MixtureMap,
+    names: Sequence[str],
+    observations: Sequence[Observation],
+) -> tuple[list[tuple[dict[str, float], dict[str, float]]], list[tuple[str, str]]]:
+    """Warm start: (Ax parameters, metrics) of the observations inside `space`, and
+    (candidate id, reason) of the others (other solvents, bounds, salt, parameters or
+    temperature, or a goal metric missing)."""
+    usable, skipped = [], []
+    for observation in observations:
+        formulation = observation.formulation
+        try:
+            space.check(formulation)
+            if formulation.temperature != space.temperature:
+                raise ValueError(
+                    f"temperature is {formulation.temperature} °C; allowed: {space.temperature} °C"
+                )
+            values = goal_values(goal, observation)
+            point = mixture.to_unit(formulation)
+        except (ValueError, PlannerError) as exc:
+            skipped.append((observation.candidate_id, str(exc)))
+            continue
+        usable.append((dict(zip(names, point, strict=True)), values))
+    return usable, skipped

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
+from typing import Any
 
 import pytest
 from scipy.stats import qmc
@@ -76,9 +78,9 @@ def test_several_objectives_pareto_front_and_outcome_constraints(space: SearchSp
     assert planner.pareto_front() == []  # nothing measured yet
     batch = planner.ask(8)
     values = {c.id: _metrics(c.formulation) for c in batch}
+    unconstrained = _observe(batch[0], Goal(objectives=MOO.objectives))
     with pytest.raises(PlannerError, match="viscosity"):  # constrained metrics are required
-        planner.tell([Observation(candidate_id=batch[0].id, formulation=batch[0].formulation,
-                                  values={"conductivity": 1.0, "cost": 1.0})])  # fmt: skip
+        planner.tell([unconstrained])
     planner.tell([_observe(c, MOO) for c in batch])
 
     front = planner.pareto_front()
@@ -96,6 +98,7 @@ def test_several_objectives_pareto_front_and_outcome_constraints(space: SearchSp
         )
 
     expected = {c.id for c in feasible if not dominated(c)}
+    assert 2 <= len(expected) < len(feasible)
     by_values = {json.dumps(values[c.id], sort_keys=True): c for c in batch}
     got = {by_values[json.dumps(v, sort_keys=True)].id for _, v in front}
     assert got == expected
@@ -157,10 +160,12 @@ def test_warm_start_goes_straight_to_the_model_and_batches_overlap(
         update={"formulation": outside[0].formulation.model_copy(update={"temperature": 40.0})}
     )
     with caplog.at_level(logging.WARNING, logger="electroloop.planners.ax_planner"):
-        planner = AxPlanner(space, MOO, seed=3, initialization_budget=3, warm_start=inside + outside)
+        planner = AxPlanner(
+            space, MOO, seed=3, initialization_budget=3, warm_start=inside + outside
+        )
     skipped = dict(planner.warm_start_skipped)
     assert list(skipped) == ["hot", "unmeasured", "too-little-EC"]
-    assert "temperature" in skipped["hot"] and "viscosity" in skipped["unmeasured"]
+    assert "temperature" in skipped["hot"] and "conductivity=None" in skipped["unmeasured"]
     assert "fraction of EC" in skipped["too-little-EC"]
     assert "skipped 3 of 7" in caplog.text
     assert _trials(planner) == [("COMPLETED", None)] * 4
@@ -214,32 +219,80 @@ def test_ask_timeout_returns_sobol_points_and_keeps_the_late_model_trials(
 def test_outcomes_reported_while_ax_is_busy_are_applied_in_order(
     space: SearchSpace, goal: Goal, assert_valid
 ) -> None:
-    """Sobol phase: Ax's slowness is simulated by holding the planner's client lock."""
+    """Sobol phase; a slow model is simulated by gating the real `get_next_trials`."""
     planner = AxPlanner(space, goal, seed=6, initialization_budget=8, ask_timeout=0.0)
-    with planner._lock:  # Ax is "busy": the worker cannot start before we let go
-        a, b, c = planner.ask(3)  # Sobol fallback, at once
+    gate = threading.Event()
+    real = planner.client.get_next_trials
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        gate.wait(60.0)
+        return real(*args, **kwargs)
+
+    planner.client.get_next_trials = slow  # type: ignore[method-assign]
+    a, b, c = planner.ask(3)  # Sobol fallback at once; Ax's run is held at the gate
+    planner.tell([_observe(a, goal)])
+    planner.mark_failed(b.id, "leak")
+    planner.mark_abandoned(c.id, "wrong vial")
+    with pytest.raises(PlannerError, match=a.id):  # the bookkeeping is already up to date
         planner.tell([_observe(a, goal)])
-        planner.mark_failed(b.id, "leak")
-        planner.mark_abandoned(c.id, "wrong vial")
-        with pytest.raises(PlannerError, match=a.id):  # the bookkeeping is already up to date
-            planner.tell([_observe(a, goal)])
     assert_valid(space, [a, b, c])
-    during = planner.state()  # the client as before the worker's run, plus the queued outcomes
-    assert [op["op"] for op in during["deferred"]] == ["attach"] * 3 + [
-        "complete",
-        "fail",
-        "abandon",
-    ]
+    during = planner.state()  # the client as before Ax's run, plus the queued operations
+    ops = ["attach"] * 3 + ["complete", "fail", "abandon"]
+    assert [op["op"] for op in during["deferred"]] == ops
+    gate.set()
     assert planner.wait(timeout=60.0)
-    # The worker's 3 Sobol trials are the next batch; then ours, with their outcomes.
-    expected = [("RUNNING", "CenterOfSearchSpace")] + [("RUNNING", "Sobol")] * 2
-    expected += [("COMPLETED", None), ("FAILED", None), ("ABANDONED", None)]
-    assert _trials(planner) == expected
-    # Restored from the state taken mid-run: the queued outcomes, not the late trials.
-    restored = AxPlanner.from_state(json.loads(json.dumps(during)))
-    assert _trials(restored) == expected[3:]
-    assert [x.id for x in restored.ask(1)] == ["t0003"]
+    # Ax's 3 trials (the next batch), then ours with their outcomes, applied after Ax's run.
+    late = [("RUNNING", "CenterOfSearchSpace")] + [("RUNNING", "Sobol")] * 2
+    ours = [("COMPLETED", None), ("FAILED", None), ("ABANDONED", None)]
+    assert _trials(planner) == late + ours
     later = planner.ask(3)
     assert [x.id for x in later] == ["t0003", "t0004", "t0005"]
-    assert _trials(planner)[:3] == [(s, n) for _, n in expected[:3] for s in ["RUNNING"]]
+    assert _trials(planner) == late + ours  # handed out, no new trials
     assert_valid(space, later)
+    # Restored from the state taken mid-run: the queued outcomes, without Ax's late trials.
+    restored = AxPlanner.from_state(json.loads(json.dumps(during)))
+    assert _trials(restored) == ours
+    assert restored.state()["deferred"] == []
+
+
+def test_every_proposal_is_valid_in_a_constrained_space(assert_valid) -> None:
+    """At most 2 of 4 solvents, a linear constraint, an integer and a choice parameter."""
+    space = SearchSpace.model_validate(
+        {
+            "solvents": [
+                {"name": "EC", "smiles": "C1COC(=O)O1", "max_fraction": 0.6},
+                {"name": "EMC", "smiles": "CCOC(=O)OC"},
+                {"name": "DMC", "smiles": "COC(=O)OC"},
+                {"name": "PC", "smiles": "CC1COC(=O)O1", "max_fraction": 0.5},
+            ],
+            "salt": {
+                "name": "LiPF6",
+                "smiles": "[Li+].F[P-](F)(F)(F)(F)F",
+                "min_molality": 0.5,
+                "max_molality": 2.0,
+            },  # fmt: skip
+            "temperature": 25.0,
+            "max_components": 2,
+            "parameters": [
+                {"kind": "range", "name": "stir_min", "low": 1, "high": 30, "integer": True},
+                {"kind": "choice", "name": "additive", "choices": ["none", "FEC", "VC"]},
+            ],
+            "linear_constraints": ["EC + PC <= 0.5", "molality - 2 * EC <= 1.5"],
+        }
+    )
+    goal = Goal()
+    earlier = SobolPlanner(space, goal, seed=8).ask(6)
+    warm = [
+        Observation(candidate_id=c.id, formulation=c.formulation, values={"conductivity": 5.0})
+        for c in earlier
+    ]
+    planner = AxPlanner(
+        space, goal, seed=8, initialization_budget=200, warm_start=warm, ask_timeout=0.0
+    )
+    assert planner.warm_start_skipped == []
+    proposals = planner.ask(40)  # Sobol fallback (Ax's run cannot be done in 0 s)
+    assert planner.wait(timeout=60.0)
+    proposals += planner.ask(40)  # Ax's Sobol trials, computed meanwhile
+    assert len({c.id for c in proposals}) == 80
+    assert_valid(space, proposals)
+    assert all(len([x for x in c.formulation.fractions.values() if x > 0]) <= 2 for c in proposals)
