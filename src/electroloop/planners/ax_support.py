@@ -8,10 +8,12 @@ Ax (a linear sum constraint made a batch of 4 take 17–28 s, ../shared/STACK.md
 
 Latency settings (measured with `benchmarks/ax_latency.py`):
 
-- every Ax call runs with ``torch.set_num_threads(1)``: a fit and acquisition on at most a few
-  hundred points gain nothing from a second thread, and when the machine is busy (the
-  orchestrator, Prefect, MLflow and the dosing station share 2 cores) OpenMP threads spinning
-  against each other made ``ask(4)`` at 100 trials take 25–50 s instead of about 1–3 s;
+- every Ax call runs with ``torch.set_num_threads(1)`` (in the calling thread only): fits and
+  acquisitions on a few hundred points gain nothing from a second thread (on an idle 2-core
+  machine a two-objective ``ask(4)`` at 100 trials took 2.9 s with one, 4.7 s with two), and
+  when the cores are busy (orchestrator, Prefect, MLflow, other campaigns) OpenMP threads
+  spinning against each other made a single-objective ``ask(4)`` at 100 trials take 25–45 s
+  instead of 1–3 s;
 - through the "MBM" node's ``model_gen_options``, acquisition optimisation uses
   `ACQUISITION_OPTIONS` (fewer restarts and raw samples than BoTorch, no second attempt after
   an L-BFGS-B warning) and, with several objectives, `MULTI_OBJECTIVE_OPTIONS` (no baseline
@@ -55,16 +57,17 @@ ACQUISITION_OPTIONS: dict[str, Any] = {
 """BoTorch ``optimize_acqf`` settings for every model-based trial.
 
 BoTorch's defaults are 20 restarts from the best of 1024 raw samples, and a second full
-optimisation from new starts whenever L-BFGS-B stops with a warning (which, on our
-conductivity problem, happened in about half the BO steps after 100 trials).
+optimisation from new starts whenever L-BFGS-B stops with a warning (in profiled asks at 100
+trials of the conductivity problem this doubled the optimisation time).
 """
 
 MULTI_OBJECTIVE_OPTIONS: dict[str, Any] = {"prune_baseline": False, "mc_samples": 64}
 """Input-constructor arguments of qLogNEHVI (several objectives; defaults: True and 128).
 
 Pruning the baseline to its probably-Pareto-optimal points draws 2048 posterior samples and
-checks each for dominance, once per trial: about 3 of the 9 s of a two-objective ``ask(4)`` at
-100 trials. Without it, and with half the MC samples, the same ask took about 3.5 s.
+checks each for dominance, once per trial: about 3 of the 9.5 s of a two-objective ``ask(4)``
+at 100 trials. Without it, and with half the MC samples, the same ask took 3–3.5 s; the
+hypervolume after 24 trials did not drop (benchmarks/ax_latency.py --efficiency).
 """
 
 TORCH_THREADS = 1
