@@ -60,6 +60,18 @@ class CampaignSpec(FrozenModel):
     budget: int = Field(ge=1, le=10_000, description="Number of trials to run.")
     batch_size: int = Field(ge=1, le=16, description="Candidates proposed per iteration.")
     seed: int = Field(0, ge=0, description="Seed for the planner.")
+    warm_start: tuple[str, ...] = Field(
+        (),
+        description="Ids of earlier campaigns in the event store whose observations the planner "
+        "learns from before its first proposal (planners with a `warm_start` argument, e.g. ax).",
+    )
+    ask_timeout: float | None = Field(
+        None,
+        gt=0.0,
+        le=3600.0,
+        description="Seconds a planner may take per proposal before it falls back to "
+        "quasi-random points (planners with an `ask_timeout` argument, e.g. ax).",
+    )
     pipeline: bool = Field(
         False,
         description="Propose the next batch while the current one is measured (never idles "

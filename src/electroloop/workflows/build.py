@@ -7,11 +7,13 @@ networked instruments.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from electroloop.errors import ConfigError
 from electroloop.instruments.balance import MettlerToledoBalance
 from electroloop.instruments.conductivity_meter import ConductivityMeter
 from electroloop.instruments.dosing_station import DosingChannel, DosingStation
@@ -33,10 +35,26 @@ if TYPE_CHECKING:
     from electroloop.instruments.sim.lab import SimulatedLab
 
 
-def build_planner(spec: CampaignSpec) -> Planner:
-    """The planner the campaign names, seeded from the campaign."""
+def build_planner(spec: CampaignSpec, store: CampaignStore) -> Planner:
+    """The planner the campaign names, seeded, warm-started and time-boxed as it asks."""
     planner_class = resolve_planner(spec.planner)
-    planner: Planner = planner_class(spec.space, spec.goal, spec.seed)
+    options: dict[str, Any] = {}
+    if spec.warm_start:
+        options["warm_start"] = [
+            observation
+            for campaign_id in spec.warm_start
+            for observation in store.state(campaign_id).observations.values()
+        ]
+    if spec.ask_timeout is not None:
+        options["ask_timeout"] = spec.ask_timeout
+    accepted = inspect.signature(planner_class).parameters
+    refused = sorted(name for name in options if name not in accepted)
+    if refused:
+        raise ConfigError(
+            f"planner {spec.planner!r} does not accept {refused}; allowed: a planner whose "
+            "constructor takes them (e.g. 'ax'), or remove them from the campaign"
+        )
+    planner: Planner = planner_class(spec.space, spec.goal, spec.seed, **options)
     return planner
 
 
@@ -73,6 +91,7 @@ def assemble(
     stocks = simulated_stocks(spec.space, lab)
     with ExitStack() as stack:
         store = stack.enter_context(CampaignStore(settings.store_path))
+        planner = build_planner(spec, store)  # bad planner options fail before anything moves
         sim = stack.enter_context(
             SimulatedLab(stocks, spec.temperature, conductivity, seed=lab.seed)
         )
@@ -109,5 +128,5 @@ def assemble(
             dosing_traffic=[balance_io, *pump_io.values()],
             probe_traffic=meter_io,
         )
-        campaign = Campaign(campaign_id, spec, store, build_planner(spec), experiment, observers)
+        campaign = Campaign(campaign_id, spec, store, planner, experiment, observers)
         yield Assembly(campaign=campaign, simulator=sim)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from electroloop.errors import CampaignError
+from electroloop.errors import CampaignError, ConfigError
 from electroloop.instruments.sim.server import Fault
 from electroloop.orchestrator.campaign import CampaignSpec, default_campaign, parse_campaign
 from electroloop.orchestrator.events import DosingRecorded
@@ -82,3 +82,17 @@ def test_pipelining_proposes_the_next_batch_before_the_current_is_told(lab: Asse
     second_proposal = [i for i, k in enumerate(kinds) if k == "candidates_proposed"][1]
     first_tell = kinds.index("iteration_completed")
     assert second_proposal < first_tell
+
+
+def test_warm_start_and_ask_timeout_reach_the_planner(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    with assemble(spec(budget=4), settings, "earlier", []) as assembly:
+        assembly.campaign.start()
+        assembly.campaign.run()
+    warm = spec(planner="ax", warm_start=["earlier"], ask_timeout=30.0)
+    with assemble(warm, settings, "later", []) as assembly:
+        planner = assembly.campaign.planner
+        assert planner.client.summarize()["trial_status"].tolist().count("COMPLETED") == 4
+    with pytest.raises(ConfigError, match=r"does not accept \['warm_start'\]"):
+        with assemble(spec(warm_start=["earlier"]), settings, "sobol-warm", []):
+            pass
