@@ -35,9 +35,9 @@ from electroloop.planners.ax_support import (
     usable_observations,
 )
 from electroloop.planners.mixture import (
-    STATE_VERSION,
     MixtureMap,
     check_pending,
+    pack_common_state,
     unpack_common_state,
 )
 
@@ -370,11 +370,7 @@ class AxPlanner:
             with self._lock:
                 snapshot = client_snapshot(self._client)
         return {
-            "planner": self.name,
-            "version": STATE_VERSION,
-            "space": self.space.model_dump(mode="json"),
-            "goal": self.goal.model_dump(mode="json"),
-            "seed": self.seed,
+            **pack_common_state(self.name, self.space, self.goal, self.seed),
             "initialization_budget": self.initialization_budget,
             "ask_timeout": self.ask_timeout,
             "next_id": self._next_id,

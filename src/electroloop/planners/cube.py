@@ -9,9 +9,9 @@ from typing import Any, ClassVar, Self
 from electroloop.errors import PlannerError
 from electroloop.models import Candidate, Formulation, Goal, Observation, SearchSpace
 from electroloop.planners.mixture import (
-    STATE_VERSION,
     MixtureMap,
     check_pending,
+    pack_common_state,
     same_formulation,
     unpack_common_state,
 )
@@ -114,11 +114,7 @@ class CubePlanner(ABC):
 
     def state(self) -> dict[str, Any]:
         return {
-            "planner": self.name,
-            "version": STATE_VERSION,
-            "space": self.space.model_dump(mode="json"),
-            "goal": self.goal.model_dump(mode="json"),
-            "seed": self.seed,
+            **pack_common_state(self.name, self.space, self.goal, self.seed),
             "next_id": self._next_id,
             "pending": {cid: list(p) for cid, p in self._pending.items()},
             "requeued": [list(p) for p in self._requeued],

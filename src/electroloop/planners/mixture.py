@@ -344,6 +344,17 @@ def check_pending(planner: str, pending: Collection[str], ids: Sequence[str]) ->
         seen.add(cid)
 
 
+def pack_common_state(name: str, space: SearchSpace, goal: Goal, seed: int) -> dict[str, Any]:
+    """The part of every built-in planner's state that `unpack_common_state` reads back."""
+    return {
+        "planner": name,
+        "version": STATE_VERSION,
+        "space": space.model_dump(mode="json"),
+        "goal": goal.model_dump(mode="json"),
+        "seed": seed,
+    }
+
+
 def unpack_common_state(state: Mapping[str, Any], name: str) -> tuple[SearchSpace, Goal, int]:
     """Check a state's planner name and version and rebuild its space, goal and seed."""
     if state.get("planner") != name:
