@@ -33,11 +33,10 @@ import torch
 
 from electroloop.models import Candidate, Goal, Objective, Observation
 from electroloop.orchestrator.campaign import default_campaign
+from electroloop.orchestrator.metrics import derived_metrics
 from electroloop.planners import ax_support
 from electroloop.planners.ax_planner import AxPlanner
-from electroloop.simulations.conductivity import conductivity
-from electroloop.simulations.cost import electrolyte_cost
-from electroloop.simulations.optimum import true_optimum
+from electroloop.simulations.optimum import true_optimum, true_value
 
 BATCH = 4
 COST_REFERENCE = 7.0
@@ -70,16 +69,10 @@ def use_settings(name: str) -> None:
 
 def simulator() -> Callable[[Candidate], dict[str, float]]:
     space = default_campaign().space
-    smiles = {s.name: s.canonical_smiles for s in space.solvents}
-    salt = space.salt.canonical_smiles
 
     def measure(candidate: Candidate) -> dict[str, float]:
         f = candidate.formulation
-        fractions = {smiles[name]: x for name, x in f.fractions.items()}
-        return {
-            "conductivity": conductivity(fractions, salt, f.molality, f.temperature),
-            "cost": electrolyte_cost(fractions, salt, f.molality),
-        }
+        return {"conductivity": true_value(space, f), **derived_metrics(space, f)}
 
     return measure
 

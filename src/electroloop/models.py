@@ -283,6 +283,11 @@ class SearchSpace(FrozenModel):
     def solvent_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.solvents)
 
+    def fractions_by_smiles(self, formulation: Formulation) -> dict[str, float]:
+        """`formulation`'s solvent fractions keyed by canonical SMILES, as physics models want."""
+        smiles = {s.name: s.canonical_smiles for s in self.solvents}
+        return {smiles[name]: value for name, value in formulation.fractions.items()}
+
     def variables(self, formulation: Formulation) -> dict[str, float]:
         """Numeric values linear constraints refer to: fractions, molality, range parameters."""
         numeric = {k: float(v) for k, v in formulation.extras.items() if not isinstance(v, str)}

@@ -13,7 +13,7 @@ from electroloop.orchestrator.campaign import default_campaign, parse_campaign
 from electroloop.orchestrator.procedures import as_dosed
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.settings import SimulatedLabSpec
-from electroloop.simulations.conductivity import conductivity
+from electroloop.simulations.optimum import true_value
 from electroloop.workflows.build import simulated_stocks
 
 
@@ -59,18 +59,12 @@ def test_eight_trial_campaign_end_to_end(prefect_server: str, electroloop_home: 
 
     # What the meter reported depends on what was dosed (weighed masses), within meter noise.
     stocks = simulated_stocks(spec.space, SimulatedLabSpec(seed=spec.seed))
-    smiles = {s.name: s.canonical_smiles for s in spec.solvents}
     for candidate_id, observation in log.observations.items():
         dosing = log.dosings[candidate_id]
         dosed = as_dosed(
             dosing.dosed_masses, stocks, spec.salt.name, spec.salt.molar_mass, spec.temperature
         )
-        expected = conductivity(
-            {smiles[k]: v for k, v in dosed.fractions.items()},
-            spec.salt.canonical_smiles,
-            dosed.molality,
-            spec.temperature,
-        )
+        expected = true_value(spec.space, dosed)
         assert observation.values["conductivity"] == pytest.approx(expected, rel=0.03)
         requested = log.candidates[candidate_id].formulation
         assert dosed.molality == pytest.approx(requested.molality, rel=0.02)

@@ -21,6 +21,5 @@ MEASURED = frozenset({"conductivity"})
 
 def derived_metrics(space: SearchSpace, as_dosed: Formulation) -> dict[str, float]:
     """Metrics computed from the dosed formulation (not measured): currently the cost."""
-    smiles = {s.name: s.canonical_smiles for s in space.solvents}
-    fractions = {smiles[name]: value for name, value in as_dosed.fractions.items()}
+    fractions = space.fractions_by_smiles(as_dosed)
     return {"cost": electrolyte_cost(fractions, space.salt.canonical_smiles, as_dosed.molality)}

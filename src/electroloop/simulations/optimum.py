@@ -135,8 +135,9 @@ def true_optimum(space: SearchSpace) -> tuple[Formulation, float]:
 def true_value(space: SearchSpace, formulation: Formulation) -> float:
     """Noise-free conductivity (mS/cm) of `formulation` in `space`, as the simulator's physics
     computes it: the yardstick for "how good is what the campaign found", free of meter noise."""
-    smiles = {s.name: s.canonical_smiles for s in space.solvents}
-    fractions = {smiles[name]: value for name, value in formulation.fractions.items()}
     return conductivity(
-        fractions, space.salt.canonical_smiles, formulation.molality, formulation.temperature
+        space.fractions_by_smiles(formulation),
+        space.salt.canonical_smiles,
+        formulation.molality,
+        formulation.temperature,
     )
