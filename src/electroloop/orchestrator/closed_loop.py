@@ -7,6 +7,7 @@ it again); they never stop the campaign, and nothing already dosed is dosed agai
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,9 +23,11 @@ from electroloop.orchestrator.events import (
     CandidateFailed,
     CandidatesProposed,
     DosingRecorded,
+    Event,
     IterationCompleted,
     MeasurementRecorded,
     ObservationAdded,
+    apply,
 )
 from electroloop.orchestrator.experiment import ConductivityExperiment
 from electroloop.orchestrator.metrics import derived_metrics
@@ -66,17 +69,27 @@ class Campaign:
         self.planner = planner
         self.experiment = experiment
         self.observers = list(observers)
+        self._lock = threading.Lock()  # pipelined proposals record from a second thread
+        known = campaign_id in store.campaign_ids()
+        self._state = store.state(campaign_id) if known else CampaignState()
 
     @property
     def state(self) -> CampaignState:
-        return self.store.state(self.id)
+        """The campaign's state: the fold of its log, kept current as events are recorded."""
+        with self._lock:
+            return self._state.snapshot()
+
+    def _record(self, event: Event) -> None:
+        """Append `event` durably, then advance the in-memory fold (no re-reading the log)."""
+        with self._lock:
+            self.store.append(self.id, event)
+            apply(self._state, event)
 
     def start(self) -> None:
         """Record the campaign's start; a campaign id is started only once."""
         if self.id in self.store.campaign_ids():
             raise CampaignError(f"campaign {self.id!r} already exists in {self.store.path}")
-        self.store.append(
-            self.id,
+        self._record(
             CampaignStarted(spec=self.spec.model_dump(mode="json"), planner=self.planner.name),
         )
 
@@ -99,8 +112,7 @@ class Campaign:
                 raise PlannerError(
                     f"{self.planner.name} proposed {candidate.id} outside the search space: {exc}"
                 ) from None
-        self.store.append(
-            self.id,
+        self._record(
             CandidatesProposed(iteration=state.iterations_proposed, candidates=tuple(candidates)),
         )
         return candidates
@@ -120,12 +132,12 @@ class Campaign:
             dosing = self.experiment.prepare(candidate)
         except InstrumentError as exc:
             return self._fail(candidate, state, None, f"dosing failed: {exc}")
-        self.store.append(self.id, DosingRecorded(record=dosing))
+        self._record(DosingRecorded(record=dosing))
         try:
             measurement = self.experiment.measure(candidate)
         except InstrumentError as exc:
             return self._fail(candidate, state, dosing, f"measurement failed: {exc}")
-        self.store.append(self.id, MeasurementRecorded(measurement=measurement))
+        self._record(MeasurementRecorded(measurement=measurement))
         observation = Observation(
             candidate_id=candidate.id,
             formulation=candidate.formulation,
@@ -135,7 +147,7 @@ class Campaign:
                 **derived_metrics(self.spec.space, dosing.as_dosed),
             },
         )
-        self.store.append(self.id, ObservationAdded(observation=observation))
+        self._record(ObservationAdded(observation=observation))
         record = TrialRecord(
             index=state.trial_index[candidate.id],
             candidate=candidate,
@@ -159,8 +171,7 @@ class Campaign:
                 self.planner.mark_failed(candidate.id, state.failures[candidate.id])
             elif candidate.id in state.abandoned:
                 self._abandon_in_planner(candidate.id, state.abandoned[candidate.id])
-        self.store.append(
-            self.id,
+        self._record(
             IterationCompleted(
                 iteration=state.iterations_completed, planner_state=self.planner.state()
             ),
@@ -176,7 +187,7 @@ class Campaign:
             raise CampaignError(f"candidate {candidate.id!r} was never proposed in {self.id!r}")
         if candidate.id in state.dosings or candidate.id in state.observations:
             raise CampaignError(f"candidate {candidate.id!r} has already been dosed")
-        self.store.append(self.id, CandidateAbandoned(candidate_id=candidate.id, reason=reason))
+        self._record(CandidateAbandoned(candidate_id=candidate.id, reason=reason))
 
     def _abandon_in_planner(self, candidate_id: str, reason: str) -> None:
         # Planners written before abandonment existed only know failure; for them an abandoned
@@ -188,7 +199,7 @@ class Campaign:
             mark_abandoned(candidate_id, reason)
 
     def finish(self, reason: str) -> None:
-        self.store.append(self.id, CampaignFinished(reason=reason))
+        self._record(CampaignFinished(reason=reason))
 
     def run(self) -> CampaignState:
         """Run until the budget is spent (without Prefect; the flow does the same with tasks).
@@ -225,7 +236,7 @@ class Campaign:
     def _fail(
         self, candidate: Candidate, state: CampaignState, dosing: DosingRecord | None, reason: str
     ) -> TrialRecord:
-        self.store.append(self.id, CandidateFailed(candidate_id=candidate.id, reason=reason))
+        self._record(CandidateFailed(candidate_id=candidate.id, reason=reason))
         record = TrialRecord(
             index=state.trial_index[candidate.id],
             candidate=candidate,

@@ -7,7 +7,7 @@ them by `fold`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
@@ -106,6 +106,21 @@ class CampaignState:
     planner_state: dict[str, Any] | None = None
     finished: str | None = None
 
+    def snapshot(self) -> CampaignState:
+        """A copy whose containers later events do not change."""
+        copy = replace(self)
+        for name in (
+            "candidates",
+            "trial_index",
+            "dosings",
+            "observations",
+            "failures",
+            "abandoned",
+        ):
+            setattr(copy, name, dict(getattr(self, name)))
+        copy.measurements = {k: list(v) for k, v in self.measurements.items()}
+        return copy
+
     @property
     def trials_run(self) -> int:
         """Trials that reached an end: observed, failed or abandoned."""
@@ -118,32 +133,37 @@ class CampaignState:
         return [c for c in self.candidates.values() if c.id not in done]
 
 
+def apply(state: CampaignState, event: Event) -> None:
+    """Advance `state` by one event, in place."""
+    match event:
+        case CampaignStarted():
+            state.spec, state.planner = event.spec, event.planner
+        case CandidatesProposed():
+            for candidate in event.candidates:
+                state.trial_index[candidate.id] = len(state.candidates)
+                state.candidates[candidate.id] = candidate
+            state.iterations_proposed = event.iteration + 1
+        case DosingRecorded():
+            state.dosings[event.record.candidate_id] = event.record
+        case MeasurementRecorded():
+            m = event.measurement
+            state.measurements.setdefault(m.candidate_id, []).append(m)
+        case ObservationAdded():
+            state.observations[event.observation.candidate_id] = event.observation
+        case CandidateFailed():
+            state.failures[event.candidate_id] = event.reason
+        case CandidateAbandoned():
+            state.abandoned[event.candidate_id] = event.reason
+        case IterationCompleted():
+            state.iterations_completed = event.iteration + 1
+            state.planner_state = event.planner_state
+        case CampaignFinished():
+            state.finished = event.reason
+
+
 def fold(events: list[Event]) -> CampaignState:
     """Replay events in order into a `CampaignState`."""
     state = CampaignState()
     for event in events:
-        match event:
-            case CampaignStarted():
-                state.spec, state.planner = event.spec, event.planner
-            case CandidatesProposed():
-                for candidate in event.candidates:
-                    state.trial_index[candidate.id] = len(state.candidates)
-                    state.candidates[candidate.id] = candidate
-                state.iterations_proposed = event.iteration + 1
-            case DosingRecorded():
-                state.dosings[event.record.candidate_id] = event.record
-            case MeasurementRecorded():
-                m = event.measurement
-                state.measurements.setdefault(m.candidate_id, []).append(m)
-            case ObservationAdded():
-                state.observations[event.observation.candidate_id] = event.observation
-            case CandidateFailed():
-                state.failures[event.candidate_id] = event.reason
-            case CandidateAbandoned():
-                state.abandoned[event.candidate_id] = event.reason
-            case IterationCompleted():
-                state.iterations_completed = event.iteration + 1
-                state.planner_state = event.planner_state
-            case CampaignFinished():
-                state.finished = event.reason
+        apply(state, event)
     return state

@@ -10,6 +10,7 @@ import pytest
 from electroloop.errors import CampaignError, ConfigError
 from electroloop.instruments.sim.server import Fault
 from electroloop.orchestrator.campaign import CampaignSpec, default_campaign, parse_campaign
+from electroloop.orchestrator.closed_loop import Campaign
 from electroloop.orchestrator.events import DosingRecorded
 from electroloop.settings import Settings
 from electroloop.workflows.build import Assembly, assemble
@@ -52,7 +53,8 @@ def test_a_trial_interrupted_after_dosing_is_never_dosed_again(lab: Assembly) ->
     record = loop.experiment.prepare(candidate)
     loop.store.append(loop.id, DosingRecorded(record=record))  # then the worker "died"
     vials = len(sim.bench.history)
-    result = loop.run_trial(candidate)
+    restarted = Campaign(loop.id, loop.spec, loop.store, loop.planner, loop.experiment)
+    result = restarted.run_trial(candidate)
     assert result.failure == "interrupted after dosing; not re-dosed"
     assert len(sim.bench.history) == vials  # no fresh vial, nothing pumped
 
@@ -78,6 +80,7 @@ def test_an_abandoned_candidate_is_never_run_nor_proposed_again(lab: Assembly) -
 def test_pipelining_proposes_the_next_batch_before_the_current_is_told(lab: Assembly) -> None:
     state = lab.campaign.run()
     assert len(state.observations) == 8 and not state.pending
+    assert state == lab.campaign.store.state("c1")  # the in-memory fold matches the log
     kinds = [kind for kind, _ in lab.campaign.store.timeline("c1")]
     second_proposal = [i for i, k in enumerate(kinds) if k == "candidates_proposed"][1]
     first_tell = kinds.index("iteration_completed")
