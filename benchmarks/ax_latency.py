@@ -97,18 +97,25 @@ def ask_latency(goal: Goal, completed: list[int], seed: int) -> dict[int, tuple[
             upcoming = [n for n in completed if n > told]
             batch = planner.ask(min(BATCH, upcoming[0] - told) if upcoming else BATCH)
         values = [measure(c) for c in batch]
-        planner.tell(
-            [
-                Observation(
-                    candidate_id=c.id,
-                    formulation=c.formulation,
-                    values={m: v[m] for m in goal.metrics},
-                )
-                for c, v in zip(batch, values, strict=True)
-            ]
-        )
+        tell(planner, goal, batch, values)
         told += len(batch)
     return seconds
+
+
+def tell(
+    planner: AxPlanner, goal: Goal, batch: list[Candidate], values: list[dict[str, float]]
+) -> None:
+    """Tell `planner` the simulated outcomes of `batch`, every metric the goal needs."""
+    planner.tell(
+        [
+            Observation(
+                candidate_id=c.id,
+                formulation=c.formulation,
+                values={m: v[m] for m in goal.metrics},
+            )
+            for c, v in zip(batch, values, strict=True)
+        ]
+    )
 
 
 def hypervolume(points: list[tuple[float, float]], reference: tuple[float, float]) -> float:
@@ -133,16 +140,7 @@ def after_trials(goal_name: str, seed: int, trials: int = 24) -> float:
         batch = planner.ask(BATCH)
         values = [measure(c) for c in batch]
         seen += values
-        planner.tell(
-            [
-                Observation(
-                    candidate_id=c.id,
-                    formulation=c.formulation,
-                    values={m: v[m] for m in goal.metrics},
-                )
-                for c, v in zip(batch, values, strict=True)
-            ]
-        )
+        tell(planner, goal, batch, values)
     if goal_name == "single":
         return max(v["conductivity"] for v in seen)
     return hypervolume([(v["conductivity"], v["cost"]) for v in seen], (0.0, COST_REFERENCE))

@@ -227,11 +227,8 @@ class Campaign:
     def best_value(self) -> float | None:
         """Best objective value observed so far (None before the first observation)."""
         objective = self.spec.goal.primary
-        name = objective.name
-        values = [o.values[name] for o in self.state.observations.values() if name in o.values]
-        if not values:
-            return None
-        return max(values) if objective.direction == "maximize" else min(values)
+        best = self.state.best(objective)
+        return None if best is None else best.values[objective.name]
 
     def _fail(
         self, candidate: Candidate, state: CampaignState, dosing: DosingRecord | None, reason: str

@@ -17,6 +17,7 @@ from electroloop.models import (
     DosingRecord,
     FrozenModel,
     Measurement,
+    Objective,
     Observation,
 )
 
@@ -120,6 +121,14 @@ class CampaignState:
             setattr(copy, name, dict(getattr(self, name)))
         copy.measurements = {k: list(v) for k, v in self.measurements.items()}
         return copy
+
+    def best(self, objective: Objective) -> Observation | None:
+        """The observation best in `objective` so far (None before the first one)."""
+        observed = [o for o in self.observations.values() if objective.name in o.values]
+        if not observed:
+            return None
+        pick = max if objective.direction == "maximize" else min
+        return pick(observed, key=lambda o: o.values[objective.name])
 
     @property
     def trials_run(self) -> int:

@@ -142,7 +142,7 @@ def conductivity_campaign(
             maximize=spec.goal.primary.direction == "maximize",
             optimum=optimum_value,
         )
-        best = _best(state, spec) if state else None
+        best = state.best(spec.goal.primary) if state else None
         best_true = (
             true_value(spec.space, best.as_dosed or best.formulation)
             if simulated and best is not None
@@ -178,12 +178,3 @@ def _values(state: CampaignState, spec: CampaignSpec) -> list[float | None]:
         state.observations[c].values.get(name) if c in state.observations else None
         for c in state.candidates
     ]
-
-
-def _best(state: CampaignState, spec: CampaignSpec) -> Observation | None:
-    name = spec.goal.primary.name
-    observed = [o for o in state.observations.values() if name in o.values]
-    if not observed:
-        return None
-    pick = max if spec.goal.primary.direction == "maximize" else min
-    return pick(observed, key=lambda o: o.values[name])
