@@ -1,5 +1,6 @@
 """`electroloop` command line: `demo` runs the embedded dry run, `run FILE.toml` runs any campaign,
-`bench planners` benchmarks planners on the simulator and writes the result to BENCHMARKS.md.
+`compare` compares campaigns recorded in MLflow, `bench planners` benchmarks planners on the
+simulator and writes the result to BENCHMARKS.md.
 
 Campaign files are validated before Prefect, MLflow or any instrument starts, so a typo costs a
 second, not a minute. Prefect and MLflow keep their data under the project-local home folder.
@@ -112,6 +113,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("file", type=Path, help="campaign file, e.g. examples/campaigns/*.toml")
     _add_overrides(run)
+    compare = commands.add_parser(
+        "compare",
+        help="compare campaigns recorded in MLflow (figure + table)",
+        description="Read campaigns from an MLflow tracking URI and write a comparison figure "
+        "(best-so-far curves overlaid, repeats of one design shaded over seeds) and a table "
+        "(best value, experiments to 95 %%, wall time, failures) to the terminal and to files. "
+        "Without CAMPAIGN or --study: every campaign of the most recent campaign's study.",
+    )
+    compare.add_argument("campaigns", nargs="*", metavar="CAMPAIGN", help="campaign ids")
+    compare.add_argument("--study", help="compare every campaign of this study (MLflow experiment)")
+    compare.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI, e.g. http://127.0.0.1:5000 or sqlite:///runs/mlflow.db "
+        "(default: the project's, ELECTROLOOP_TRACKING_URI)",
+    )
+    compare.add_argument(
+        "--out", type=Path, help="folder for the outputs (default: <home>/comparisons/<time>)"
+    )
+    compare.add_argument(
+        "--fraction",
+        type=float,
+        default=0.95,
+        help="'experiments to' this fraction of the reference (default 0.95)",
+    )
     bench = commands.add_parser(
         "bench", help="benchmarks", description="Benchmarks that write to BENCHMARKS.md."
     )
@@ -221,6 +246,27 @@ def bench_planners(args: argparse.Namespace, command: str) -> int:
     return 0
 
 
+def compare_campaigns(args: argparse.Namespace, settings: Settings) -> int:
+    """`electroloop compare`: print the table and where the figure and files are."""
+    prepare_environment(settings)
+    from electroloop.workflows.compare import compare  # imports MLflow: only when asked
+
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    out = args.out or settings.resolved_home / "comparisons" / stamp
+    result = compare(
+        args.tracking_uri or settings.resolved_tracking_uri,
+        args.campaigns,
+        args.study,
+        out,
+        args.fraction,
+    )
+    print(result.table)
+    print()
+    print(f"figure: {result.figure}")
+    print(f"table:  {result.table_file}  (CSV: {result.csv_file})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -228,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             words = sys.argv[1:] if argv is None else argv
             return bench_planners(args, shlex.join(["electroloop", *words]))
         settings = Settings(**({"home": args.home} if args.home else {}))
+        if args.command == "compare":
+            return compare_campaigns(args, settings)
         spec = default_campaign() if args.command == "demo" else load_campaign(args.file)
         overrides = _overrides(args)
         if overrides:

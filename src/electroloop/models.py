@@ -369,6 +369,11 @@ class Objective(FrozenModel):
 
     name: str = Field("conductivity", pattern=NAME_PATTERN, description="Metric name.")
     direction: Literal["maximize", "minimize"] = "maximize"
+    threshold: float | None = Field(
+        None,
+        description="The worst value still worth having: the reference point of the "
+        "hypervolume when there are several objectives.",
+    )
 
 
 class OutcomeConstraint(FrozenModel):
@@ -409,6 +414,32 @@ class Goal(FrozenModel):
         names = [o.name for o in self.objectives]
         return tuple(names + [c.metric for c in self.outcome_constraints if c.metric not in names])
 
+    def feasible(self, values: Mapping[str, float]) -> bool:
+        """Whether outcome `values` satisfy every outcome constraint (missing metrics fail)."""
+        return all(
+            c.metric in values and c.satisfied(values[c.metric]) for c in self.outcome_constraints
+        )
+
+    def reference_point(self) -> dict[str, float] | None:
+        """Per objective, the worst value worth having: its threshold, else the bound of an
+        outcome constraint on it; None when some objective has neither."""
+        reference: dict[str, float] = {}
+        for objective in self.objectives:
+            worse = ">=" if objective.direction == "maximize" else "<="  # a floor, not a cap
+            bounds = [
+                c.bound
+                for c in self.outcome_constraints
+                if c.metric == objective.name and c.op == worse
+            ]
+            if objective.threshold is not None:
+                reference[objective.name] = objective.threshold
+            elif bounds:
+                pick = max if objective.direction == "maximize" else min
+                reference[objective.name] = pick(bounds)
+            else:
+                return None
+        return reference
+
 
 class Estimate(FrozenModel):
     """A predicted value with its standard deviation."""
@@ -424,6 +455,9 @@ class Candidate(FrozenModel):
     formulation: Formulation
     planner: str = Field(description="Which planner proposed it.")
     predicted: Estimate | None = Field(None, description="The planner's prediction, if any.")
+    scored_by: str | None = Field(
+        None, description="Name and version of the model behind `predicted`, for provenance."
+    )
 
 
 class Transcript(FrozenModel):

@@ -127,3 +127,30 @@ def test_max_components_must_admit_the_required_solvents() -> None:
         SearchSpace.model_validate(base | {"max_components": 1})
     with pytest.raises(ValidationError, match="clash"):
         rich_space(parameters=[{"kind": "range", "name": "molality", "low": 0, "high": 1}])
+
+
+def test_feasibility_and_the_reference_point_come_from_thresholds_and_floors() -> None:
+    from electroloop.models import Goal, Objective, OutcomeConstraint
+
+    goal = Goal(
+        objectives=(Objective(name="conductivity"), Objective(name="cost", direction="minimize")),
+        outcome_constraints=(
+            OutcomeConstraint(metric="conductivity", op=">=", bound=8.0),
+            OutcomeConstraint(metric="conductivity", op="<=", bound=20.0),  # a cap: no reference
+            OutcomeConstraint(metric="cost", op="<=", bound=6.0),
+        ),
+    )
+    assert goal.reference_point() == {"conductivity": 8.0, "cost": 6.0}
+    assert goal.feasible({"conductivity": 9.0, "cost": 5.0})
+    assert not goal.feasible({"conductivity": 21.0, "cost": 5.0})
+    assert not goal.feasible({"conductivity": 9.0})  # a missing metric is not a pass
+    no_floor = Goal(objectives=(Objective(name="conductivity"), Objective(name="viscosity")))
+    assert no_floor.reference_point() is None
+    with_threshold = Goal(
+        objectives=(
+            Objective(name="conductivity", threshold=5.0),
+            Objective(name="cost", direction="minimize"),
+        ),
+        outcome_constraints=(OutcomeConstraint(metric="cost", op="<=", bound=7.0),),
+    )
+    assert with_threshold.reference_point() == {"conductivity": 5.0, "cost": 7.0}

@@ -113,6 +113,20 @@ class CampaignSpec(FrozenModel):
         unknown = sorted(set(goal.metrics) - set(METRICS))
         if unknown:
             raise ValueError(f"unknown metrics {unknown}; allowed: {sorted(METRICS)}")
+        if len(goal.objectives) > 1 and goal.reference_point() is None:
+            missing = [
+                f"objectives[{i}] ({o.name})"
+                for i, o in enumerate(goal.objectives)
+                if Goal(
+                    objectives=(o,), outcome_constraints=goal.outcome_constraints
+                ).reference_point()
+                is None
+            ]
+            raise ValueError(
+                f"{', '.join(missing)}: a campaign with several objectives needs a threshold "
+                "for each, the worst value still worth having (the hypervolume's reference "
+                "point) such as `threshold = 8.0`, or an outcome constraint on that metric"
+            )
         return self
 
     @property
@@ -140,6 +154,8 @@ def _describe(error: dict[str, Any]) -> str:
     if error["type"] == "missing":
         return f"{location}: required but missing"
     message = re.sub(r"^Value error, ", "", error["msg"])
+    if not error["loc"]:  # a rule across fields: the message names them; the input is the file
+        return f"{location}: {message}"
     return f"{location}: {message} (got {error['input']!r})"
 
 

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from electroloop.errors import CampaignError, InstrumentError, PlannerError
 from electroloop.models import Candidate, DosingRecord, Measurement, Observation
@@ -31,6 +32,7 @@ from electroloop.orchestrator.events import (
 )
 from electroloop.orchestrator.experiment import ConductivityExperiment
 from electroloop.orchestrator.metrics import derived_metrics
+from electroloop.orchestrator.progress import Oracle, progress_metrics
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.planners.base import Planner
 
@@ -45,7 +47,8 @@ class TrialRecord:
     measurement: Measurement | None
     observation: Observation | None
     failure: str | None
-    best: float | None
+    best: float | None  # the primary objective's feasible best so far
+    progress: dict[str, float]  # campaign-level metrics after this trial (orchestrator.progress)
 
 
 TrialObserver = Callable[[TrialRecord], None]
@@ -62,6 +65,7 @@ class Campaign:
         planner: Planner,
         experiment: ConductivityExperiment,
         observers: Sequence[TrialObserver] = (),
+        oracle: Oracle | None = None,
     ) -> None:
         self.id = campaign_id
         self.spec = spec
@@ -69,6 +73,7 @@ class Campaign:
         self.planner = planner
         self.experiment = experiment
         self.observers = list(observers)
+        self.oracle = oracle
         self._lock = threading.Lock()  # pipelined proposals record from a second thread
         known = campaign_id in store.campaign_ids()
         self._state = store.state(campaign_id) if known else CampaignState()
@@ -155,7 +160,7 @@ class Campaign:
             measurement=measurement,
             observation=observation,
             failure=None,
-            best=self.best_value(),
+            **self._progress(),
         )
         self._notify(record)
         return record
@@ -224,11 +229,13 @@ class Campaign:
         """Whether to propose the next batch while the current one is measured."""
         return self.spec.pipeline and not self.done()
 
-    def best_value(self) -> float | None:
-        """Best objective value observed so far (None before the first observation)."""
-        objective = self.spec.goal.primary
-        best = self.state.best(objective)
-        return None if best is None else best.values[objective.name]
+    def _progress(self) -> dict[str, Any]:
+        """`best` and `progress` of a TrialRecord: the campaign-level metrics as of now."""
+        goal = self.spec.goal
+        state = self.state
+        observations = [state.observations[c] for c in state.candidates if c in state.observations]
+        progress = progress_metrics(goal, observations, self.oracle)
+        return {"best": progress.get(f"best_{goal.primary.name}"), "progress": progress}
 
     def _fail(
         self, candidate: Candidate, state: CampaignState, dosing: DosingRecord | None, reason: str
@@ -241,7 +248,7 @@ class Campaign:
             measurement=None,
             observation=None,
             failure=reason,
-            best=self.best_value(),
+            **self._progress(),
         )
         self._notify(record)
         return record

@@ -16,10 +16,12 @@ from electroloop.models import (
     Candidate,
     DosingRecord,
     FrozenModel,
+    Goal,
     Measurement,
     Objective,
     Observation,
 )
+from electroloop.orchestrator.progress import best_feasible
 
 
 class CampaignStarted(FrozenModel):
@@ -122,13 +124,9 @@ class CampaignState:
         copy.measurements = {k: list(v) for k, v in self.measurements.items()}
         return copy
 
-    def best(self, objective: Objective) -> Observation | None:
-        """The observation best in `objective` so far (None before the first one)."""
-        observed = [o for o in self.observations.values() if objective.name in o.values]
-        if not observed:
-            return None
-        pick = max if objective.direction == "maximize" else min
-        return pick(observed, key=lambda o: o.values[objective.name])
+    def best(self, goal: Goal, objective: Objective | None = None) -> Observation | None:
+        """The feasible observation best in `objective` (default: the goal's primary) so far."""
+        return best_feasible(goal, objective or goal.primary, list(self.observations.values()))
 
     @property
     def trials_run(self) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
+import ax
 from ax.api import Client
 from scipy.stats import qmc
 
@@ -42,6 +43,9 @@ from electroloop.planners.mixture import (
 )
 
 logger = logging.getLogger(__name__)
+
+SCORER = f"ax-platform {ax.__version__} BoTorch GP"
+"""What predicts a candidate's objective once Ax's model-based node runs; tagged on every trial."""
 
 
 @dataclass
@@ -210,7 +214,13 @@ class AxPlanner:
         if index is not None:
             self._index[cid] = index
         formulation = self.map.to_formulation([float(params[name]) for name in self._names])
-        return Candidate(id=cid, formulation=formulation, planner=self.name, predicted=predicted)
+        return Candidate(
+            id=cid,
+            formulation=formulation,
+            planner=self.name,
+            predicted=predicted,
+            scored_by=SCORER if predicted is not None else None,
+        )
 
     def _take_ready(self, n: int) -> list[tuple[int, dict[str, float], Estimate | None]]:
         """Up to `n` precomputed trials; the rest are stale from now on and abandoned."""

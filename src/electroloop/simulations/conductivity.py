@@ -31,6 +31,9 @@ from rdkit import Chem
 from electroloop.errors import SimulationError
 from electroloop.simulations.density import SALTS, SOLVENTS, molarity
 
+MODEL = "electroloop.simulations.conductivity/landesfeind2019-mix+calisol23-ec-correction@1"
+"""Name and version of this model, recorded with every value it produces (bump on any change)."""
+
 __all__ = [
     "EC_CORRECTION",
     "LANDESFEIND_EC_DMC_1_1",

@@ -11,6 +11,7 @@ import inspect
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from electroloop.errors import ConfigError
@@ -24,12 +25,14 @@ from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.closed_loop import Campaign, TrialObserver
 from electroloop.orchestrator.experiment import ConductivityExperiment
 from electroloop.orchestrator.procedures import stocks_for
+from electroloop.orchestrator.progress import Oracle
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.planners.base import Planner
 from electroloop.planners.registry import resolve_planner
 from electroloop.settings import Settings, SimulatedLabSpec
-from electroloop.simulations.conductivity import conductivity
+from electroloop.simulations.conductivity import MODEL, conductivity
 from electroloop.simulations.density import density
+from electroloop.simulations.optimum import true_optimum, true_value
 
 if TYPE_CHECKING:
     from electroloop.instruments.sim.lab import SimulatedLab
@@ -71,6 +74,24 @@ def simulated_stocks(space: SearchSpace, lab: SimulatedLabSpec) -> list[Stock]:
     return stocks_for(space, lab.stock_molality, densities, lab.stock_mass)
 
 
+def simulator_oracle(spec: CampaignSpec) -> Oracle | None:
+    """What the simulated lab's physics knows (true σ and its optimum); None for a real lab.
+
+    Raises `SimulationError` for a space outside the physics, before anything moves.
+    """
+    if spec.lab != "simulated":
+        return None
+    space = spec.space
+    optimum_at, optimum = true_optimum(space)
+    return Oracle(
+        objective="conductivity",
+        optimum=optimum,
+        optimum_at=optimum_at,
+        true_value=partial(true_value, space),
+        model=MODEL,
+    )
+
+
 @dataclass
 class Assembly:
     """A ready-to-run campaign and what the caller may want to look at besides."""
@@ -82,7 +103,11 @@ class Assembly:
 
 @contextmanager
 def assemble(
-    spec: CampaignSpec, settings: Settings, campaign_id: str, observers: list[TrialObserver]
+    spec: CampaignSpec,
+    settings: Settings,
+    campaign_id: str,
+    observers: list[TrialObserver],
+    oracle: Oracle | None = None,
 ) -> Iterator[Assembly]:
     """Wire store, planner, instruments and experiment; shut everything down on exit."""
     from electroloop.instruments.sim.lab import SimulatedLab  # only when a simulated lab is asked
@@ -128,5 +153,5 @@ def assemble(
             dosing_traffic=[balance_io, *pump_io.values()],
             probe_traffic=meter_io,
         )
-        campaign = Campaign(campaign_id, spec, store, planner, experiment, observers)
+        campaign = Campaign(campaign_id, spec, store, planner, experiment, observers, oracle)
         yield Assembly(campaign=campaign, simulator=sim)

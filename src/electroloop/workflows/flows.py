@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -18,13 +18,12 @@ from pydantic import Field
 
 from electroloop.models import Candidate, Formulation, FrozenModel, Observation
 from electroloop.orchestrator.campaign import CampaignSpec
+from electroloop.orchestrator.campaign_plots import campaign_plots, primary_values
 from electroloop.orchestrator.closed_loop import Campaign, TrialRecord
-from electroloop.orchestrator.events import CampaignState
-from electroloop.orchestrator.metrics import METRICS
-from electroloop.orchestrator.reporting import convergence_plot
+from electroloop.orchestrator.events import CampaignState, IterationCompleted
+from electroloop.orchestrator.store import CampaignStore
 from electroloop.settings import Settings
-from electroloop.simulations.optimum import true_optimum, true_value
-from electroloop.workflows.build import assemble
+from electroloop.workflows.build import assemble, simulator_oracle
 from electroloop.workflows.tracking import MlflowTracker
 
 
@@ -69,8 +68,9 @@ def tell(campaign: Campaign, batch: list[Candidate]) -> None:
 class TrialObserverPrinter:
     """Prints one line per trial (Prefect captures prints into the run's logs and the UI)."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, primary: str) -> None:
         self.budget = budget
+        self.primary = primary
 
     def __call__(self, trial: TrialRecord) -> None:
         f = trial.candidate.formulation
@@ -81,7 +81,13 @@ class TrialObserverPrinter:
         )
         if trial.measurement is not None:
             best = f"{trial.best:.3f}" if trial.best is not None else "-"
-            print(f"{head} -> {trial.measurement.value:.3f} {trial.measurement.unit} (best {best})")
+            extra = "".join(
+                f", {k} {v:.4g}" for k, v in trial.progress.items() if k != f"best_{self.primary}"
+            )
+            print(
+                f"{head} -> {trial.measurement.value:.3f} {trial.measurement.unit} "
+                f"(best {best}{extra})"
+            )
         else:
             print(f"{head} FAILED: {trial.failure}")
 
@@ -100,22 +106,24 @@ def conductivity_campaign(
     settings = Settings()
     spec = campaign
     campaign_id = campaign_id or new_campaign_id(spec)
-    simulated = spec.lab == "simulated"
     # Before anything moves: a space outside the simulator's physics is refused here.
-    optimum, optimum_value = true_optimum(spec.space) if simulated else (None, None)
+    oracle = simulator_oracle(spec)
     tracker = MlflowTracker(
-        settings.resolved_tracking_uri, settings.artifact_root, spec, campaign_id, spec.planner
+        settings.resolved_tracking_uri,
+        settings.artifact_root,
+        spec,
+        campaign_id,
+        oracle_model=oracle.model if oracle else None,
     )
     print(
         f"campaign {campaign_id}: {spec.budget} trials in batches of {spec.batch_size}, "
         f"planner {spec.planner}, lab {spec.lab}"
     )
+    printer = TrialObserverPrinter(spec.budget, spec.goal.primary.name)
     status = "FAILED"
     state: CampaignState | None = None
     try:
-        with assemble(
-            spec, settings, campaign_id, [tracker, TrialObserverPrinter(spec.budget)]
-        ) as assembly:
+        with assemble(spec, settings, campaign_id, [tracker, printer], oracle) as assembly:
             loop = assembly.campaign
             loop.start()
             try:
@@ -133,48 +141,58 @@ def conductivity_campaign(
             finally:
                 state = loop.state
     finally:
-        values = _values(state, spec) if state else []
-        plot = convergence_plot(
-            values,
-            settings.resolved_home / campaign_id / "convergence.png",
+        state = state or CampaignState()
+        plots = campaign_plots(
+            state,
+            spec,
+            settings.resolved_home / campaign_id,
             title=f"{campaign_id} ({spec.planner})",
-            ylabel=f"{spec.goal.primary.name} [{METRICS[spec.goal.primary.name]}]",
-            maximize=spec.goal.primary.direction == "maximize",
-            optimum=optimum_value,
+            optimum=oracle.optimum if oracle and oracle.applies_to(spec.goal) else None,
         )
-        best = state.best(spec.goal.primary) if state else None
-        best_true = (
-            true_value(spec.space, best.as_dosed or best.formulation)
-            if simulated and best is not None
-            else None
-        )
+        best = state.best(spec.goal)
         summary = CampaignSummary(
             campaign_id=campaign_id,
             mlflow_run_id=tracker.run_id,
             mlflow_experiment_id=tracker.experiment_id,
-            trials=state.trials_run if state else 0,
-            failures=len(state.failures) if state else 0,
-            values=values,
+            trials=state.trials_run,
+            failures=len(state.failures),
+            values=primary_values(state, spec),
             best=best,
-            best_true_value=best_true,
-            true_optimum=optimum,
-            true_optimum_value=optimum_value,
-            plot=str(plot),
+            best_true_value=(
+                oracle.true_value(best.as_dosed or best.formulation)
+                if oracle is not None and best is not None
+                else None
+            ),
+            true_optimum=oracle.optimum_at if oracle else None,
+            true_optimum_value=oracle.optimum if oracle else None,
+            plot=str(plots[0]),
             store=str(settings.store_path),
             wall_time=time.perf_counter() - started,
         )
         tracker.finish(
             status=status,
-            planner_state=state.planner_state if state else None,
-            plot=Path(plot),
+            trials=summary.trials,
+            failures=summary.failures,
+            true_optimum=summary.true_optimum_value,
+            planner_state=state.planner_state,
+            events=_event_log(settings, campaign_id),
+            plots=plots,
             summary=summary.model_dump(mode="json"),
         )
     return summary
 
 
-def _values(state: CampaignState, spec: CampaignSpec) -> list[float | None]:
-    name = spec.goal.primary.name
+def _event_log(settings: Settings, campaign_id: str) -> list[dict[str, Any]]:
+    """The campaign's events as JSON for the run's `events.jsonl` (empty if it never started).
+
+    Planner snapshots are left out: each holds the planner's whole history, so together they grow
+    with the square of the trials; `planner_state.json` keeps the last one.
+    """
+    with CampaignStore(settings.store_path) as store:
+        events = store.events(campaign_id)
     return [
-        state.observations[c].values.get(name) if c in state.observations else None
-        for c in state.candidates
+        event.model_dump(mode="json", exclude={"planner_state"})
+        if isinstance(event, IterationCompleted)
+        else event.model_dump(mode="json")
+        for event in events
     ]

@@ -1,4 +1,4 @@
-"""MLflow recording: one run per campaign, one nested run per trial.
+"""MLflow recording: one run per campaign, one nested run per trial, as docs/mlflow.md specifies.
 
 Uses `MlflowClient` with explicit run ids rather than the fluent API's global active-run stack,
 so a campaign never logs into somebody else's run. Logging happens after the event store has the
@@ -7,19 +7,48 @@ fact, so a tracking outage can lose a chart, never a measurement.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+import tomli_w
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from electroloop import __version__
-from electroloop.models import Formulation
+from electroloop.models import Formulation, Transcript
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.closed_loop import TrialRecord
+from electroloop.orchestrator.metrics import METRICS
+
+_NOT_IN_GROUP = ("name", "seed", "description")
+"""Campaign fields repeats may differ in and still be repeats of one design."""
+
+
+def mlflow_key(text: str) -> str:
+    """`text` with characters MLflow refuses in keys (e.g. '+') replaced by '_'."""
+    return re.sub(r"[^\w./ -]", "_", text)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def spec_group(spec: CampaignSpec) -> str:
+    """Hash of the campaign design without name, seed and description: equal for repeats."""
+    design = spec.model_dump(mode="json", exclude=set(_NOT_IN_GROUP))
+    return sha256(json.dumps(design, sort_keys=True))[:12]
+
+
+def campaign_toml(spec: CampaignSpec) -> str:
+    """The validated campaign as a TOML file that `electroloop run` accepts again."""
+    return tomli_w.dumps(spec.model_dump(mode="json", exclude_none=True))
 
 
 def _git_commit() -> str:
@@ -40,6 +69,7 @@ def _git_commit() -> str:
 def _formulation_params(prefix: str, formulation: Formulation) -> dict[str, str]:
     params = {f"{prefix}.{name}": f"{value:.6f}" for name, value in formulation.fractions.items()}
     params[f"{prefix}.molality"] = f"{formulation.molality:.6f}"
+    params |= {f"{prefix}.{name}": str(value) for name, value in formulation.extras.items()}
     return params
 
 
@@ -50,19 +80,37 @@ def _spec_params(spec: CampaignSpec) -> dict[str, str]:
         "seed": spec.seed,
         "planner": spec.planner,
         "lab": spec.lab,
+        "pipeline": spec.pipeline,
         "temperature": spec.temperature,
         "objectives": ", ".join(f"{o.direction} {o.name}" for o in spec.objectives),
         "outcome_constraints": ", ".join(str(c) for c in spec.outcome_constraints) or "none",
+        "linear_constraints": ", ".join(str(c) for c in spec.linear_constraints) or "none",
+        "max_components": spec.max_components or "none",
         "salt": spec.salt.name,
         "salt.molality_range": f"{spec.salt.min_molality}..{spec.salt.max_molality}",
+        "warm_start": ", ".join(spec.warm_start) or "none",
     }
+    for objective in spec.objectives:
+        if objective.threshold is not None:
+            params[f"objective.{objective.name}.threshold"] = objective.threshold
     for solvent in spec.solvents:
         params[f"solvent.{solvent.name}"] = f"{solvent.min_fraction}..{solvent.max_fraction}"
-    return {k: str(v) for k, v in params.items()}
+    for p in spec.parameters:
+        described = (
+            f"{p.low}..{p.high} {p.unit}".strip()
+            if p.kind == "range"
+            else " | ".join(str(c) for c in p.choices)
+        )
+        params[f"parameter.{p.name}"] = described
+    return {mlflow_key(k): str(v) for k, v in params.items()}
+
+
+def _is_remote(tracking_uri: str) -> bool:
+    return urlparse(tracking_uri).scheme in {"http", "https"}
 
 
 class MlflowTracker:
-    """Records a campaign and its trials into an MLflow experiment named after the study."""
+    """Records a campaign and its trials into the MLflow experiment named after its study."""
 
     def __init__(
         self,
@@ -70,108 +118,180 @@ class MlflowTracker:
         artifact_root: Path,
         spec: CampaignSpec,
         campaign_id: str,
-        planner: str,
+        oracle_model: str | None = None,
     ) -> None:
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.spec = spec
-        experiment = self.client.get_experiment_by_name(spec.study)
-        if experiment is None:
-            location = (artifact_root / spec.study).resolve()
-            location.mkdir(parents=True, exist_ok=True)
-            self.experiment_id = self.client.create_experiment(
-                spec.study, artifact_location=location.as_uri()
-            )
-        else:
-            self.experiment_id = experiment.experiment_id
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=campaign_id,
-            tags={
-                "electroloop.campaign_id": campaign_id,
-                "electroloop.planner": planner,
-                "electroloop.lab": spec.lab,
-                "electroloop.version": __version__,
-                "electroloop.git_commit": _git_commit(),
-                "electroloop.kind": "campaign",
-            },
-        )
+        self.campaign_id = campaign_id
+        self.oracle_model = oracle_model
+        self.started = time.time()
+        self.experiment_id = self._experiment(tracking_uri, artifact_root)
+        primary = spec.goal.primary
+        tags = {
+            "electroloop.kind": "campaign",
+            "electroloop.campaign_id": campaign_id,
+            "electroloop.campaign_name": spec.name,
+            "electroloop.study": spec.study,
+            "electroloop.planner": spec.planner,
+            "electroloop.lab": spec.lab,
+            "electroloop.version": __version__,
+            "electroloop.git_commit": _git_commit(),
+            "electroloop.group": spec_group(spec),
+            "electroloop.primary_metric": primary.name,
+            "electroloop.primary_direction": primary.direction,
+            "electroloop.primary_unit": METRICS[primary.name],
+        }
+        if oracle_model:
+            tags["electroloop.oracle"] = oracle_model
+        if spec.description:
+            tags["mlflow.note.content"] = spec.description
+        run = self.client.create_run(self.experiment_id, run_name=campaign_id, tags=tags)
         self.run_id = run.info.run_id
         self.client.log_batch(
             self.run_id, params=[Param(k, v) for k, v in _spec_params(spec).items()]
         )
+        self.client.log_text(self.run_id, campaign_toml(spec), "campaign.toml")
         self.client.log_text(
             self.run_id, json.dumps(spec.model_dump(mode="json"), indent=2), "campaign.json"
         )
 
+    def _experiment(self, tracking_uri: str, artifact_root: Path) -> str:
+        """The study's experiment, created on first use.
+
+        A tracking server stores artifacts where it is configured to (its proxy); a local
+        database keeps them in the project-local artifact folder.
+        """
+        experiment = self.client.get_experiment_by_name(self.spec.study)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        if _is_remote(tracking_uri):
+            return self.client.create_experiment(self.spec.study)
+        location = (artifact_root / self.spec.study).resolve()
+        location.mkdir(parents=True, exist_ok=True)
+        return self.client.create_experiment(self.spec.study, artifact_location=location.as_uri())
+
     def __call__(self, trial: TrialRecord) -> None:
-        """Log one trial as a nested run, and the campaign's best-so-far at its index."""
+        """Log one trial as a nested run, and the campaign's progress at its index."""
         now = int(time.time() * 1000)
         candidate = trial.candidate
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=candidate.id,
-            tags={
-                "mlflow.parentRunId": self.run_id,
-                "electroloop.kind": "trial",
-                "electroloop.candidate_id": candidate.id,
-                "electroloop.planner": candidate.planner,
-                "electroloop.trial_index": str(trial.index),
-                **({"electroloop.failure": trial.failure[:5000]} if trial.failure else {}),
-            },
-        )
+        tags = {
+            "mlflow.parentRunId": self.run_id,
+            "electroloop.kind": "trial",
+            "electroloop.campaign_id": self.campaign_id,
+            "electroloop.candidate_id": candidate.id,
+            "electroloop.trial_index": str(trial.index),
+            "electroloop.planner": candidate.planner,
+            "electroloop.status": "failed" if trial.failure else "observed",
+        }
+        if trial.failure:
+            tags["electroloop.failure"] = trial.failure[:5000]
+        if candidate.scored_by:
+            tags["electroloop.scored_by"] = candidate.scored_by
+        if self.oracle_model:
+            tags["electroloop.oracle"] = self.oracle_model
+        run_id = self.client.create_run(
+            self.experiment_id, run_name=candidate.id, tags=tags
+        ).info.run_id
         params = _formulation_params("requested", candidate.formulation)
         metrics: dict[str, float] = {}
-        transcripts = []
+        transcripts: list[Transcript] = []
+        if candidate.predicted is not None:
+            primary = self.spec.goal.primary.name
+            metrics[f"predicted_{primary}"] = candidate.predicted.mean
+            metrics[f"predicted_{primary}_std"] = candidate.predicted.std
         if trial.dosing is not None:
             params |= _formulation_params("as_dosed", trial.dosing.as_dosed)
+            params |= {
+                f"target_mass.{k}": f"{v:.6f}" for k, v in trial.dosing.target_masses.items()
+            }
             metrics |= {f"dosed_mass.{k}": v for k, v in trial.dosing.dosed_masses.items()}
             transcripts += list(trial.dosing.transcripts)
+        run_tags: dict[str, str] = {}
         if trial.measurement is not None:
             m = trial.measurement
             metrics[m.quantity] = m.value
             if m.temperature is not None:
                 metrics["sample_temperature"] = m.temperature
             transcripts.append(m.transcript)
+            run_tags |= {
+                "measurement.parser": m.parser,
+                "measurement.parser_version": m.parser_version,
+            }
         if trial.observation is not None:
             metrics |= trial.observation.values  # measured and derived (e.g. cost)
-        tags = [RunTag(f"transcript.{t.instrument}.sha256", t.sha256) for t in transcripts]
-        if trial.measurement is not None:
-            tags += [
-                RunTag("parser", trial.measurement.parser),
-                RunTag("parser_version", trial.measurement.parser_version),
-            ]
+        for t in transcripts:
+            key = mlflow_key(t.instrument)
+            run_tags[f"transcript.{key}.sha256"] = t.sha256
+            run_tags[f"transcript.{key}.artifact"] = f"transcripts/{key}.txt"
+            self.client.log_text(run_id, t.text, f"transcripts/{key}.txt")
+        data = _trial_json(trial)
+        run_tags["data.trial.sha256"] = sha256(data)
+        self.client.log_text(run_id, data, "trial.json")
         self.client.log_batch(
-            run.info.run_id,
-            metrics=[Metric(k, v, now, trial.index) for k, v in metrics.items()],
-            params=[Param(k, v) for k, v in params.items()],
-            tags=tags,
+            run_id,
+            metrics=[Metric(mlflow_key(k), v, now, trial.index) for k, v in metrics.items()],
+            params=[Param(mlflow_key(k), v) for k, v in params.items()],
+            tags=[RunTag(k, v) for k, v in run_tags.items()],
         )
-        for transcript in transcripts:
-            self.client.log_text(
-                run.info.run_id, transcript.text, f"transcripts/{transcript.instrument}.txt"
-            )
-        self.client.set_terminated(run.info.run_id, "FAILED" if trial.failure else "FINISHED")
-        if trial.best is not None:
-            self.client.log_metric(
-                self.run_id,
-                f"best_{self.spec.goal.primary.name}",
-                trial.best,
-                timestamp=now,
-                step=trial.index,
-            )
+        self.client.set_terminated(run_id, "FAILED" if trial.failure else "FINISHED")
+        self.client.log_batch(
+            self.run_id,
+            metrics=[Metric(k, v, now, trial.index) for k, v in trial.progress.items()],
+        )
 
     def finish(
         self,
         *,
         status: str,
+        trials: int,
+        failures: int,
+        true_optimum: float | None,
         planner_state: dict[str, Any] | None,
-        plot: Path | None,
+        events: Sequence[dict[str, Any]],
+        plots: Sequence[Path],
         summary: dict[str, Any],
     ) -> None:
-        """Attach the final artifacts and close the campaign run."""
+        """Attach the final metrics and artifacts and close the campaign run."""
+        now = int(time.time() * 1000)
+        final = {"trials": trials, "failures": failures, "wall_time_s": time.time() - self.started}
+        if true_optimum is not None:
+            final["true_optimum"] = true_optimum
+        self.client.log_batch(
+            self.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in final.items()]
+        )
         if planner_state is not None:
             self.client.log_text(self.run_id, json.dumps(planner_state), "planner_state.json")
-        if plot is not None:
+        if events:
+            lines = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in events)
+            self.client.log_text(self.run_id, lines, "events.jsonl")
+        for plot in plots:
             self.client.log_artifact(self.run_id, str(plot), "plots")
         self.client.log_text(self.run_id, json.dumps(summary, indent=2), "summary.json")
         self.client.set_terminated(self.run_id, status)
+
+
+def _trial_json(trial: TrialRecord) -> str:
+    """The trial's records as JSON, each transcript replaced by its instrument and SHA-256."""
+
+    def without_text(t: Transcript) -> dict[str, str]:
+        return {"instrument": t.instrument, "sha256": t.sha256}
+
+    record: dict[str, Any] = {
+        "index": trial.index,
+        "candidate": trial.candidate.model_dump(mode="json"),
+        "failure": trial.failure,
+        "dosing": None,
+        "measurement": None,
+        "observation": None,
+    }
+    if trial.dosing is not None:
+        record["dosing"] = trial.dosing.model_dump(mode="json", exclude={"transcripts"}) | {
+            "transcripts": [without_text(t) for t in trial.dosing.transcripts]
+        }
+    if trial.measurement is not None:
+        record["measurement"] = trial.measurement.model_dump(
+            mode="json", exclude={"transcript"}
+        ) | {"transcript": without_text(trial.measurement.transcript)}
+    if trial.observation is not None:
+        record["observation"] = trial.observation.model_dump(mode="json")
+    return json.dumps(record, indent=2)

@@ -98,3 +98,17 @@ def test_planner_file_is_resolved_next_to_the_campaign(tmp_path: Path) -> None:
     text = EXAMPLE.read_text().replace('planner = "ax"', 'planner = "planners/mine.py:Mine"')
     spec = load_campaign(write(tmp_path, text))
     assert spec.planner == f"{(tmp_path / 'planners' / 'mine.py').resolve()}:Mine"
+
+
+def test_several_objectives_need_a_reference_for_each(tmp_path: Path) -> None:
+    cost = EXAMPLE.with_name("conductivity_cost.toml").read_text(encoding="utf-8")
+    assert load_campaign(EXAMPLE.with_name("conductivity_cost.toml")).goal.reference_point() == {
+        "conductivity": 8.0,  # from the outcome constraint conductivity >= 8
+        "cost": 8.0,  # its threshold
+    }
+    text = "\n".join(line for line in cost.splitlines() if not line.startswith("threshold"))
+    with pytest.raises(ConfigError) as info:
+        load_campaign(write(tmp_path, text))
+    message = str(info.value)
+    assert "objectives[1] (cost): a campaign with several objectives needs a threshold" in message
+    assert "objectives[0]" not in message and "(got {" not in message  # no dump of the file

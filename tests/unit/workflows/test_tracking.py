@@ -1,0 +1,32 @@
+"""Pieces of the MLflow schema that need no server: the campaign file, groups and keys."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from electroloop.orchestrator.campaign import default_campaign, load_campaign
+from electroloop.workflows.tracking import campaign_toml, mlflow_key, spec_group
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "campaigns"
+
+
+def test_the_logged_campaign_file_runs_the_same_campaign_again(tmp_path: Path) -> None:
+    for spec in (default_campaign(), load_campaign(EXAMPLES / "conductivity_cost.toml")):
+        path = tmp_path / "campaign.toml"
+        path.write_text(campaign_toml(spec), encoding="utf-8")
+        assert load_campaign(path) == spec
+        assert tomllib.loads(path.read_text(encoding="utf-8"))["name"] == spec.name
+
+
+def test_repeats_share_a_group_and_other_designs_do_not() -> None:
+    spec = default_campaign()
+    repeat = spec.model_copy(update={"seed": 99, "name": "again", "description": "rerun"})
+    assert spec_group(repeat) == spec_group(spec)
+    assert spec_group(spec.model_copy(update={"planner": "sobol"})) != spec_group(spec)
+    assert spec_group(spec.model_copy(update={"budget": 10})) != spec_group(spec)
+
+
+def test_keys_mlflow_refuses_are_made_safe() -> None:
+    assert mlflow_key("pump-LiPF6+EC") == "pump-LiPF6_EC"
+    assert mlflow_key("transcript.balance.sha256") == "transcript.balance.sha256"
