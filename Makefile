@@ -8,8 +8,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 TORCH  := torch==2.13.0
+BROWSER := /usr/bin/chromium /usr/bin/chromedriver
+SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,16 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# Debian's Chromium and its driver, for the tests that look at the MLflow and Prefect UIs
+# (no browser download at run time: the driver is given by path).
+$(BROWSER):
+	@command -v apt-get >/dev/null || { echo "install chromium and chromium-driver (Debian names)"; exit 1; }
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver \
+	  || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	       apt-get install -y -q chromium chromium-driver; }
+
+browser: $(BROWSER)
+
 demo: install
 	$(VENV)/bin/electroloop demo
 
@@ -28,7 +40,7 @@ lint: install
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check src tests
 
-test: lint
+test: lint browser
 	$(PY) -m pytest
 
 # Long runs (about 20 min on 2 cores); results go to BENCHMARKS.md with the command and machine.

@@ -1,10 +1,12 @@
-"""One Prefect server for the whole test session: each start costs 8–12 s on two cores."""
+"""Shared integration fixtures: one Prefect server per session (each start costs 8–12 s on two
+cores), a fresh project home per test, and a headless browser."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,3 +30,36 @@ def electroloop_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "runs"
     monkeypatch.setenv("ELECTROLOOP_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[Any]:
+    """Headless Debian Chromium driven by selenium (installed by `make browser`; no download).
+
+    The flags keep Chromium from calling home: on this closed network those connections are
+    refused, many at a time.
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -271,3 +271,36 @@ def test_every_logged_key_is_in_the_written_schema_and_every_always_key_is_logge
             for pattern, always in patterns:
                 if always:
                     assert any(pattern.match(k) for k in keys), f"{section} {pattern} missing"
+
+
+def test_the_mlflow_ui_compare_view_charts_both_best_so_far_curves(
+    recorded: Recorded, chromium: Any, tmp_path: Path
+) -> None:
+    """What a team lead does: select both campaign runs, press Compare, open best_conductivity."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    runs = search(
+        recorded.url, experiment_id(recorded.url, STUDY), "tags.`electroloop.kind` = 'campaign'"
+    )
+    run_ids = json.dumps([r["info"]["run_id"] for r in runs])
+    experiments = json.dumps([experiment_id(recorded.url, STUDY)])
+    chromium.get(f"{recorded.url}/#/compare-runs?runs={run_ids}&experiments={experiments}")
+    wait = WebDriverWait(chromium, 90)
+    link = wait.until(lambda d: d.find_element(By.LINK_TEXT, "best_conductivity"))
+    page = chromium.find_element(By.TAG_NAME, "body").text
+    assert "Comparing 2 Runs" in page
+    assert all(campaign_id in page for campaign_id in recorded.demo_ids.values())
+    chromium.save_screenshot(str(tmp_path / "mlflow-compare.png"))
+
+    chromium.execute_script("arguments[0].click();", link)  # the metric's plot across steps
+    legend = [f"{campaign_id} (best_conductivity)" for campaign_id in recorded.demo_ids.values()]
+    wait.until(lambda d: all(entry in d.find_element(By.TAG_NAME, "body").text for entry in legend))
+    page = chromium.find_element(By.TAG_NAME, "body").text
+    for run in runs:  # the table under the chart: "<run name> <latest> (step=5) <min> ..."
+        final = {m["key"]: m["value"] for m in run["data"]["metrics"]}["best_conductivity"]
+        name = tags_of(run)["electroloop.campaign_id"]
+        shown = re.search(rf"{re.escape(name)}\s+([\d.]+) \(step=5\)", page)
+        assert shown is not None and float(shown.group(1)) == pytest.approx(final), page
+    assert chromium.save_screenshot(str(tmp_path / "mlflow-best-so-far.png"))
+    assert (tmp_path / "mlflow-best-so-far.png").stat().st_size > 20_000
