@@ -41,3 +41,7 @@ class SimulationError(ElectroloopError):
 
 class CampaignError(ElectroloopError):
     """The campaign log is inconsistent with the requested operation."""
+
+
+class TrackingError(ElectroloopError):
+    """Recording into MLflow failed; the event log still holds every fact."""

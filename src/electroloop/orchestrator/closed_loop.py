@@ -7,6 +7,7 @@ it again); they never stop the campaign, and nothing already dosed is dosed agai
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +53,8 @@ class TrialRecord:
 
 
 TrialObserver = Callable[[TrialRecord], None]
+
+logger = logging.getLogger(__name__)
 
 
 class Campaign:
@@ -254,5 +257,16 @@ class Campaign:
         return record
 
     def _notify(self, record: TrialRecord) -> None:
+        """Hand the stored trial to each observer; a failing observer (say, a tracking server
+        that is down) costs its own record of the trial, never the campaign."""
         for observer in self.observers:
-            observer(record)
+            try:
+                observer(record)
+            except Exception as exc:  # noqa: BLE001  any observer fault; the fact is stored
+                logger.warning(
+                    "observer %r failed on trial %s of %s (the event log has it): %s",
+                    observer,
+                    record.candidate.id,
+                    self.id,
+                    exc,
+                )

@@ -22,6 +22,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from electroloop import __version__
+from electroloop.errors import TrackingError
 from electroloop.models import Formulation, Transcript
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.closed_loop import TrialRecord
@@ -125,6 +126,7 @@ class MlflowTracker:
         self.campaign_id = campaign_id
         self.oracle_model = oracle_model
         self.started = time.time()
+        self.failure: str | None = None
         self.experiment_id = self._experiment(tracking_uri, artifact_root)
         primary = spec.goal.primary
         tags = {
@@ -171,7 +173,20 @@ class MlflowTracker:
         return self.client.create_experiment(self.spec.study, artifact_location=location.as_uri())
 
     def __call__(self, trial: TrialRecord) -> None:
-        """Log one trial as a nested run, and the campaign's progress at its index."""
+        """Log one trial as a nested run, and the campaign's progress at its index.
+
+        After the first failure (the server is down, say) the tracker stops trying, so each
+        later trial does not wait out MLflow's HTTP retries; the event log keeps every trial.
+        """
+        if self.failure is not None:
+            raise TrackingError(f"MLflow recording stopped after an earlier error: {self.failure}")
+        try:
+            self._log_trial(trial)
+        except Exception as exc:
+            self.failure = f"{type(exc).__name__}: {exc}"
+            raise
+
+    def _log_trial(self, trial: TrialRecord) -> None:
         now = int(time.time() * 1000)
         candidate = trial.candidate
         tags = {

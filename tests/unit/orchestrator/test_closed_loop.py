@@ -99,3 +99,19 @@ def test_warm_start_and_ask_timeout_reach_the_planner(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"does not accept \['warm_start'\]"):
         with assemble(spec(warm_start=["earlier"]), settings, "sobol-warm", []):
             pass
+
+
+def test_a_failing_observer_loses_its_own_record_not_the_campaign(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    def tracking_server_down(record: object) -> None:
+        raise ConnectionError("tracking server unreachable")
+
+    observers = [tracking_server_down, lambda record: seen.append(record.candidate.id)]  # type: ignore[attr-defined]
+    with assemble(spec(budget=4), Settings(home=tmp_path), "c2", observers) as assembly:
+        state = assembly.campaign.run()
+    assert len(state.observations) == 4 and state.finished == "budget spent"
+    assert seen == list(state.candidates)  # later observers still hear of every trial
+    assert caplog.text.count("tracking server unreachable") == 4
