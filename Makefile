@@ -48,6 +48,7 @@ bench: install
 	$(PY) benchmarks/run.py
 	$(VENV)/bin/electroloop bench planners
 	$(PY) benchmarks/ax_latency.py --efficiency
+	$(PY) benchmarks/tracking.py
 
 clean:
 	rm -rf runs .pytest_cache
