@@ -91,7 +91,14 @@ def select_campaign_runs(
 def campaign_history(client: MlflowClient, run: Run) -> CampaignHistory:
     """One campaign run as the comparison needs it (see docs/mlflow.md for the keys)."""
     tags, metrics = run.data.tags, run.data.metrics
-    metric = tags["electroloop.primary_metric"]
+    # Campaigns recorded before the primary metric was tagged have only their best_* curve.
+    recorded = sorted(k.removeprefix("best_") for k in metrics if k.startswith("best_"))
+    metric = tags.get("electroloop.primary_metric") or (recorded[0] if recorded else None)
+    if metric is None:
+        raise ConfigError(
+            f"campaign run {run.info.run_name!r} ({run.info.run_id}) has no best_<objective> "
+            "metric; it did not record a single trial"
+        )
     history = sorted(
         client.get_metric_history(run.info.run_id, f"best_{metric}"), key=lambda m: m.step
     )
