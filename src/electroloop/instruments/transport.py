@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Protocol, runtime_checkable
@@ -22,13 +23,20 @@ from electroloop.errors import DeviceFault, InstrumentError, InstrumentTimeout
 from electroloop.models import Transcript
 
 __all__ = [
+    "ConnectionLost",
     "MessageResource",
+    "ReconnectingResource",
     "RecordingResource",
+    "ReplayResource",
     "escape",
     "open_resource",
     "query",
     "write",
 ]
+
+
+class ConnectionLost(InstrumentError):
+    """The link dropped mid-exchange; the resource reconnected, the command was not re-sent."""
 
 
 @runtime_checkable
@@ -158,6 +166,15 @@ class RecordingResource:
     def close(self) -> None:
         self.resource.close()
 
+    def reconnect(self) -> bool:
+        """Reconnect the wrapped resource if it can; True when it did."""
+        with self._lock:
+            reconnect = getattr(self.resource, "reconnect", None)
+            done = bool(reconnect()) if reconnect is not None else False
+            if done:
+                self._log("!", "reconnected")
+            return done
+
     def take(self) -> Transcript:
         """The traffic since the last take, with its SHA-256; the log is then cleared."""
         with self._lock:
@@ -167,25 +184,177 @@ class RecordingResource:
         return Transcript(instrument=self.instrument, text=text, sha256=digest)
 
 
+class ReconnectingResource:
+    """A message resource that can be opened again after its connection dropped.
+
+    `opener` opens a fresh resource (e.g. `functools.partial(open_resource, name)`). It is the
+    driver's business whether to re-send after a reconnect: a query that moves nothing may be
+    repeated, a command that moves liquid may not (see `query(..., idempotent=...)`).
+    """
+
+    def __init__(self, opener: Callable[[], MessageResource]) -> None:
+        self._opener = opener
+        self.resource = opener()
+        self.reconnects = 0
+
+    @property
+    def timeout(self) -> float:
+        return self.resource.timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self.resource.timeout = value
+
+    def write(self, message: str) -> Any:
+        return self.resource.write(message)
+
+    def read(self) -> str:
+        return self.resource.read()
+
+    def query(self, message: str) -> str:
+        return self.resource.query(message)
+
+    def close(self) -> None:
+        self.resource.close()
+
+    def reconnect(self) -> bool:
+        """Close the dropped connection and open a new one (raises InstrumentError if it can't)."""
+        timeout = self.resource.timeout
+        try:
+            self.resource.close()
+        except Exception:  # noqa: BLE001  the old session is already broken; nothing to save
+            pass
+        self.resource = self._opener()
+        self.resource.timeout = timeout
+        self.reconnects += 1
+        return True
+
+
+class ReplayResource:
+    """Serves a recorded `Transcript` back to a driver, for tests without any instrument.
+
+    Each write must equal the next recorded ``>`` line (else `AssertionError`: the driver's
+    traffic changed); each read returns the next ``<`` line; a recorded ``! ...Timeout...``
+    raises a VISA timeout and any other ``!`` a dropped connection, as they happened.
+    """
+
+    def __init__(self, transcript: Transcript | str, *, timeout: float = 2000.0) -> None:
+        text = transcript.text if isinstance(transcript, Transcript) else transcript
+        self.timeout = timeout
+        self._steps: list[tuple[str, str]] = []
+        for line in text.splitlines():
+            _, marker, payload = line.split(" ", 2) if line.count(" ") >= 2 else (line, "", "")
+            if marker in (">", "<", "!"):
+                self._steps.append((marker, payload))
+
+    @property
+    def remaining(self) -> int:
+        """Recorded steps not yet replayed."""
+        return len(self._steps)
+
+    def _next(self, wanted: str) -> str:
+        if not self._steps:
+            raise AssertionError(f"the transcript has ended; the driver wanted to {wanted}")
+        marker, payload = self._steps.pop(0)
+        if marker == "!":
+            if payload == "reconnected":
+                return self._next(wanted)
+            if "timeout" in payload.lower() or "VI_ERROR_TMO" in payload:
+                raise VisaIOError(constants.StatusCode.error_timeout)
+            raise ConnectionResetError(payload)
+        return marker + unescape(payload)
+
+    def write(self, message: str) -> int:
+        step = self._next(f"send {message!r}")
+        if step != ">" + message:
+            raise AssertionError(f"driver sent {message!r}; the transcript has {step!r}")
+        return len(message)
+
+    def read(self) -> str:
+        step = self._next("read")
+        if not step.startswith("<"):
+            raise AssertionError(f"driver read; the transcript next sends {step!r}")
+        return step[1:]
+
+    def query(self, message: str) -> str:
+        self.write(message)
+        return self.read()
+
+    def close(self) -> None:
+        pass
+
+    def reconnect(self) -> bool:
+        return True
+
+
+def unescape(text: str) -> str:
+    """The inverse of `escape`."""
+    return text.encode("ascii").decode("unicode_escape")
+
+
 def _translate(exc: Exception, what: str) -> InstrumentError:
     if isinstance(exc, VisaIOError) and exc.error_code == constants.StatusCode.error_timeout:
         return InstrumentTimeout(f"{what}: no answer within the timeout")
     return InstrumentError(f"{what}: connection failed ({type(exc).__name__}: {exc})")
 
 
-def query(resource: MessageResource, message: str, *, instrument: str) -> str:
-    """Send `message`, return the reply; timeouts and broken links become typed errors."""
+def _dropped(exc: Exception) -> bool:
+    """A broken link (not a timeout: a silent device is still connected)."""
+    if isinstance(exc, VisaIOError):
+        return exc.error_code != constants.StatusCode.error_timeout
+    return isinstance(exc, (InvalidSession, OSError))
+
+
+def query(
+    resource: MessageResource, message: str, *, instrument: str, idempotent: bool = True
+) -> str:
+    """Send `message`, return the reply; timeouts and broken links become typed errors.
+
+    On a dropped connection the resource reconnects once; an `idempotent` query (one that
+    moves nothing, e.g. a status or a reading) is then sent again, any other raises
+    `ConnectionLost` so the driver can read back the device's state instead of repeating it.
+    """
     try:
         return resource.query(message)
     except UnicodeDecodeError as exc:
         raise DeviceFault(f"{instrument} answered {escape(message)!r} with non-text bytes") from exc
     except (VisaIOError, InvalidSession, OSError) as exc:
-        raise _translate(exc, f"{instrument} {escape(message)!r}") from exc
+        if not _dropped(exc) or not _reconnect(resource, instrument):
+            raise _translate(exc, f"{instrument} {escape(message)!r}") from exc
+        if not idempotent:
+            raise ConnectionLost(
+                f"{instrument}: connection dropped during {escape(message)!r}; reconnected, "
+                "not re-sent because it changes the device's state"
+            ) from exc
+    try:
+        return resource.query(message)
+    except UnicodeDecodeError as exc:
+        raise DeviceFault(f"{instrument} answered {escape(message)!r} with non-text bytes") from exc
+    except (VisaIOError, InvalidSession, OSError) as exc:
+        raise _translate(exc, f"{instrument} {escape(message)!r} after reconnecting") from exc
+
+
+def _reconnect(resource: MessageResource, instrument: str) -> bool:
+    reconnect = getattr(resource, "reconnect", None)
+    if reconnect is None:
+        return False
+    try:
+        return bool(reconnect())
+    except Exception as exc:  # noqa: BLE001  any failure to reopen is the instrument's
+        raise InstrumentError(
+            f"{instrument}: connection dropped and reconnecting failed: {exc}"
+        ) from exc
 
 
 def write(resource: MessageResource, message: str, *, instrument: str) -> None:
-    """Send `message` that has no reply; broken links become typed errors."""
+    """Send `message` that has no reply; broken links become typed errors (reconnects once,
+    does not re-send: whether the device got the command is unknown)."""
     try:
         resource.write(message)
     except (VisaIOError, InvalidSession, OSError) as exc:
+        if _dropped(exc) and _reconnect(resource, instrument):
+            raise ConnectionLost(
+                f"{instrument}: connection dropped during {escape(message)!r}; reconnected, "
+                "not re-sent"
+            ) from exc
         raise _translate(exc, f"{instrument} {escape(message)!r}") from exc

@@ -5,22 +5,27 @@ its own thread, splits the byte stream at the protocol's line terminator and ans
 with exactly the bytes the real instrument sends. `close()` stops accepting, closes every client
 socket and joins every thread, so nothing is left listening or running.
 
-Faults are injected per request (`inject`): no answer (the client times out), garbage bytes,
-a dropped connection, or a verbatim replacement answer.
+Faults are injected per request (`inject`) or scheduled (`schedule`: after N commands, or with
+probability p per command, as a lab file asks): no answer (the client times out), garbage bytes,
+a dropped connection, the instrument's own error reply, a device stuck busy, a drifting reading,
+or a verbatim replacement answer. The last three are the instrument's to interpret: a subclass
+implements `error_answer`, and reads `stuck_busy` and `drift` where its answers are made.
 """
 
 from __future__ import annotations
 
 import enum
+import random
 import select
 import socket
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-__all__ = ["Fault", "LineServer"]
+__all__ = ["Fault", "FaultRule", "LineServer"]
 
 _POLL = 0.05  # s; how often idle threads look at the stop flag
 
@@ -28,9 +33,36 @@ _POLL = 0.05  # s; how often idle threads look at the stop flag
 class Fault(enum.Enum):
     """A fault to apply to the next request instead of the normal answer."""
 
-    SILENT = "silent"  # read the request, answer nothing
+    SILENT = "silent"  # read the request, answer nothing: the client times out
     GARBAGE = "garbage"  # answer non-protocol bytes
     DISCONNECT = "disconnect"  # close the connection without answering
+    ERROR = "error"  # the instrument's own error reply (`error_answer`)
+    STUCK_BUSY = "stuck_busy"  # from now on the device reports busy and never finishes
+    DRIFT = "drift"  # from now on readings drift (`drift_per_command` more each command)
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """When to apply a fault: once after `after` commands, or to each command with `probability`.
+
+    `times` caps how often the rule fires (None: no cap). Probabilistic rules use the server's
+    seeded random stream, so a dry run with faults repeats exactly.
+    """
+
+    fault: Fault
+    after: int | None = None
+    probability: float | None = None
+    times: int | None = 1
+
+    def __post_init__(self) -> None:
+        if (self.after is None) == (self.probability is None):
+            raise ValueError("a fault rule needs exactly one of after (commands) or probability")
+        if self.after is not None and self.after < 0:
+            raise ValueError(f"after is {self.after}; allowed: >= 0 commands")
+        if self.probability is not None and not 0.0 < self.probability <= 1.0:
+            raise ValueError(f"probability is {self.probability}; allowed: 0 < p <= 1")
+        if self.times is not None and self.times < 1:
+            raise ValueError(f"times is {self.times}; allowed: >= 1, or None for no cap")
 
 
 class LineServer(ABC):
@@ -42,8 +74,9 @@ class LineServer(ABC):
     terminator: bytes = b"\n"
     reply_terminator: bytes = b"\n"
     name: str = "instrument"
+    drift_per_command: float = 0.002  # relative drift a DRIFT fault adds per command
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, seed: int = 0) -> None:
         self._listener = socket.create_server((host, port))
         self._listener.setblocking(False)
         self.host, self.port = self._listener.getsockname()[:2]
@@ -52,6 +85,12 @@ class LineServer(ABC):
         self._clients: set[socket.socket] = set()
         self._threads: set[threading.Thread] = set()
         self._faults: deque[Fault | str] = deque()
+        self._rules: list[list[FaultRule | int]] = []  # [rule, times fired]
+        self._fault_rng = random.Random(f"{self.name}-faults-{seed}")
+        self.commands = 0  # requests received, over all connections
+        self.stuck_busy = False
+        self.drift = 0.0  # relative error added to readings once a DRIFT fault has fired
+        self._drifting = False
         self._acceptor = threading.Thread(
             target=self._accept_loop, name=f"{self.name}-accept:{self.port}", daemon=True
         )
@@ -73,9 +112,41 @@ class LineServer(ABC):
         with self._lock:
             self._faults.extend([fault] * times)
 
+    def schedule(self, rule: FaultRule) -> None:
+        """Apply `rule` from now on (counted in commands this server has received)."""
+        with self._lock:
+            self._rules.append([rule, 0])
+
     @abstractmethod
     def answer(self, line: str) -> str | None:
         """The answer to one request line (without terminator), or None for no answer."""
+
+    def error_answer(self, line: str) -> str | None:
+        """The instrument's own error reply to `line` (a Fault.ERROR); subclasses override."""
+        return None
+
+    def _next_fault(self) -> Fault | str | None:
+        """The fault for the request just counted: injected first, then scheduled rules."""
+        with self._lock:
+            self.commands += 1
+            if self._drifting:
+                self.drift += self.drift_per_command
+            if self._faults:
+                return self._faults.popleft()
+            for entry in self._rules:
+                rule, fired = entry
+                assert isinstance(rule, FaultRule) and isinstance(fired, int)
+                if rule.times is not None and fired >= rule.times:
+                    continue
+                due = (
+                    self.commands > rule.after
+                    if rule.after is not None
+                    else self._fault_rng.random() < (rule.probability or 0.0)
+                )
+                if due:
+                    entry[1] = fired + 1
+                    return rule.fault
+            return None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -160,14 +231,20 @@ class LineServer(ABC):
 
     def _respond(self, client: socket.socket, line: str) -> bool:
         """Answer one line; False when the connection is to be dropped."""
-        with self._lock:
-            fault = self._faults.popleft() if self._faults else None
+        fault = self._next_fault()
         if fault is Fault.DISCONNECT:
             return False
         if fault is Fault.SILENT:
             return True
+        if fault is Fault.STUCK_BUSY:
+            self.stuck_busy = True
+        elif fault is Fault.DRIFT:
+            with self._lock:
+                self._drifting = True
         if fault is Fault.GARBAGE:
             reply: str | None = "\x7f#garbage?~"
+        elif fault is Fault.ERROR:
+            reply = self.error_answer(line)
         elif isinstance(fault, str):
             reply = fault
         else:
