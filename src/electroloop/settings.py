@@ -6,20 +6,88 @@ Settings say *where* to run (folders, tracking URI, instrument addresses); campa
 
 from __future__ import annotations
 
+import tomllib
+from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from electroloop.errors import ConfigError
 from electroloop.models import FrozenModel
 
+SIM = "sim"
+"""The address of an instrument electroloop simulates (a protocol-true server on loopback)."""
 
-class SimulatedLabSpec(FrozenModel):
-    """Protocol-true simulators on loopback, backed by the physics in `simulations`."""
 
-    kind: Literal["simulated"] = "simulated"
-    seed: int = Field(0, ge=0, description="Seed of the simulated bench's noise.")
+DRIVERS: dict[str, tuple[str, ...]] = {
+    "balance": ("mt-sics",),
+    "pumps": ("cavro-dt",),
+    "meter": ("scpi-conductivity",),
+    "thermal_chamber": ("scpi-chamber",),
+    "smu": ("keithley-2450",),
+    "cycler": ("electroloop-cycler",),
+}
+"""Role -> the drivers electroloop has for it (the lab file names one per instrument)."""
+
+
+class FaultSpec(FrozenModel):
+    """A fault a simulated instrument throws: once after `after` commands, or with `probability`
+    per command (seeded: a dry run with faults repeats exactly)."""
+
+    fault: Literal["silent", "garbage", "disconnect", "error", "stuck_busy", "drift"] = Field(
+        description="silent (no answer: a timeout), garbage bytes, disconnect, the device's own "
+        "error code, stuck busy (never finishes), or drift (readings drift)."
+    )
+    after: int | None = Field(None, ge=0, description="Fire after this many commands.")
+    probability: float | None = Field(None, gt=0.0, le=1.0, description="Chance per command.")
+    times: int | None = Field(1, ge=1, description="Fire at most this often (omit: no cap).")
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> FaultSpec:
+        if (self.after is None) == (self.probability is None):
+            raise ValueError("give exactly one of after (commands) or probability (0 < p <= 1)")
+        return self
+
+
+class InstrumentSpec(FrozenModel):
+    """One instrument of a lab: which driver speaks to it, where, and within which limits."""
+
+    driver: str = Field(description="Which driver speaks its protocol, e.g. 'mt-sics'.")
+    address: str | dict[str, str] = Field(
+        SIM,
+        description="VISA resource (e.g. 'TCPIP::10.0.0.5::4001::SOCKET') or 'sim' for a "
+        "simulator on loopback; pumps: a table stock name -> address, or 'sim'.",
+    )
+    timeout: float = Field(5.0, gt=0.0, le=600.0, description="Seconds to wait for an answer.")
+    limits: dict[str, float] = Field(
+        default_factory=dict, description="Driver limits, e.g. capacity = 220.0 (g)."
+    )
+    faults: tuple[FaultSpec, ...] = Field((), description="Faults a simulator throws.")
+
+    @property
+    def simulated(self) -> bool:
+        return self.address == SIM
+
+    @model_validator(mode="after")
+    def _faults_only_when_simulated(self) -> InstrumentSpec:
+        if self.faults and not self.simulated:
+            raise ValueError("faults can only be injected into a simulator (address = 'sim')")
+        return self
+
+
+class LabFile(FrozenModel):
+    """A lab: its instruments and the bench they share (`lab.toml`; `lab.sim.toml` simulates all).
+
+    A hybrid lab (some instruments real, some simulated) is one edit: an instrument's address.
+    """
+
+    name: str = Field(min_length=1, description="Name of the lab or bench.")
+    seed: int = Field(0, ge=0, description="Seed of the simulators' noise and faults.")
+    speedup: float = Field(
+        1.0, gt=0.0, le=1e6, description="Simulated instrument time runs this much faster."
+    )
     stock_molality: float = Field(
         2.5, gt=0.0, le=5.0, description="Salt molality of each salt stock, mol/kg."
     )
@@ -27,21 +95,65 @@ class SimulatedLabSpec(FrozenModel):
     sample_mass: float = Field(
         4.0, ge=0.5, le=20.0, description="Total mass dosed per sample vial, g."
     )
+    balance: InstrumentSpec
+    pumps: InstrumentSpec
+    meter: InstrumentSpec
+    thermal_chamber: InstrumentSpec | None = None
+    smu: InstrumentSpec | None = None
+    cycler: InstrumentSpec | None = None
+
+    def instruments(self) -> dict[str, InstrumentSpec]:
+        """Every instrument the lab has, by its role."""
+        return {r: spec for r in DRIVERS if (spec := getattr(self, r)) is not None}
+
+    @model_validator(mode="after")
+    def _known_drivers(self) -> LabFile:
+        for role, spec in self.instruments().items():
+            if spec.driver not in DRIVERS[role]:
+                allowed = ", ".join(repr(d) for d in DRIVERS[role])
+                raise ValueError(f"{role}.driver is {spec.driver!r}; allowed: {allowed}")
+            if isinstance(spec.address, dict) and role != "pumps":
+                raise ValueError(
+                    f"{role}.address: one VISA address or 'sim' (a table is for pumps)"
+                )
+        return self
+
+    @property
+    def all_simulated(self) -> bool:
+        return all(spec.simulated for spec in self.instruments().values())
 
 
-class VisaLabSpec(FrozenModel):
-    """Real instruments, reached by VISA resource names (e.g. `TCPIP::10.0.0.5::4001::SOCKET`)."""
-
-    kind: Literal["visa"] = "visa"
-    balance: str = Field(description="VISA resource of the MT-SICS balance.")
-    pumps: dict[str, str] = Field(description="Stock name -> VISA resource of its pump.")
-    meter: str = Field(description="VISA resource of the SCPI conductivity meter.")
-    stock_molality: float = Field(2.5, gt=0.0, le=5.0)
-    stock_mass: float = Field(500.0, gt=0.0)
-    sample_mass: float = Field(4.0, ge=0.5, le=20.0)
+def default_lab_text() -> str:
+    """`lab.sim.toml`: every instrument simulated, shipped inside the package."""
+    return resources.files("electroloop").joinpath("lab.sim.toml").read_text("utf-8")
 
 
-LabSpec = Annotated[SimulatedLabSpec | VisaLabSpec, Field(discriminator="kind")]
+def parse_lab(data: dict[str, Any], source: str) -> LabFile:
+    """Validate a lab given as a mapping; ConfigError lists every problem with its field."""
+    try:
+        return LabFile.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n".join(
+            f"  - {'.'.join(str(p) for p in e['loc']) or '(file)'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            + (f" (got {e['input']!r})" if e["loc"] and e["type"] != "missing" else "")
+            for e in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"{source}: invalid lab file:\n{problems}") from None
+
+
+def load_lab(path: str | Path | None = None) -> LabFile:
+    """Read and validate a lab file; None gives the embedded all-simulated lab."""
+    if path is None:
+        return parse_lab(tomllib.loads(default_lab_text()), "lab.sim.toml (embedded)")
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read lab file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_lab(data, str(path))
 
 
 class Settings(BaseSettings):

@@ -82,7 +82,11 @@ class CampaignSpec(FrozenModel):
         description="'ax', 'sobol', 'random', an entry-point name, 'package.module:ClassName' "
         "or 'path/to/file.py:ClassName'.",
     )
-    lab: str = Field("simulated", description="Which lab runs it: 'simulated'.")
+    lab: str = Field(
+        "simulated",
+        description="Which lab runs it: 'simulated' (every instrument simulated) or a lab file, "
+        "e.g. 'labs/bench1.toml' (relative to the campaign file).",
+    )
 
     @field_validator("planner")
     @classmethod
@@ -97,8 +101,10 @@ class CampaignSpec(FrozenModel):
     @field_validator("lab")
     @classmethod
     def _known_lab(cls, value: str) -> str:
-        if value not in LABS:
-            raise ValueError(f"allowed: {', '.join(repr(lab) for lab in LABS)}")
+        if value not in LABS and not value.endswith(".toml"):
+            raise ValueError(
+                f"allowed: {', '.join(repr(lab) for lab in LABS)} or a lab file 'path/to/lab.toml'"
+            )
         return value
 
     @model_validator(mode="after")
@@ -184,6 +190,9 @@ def load_campaign(path: str | Path) -> CampaignSpec:
         # A planner file is named relative to the campaign file, wherever it is run from.
         file, _, cls = planner.rpartition(":")
         data["planner"] = f"{(path.parent / file).resolve()}:{cls}"
+    lab = data.get("lab")
+    if isinstance(lab, str) and lab.endswith(".toml"):
+        data["lab"] = str((path.parent / lab).resolve())  # like the planner file
     return parse_campaign(data, str(path))
 
 
