@@ -12,9 +12,8 @@ from mlflow.tracking import MlflowClient
 from electroloop.orchestrator.campaign import default_campaign, parse_campaign
 from electroloop.orchestrator.procedures import as_dosed
 from electroloop.orchestrator.store import CampaignStore
-from electroloop.settings import SimulatedLabSpec
 from electroloop.simulations.optimum import true_value
-from electroloop.workflows.build import simulated_stocks
+from electroloop.workflows.build import lab_for, simulated_stocks
 
 
 def eight_trial_spec():  # type: ignore[no-untyped-def]
@@ -58,7 +57,7 @@ def test_eight_trial_campaign_end_to_end(prefect_server: str, electroloop_home: 
     assert len(log.observations) == 8 and not log.failures and not log.pending
 
     # What the meter reported depends on what was dosed (weighed masses), within meter noise.
-    stocks = simulated_stocks(spec.space, SimulatedLabSpec(seed=spec.seed))
+    stocks = simulated_stocks(spec.space, lab_for(spec))
     for candidate_id, observation in log.observations.items():
         dosing = log.dosings[candidate_id]
         dosed = as_dosed(

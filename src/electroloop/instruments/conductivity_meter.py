@@ -1,118 +1,398 @@
-"""Benchtop conductivity meter with a temperature probe, over SCPI.
+"""Benchtop conductivity meter with a temperature probe and temperature compensation, over SCPI.
 
-Sources: IEEE 488.2-1992 §10.14 (``*IDN?``) and §10.32 (``*RST``); SCPI-1999 Vol. 1 ch. 3
-(measurement instructions: ``MEASure:<function>?`` configures, triggers and returns one
-reading), Vol. 1 §7.2.1 (NR3 numbers; 9.9E+37 is +INF, 9.91E+37 is NAN, meaning over range
-or no valid reading), Vol. 2 §21.8 (``SYSTem:ERRor[:NEXT]?`` pops ``<code>,"<message>"``,
-``0,"No error"`` when the queue is empty). Every line ends with LF.
+Sources: IEEE 488.2-1992 §10.14 (``*IDN?``), §10.19 (``*OPC?``: answers ``1`` once pending
+operations are complete) and §10.32 (``*RST``; calibration data such as the cell constant
+survives it); SCPI-1999 Vol. 1 ch. 3 (``MEASure:<function>?`` configures, triggers and returns
+one reading; ``INITiate`` starts an acquisition whose data ``FETCh:<function>?`` returns without
+measuring again), Vol. 1 §7.2.1 (NR3 numbers; 9.9E+37 is +INF, 9.91E+37 is NAN, meaning over
+range or no valid reading), Vol. 1 §7.3 (booleans: ``ON|OFF|1|0`` sent, ``1|0`` answered),
+Vol. 2 §21.8 (``SYSTem:ERRor[:NEXT]?`` pops ``<code>,"<message>"``, ``0,"No error"`` when the
+queue is empty). Every line ends with LF.
+
+Temperature compensation (``[SENSe:]CONDuctivity:TCOMPensation``) is a command set of our
+design modelled on the settings benchtop conductivity meters expose (cell constant, linear
+temperature coefficient α in %/K, reference temperature 20 or 25 °C, compensation on/off: e.g.
+Greisinger G 7500 operating manual §6.5; Mettler-Toledo SevenExcellence; Yokogawa SC72 §7.3),
+written as SCPI ``SENSe`` nodes. The linear law is the one these meters and ISO 7888:1985 /
+EN 27888 (water quality, electrical conductivity) apply::
+
+    κ(T_ref) = κ(T) / (1 + α/100 · (T − T_ref))
+
+with κ(T) the raw conductivity at the probe temperature T. For natural waters α ≈ 2 %/K. For
+battery electrolytes compensation is usually OFF: the sample is thermostatted (a thermal chamber
+or a jacketed cell) and the conductivity is reported at the temperature it was measured at,
+because a single α does not describe a concentrated non-aqueous electrolyte.
 
 Units: the meter answers conductivity in S/m (the SI unit SCPI instruments default to) and
-temperature in °C. The driver returns conductivity in mS/cm (1 S/m = 10 mS/cm), the unit
-`electroloop.models` declares for conductivity.
+temperature in °C; cell constants are in cm⁻¹, as printed on every cell. The driver returns
+conductivity in mS/cm (1 S/m = 10 mS/cm), the unit `electroloop.models` declares.
+
+The small SCPI helpers here (`ScpiLink`, `ScpiError`, the parsers) are shared with the thermal
+chamber driver.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 
-from electroloop.errors import DeviceFault, InstrumentTimeout
+from electroloop.errors import DeviceFault, InstrumentTimeout, LimitViolation
 from electroloop.instruments.transport import MessageResource, escape, query, write
 
-__all__ = ["ConductivityMeter", "MeterError"]
+__all__ = [
+    "CalibrationDrift",
+    "ConductivityMeter",
+    "ConductivityReading",
+    "MeterError",
+    "ScpiError",
+    "ScpiLink",
+    "TemperatureCompensation",
+    "check_range",
+    "format_number",
+    "parse_boolean",
+    "parse_error",
+    "parse_identity",
+    "parse_number",
+]
 
 S_PER_M_TO_MS_PER_CM = 10.0
 _OVER_RANGE = 9.9e37
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f;]")  # control characters end or split a SCPI message
 
 
-class MeterError(DeviceFault):
-    """The meter's SCPI error queue held one or more errors."""
+# -- SCPI helpers shared by the SCPI drivers -----------------------------------------------
+
+
+class ScpiError(DeviceFault):
+    """The instrument's SCPI error queue held one or more errors (SCPI-1999 Vol. 2 §21.8)."""
+
+    instrument = "instrument"
 
     def __init__(self, errors: list[tuple[int, str]], after: str) -> None:
         self.errors = errors
         listed = "; ".join(f"{code},{text!r}" for code, text in errors)
-        super().__init__(f"conductivity meter reported {listed} after {after}")
+        super().__init__(f"{self.instrument} reported {listed} after {after}")
+
+
+def parse_error(reply: str, instrument: str = "instrument") -> tuple[int, str]:
+    """``<code>,"<message>"`` → (code, message); anything else is a `DeviceFault`.
+
+    The message is a SCPI string (SCPI-1999 Vol. 1 §7.8.2: a doubled quote stands for one).
+    """
+    code_text, comma, message = reply.strip().partition(",")
+    try:
+        code = int(code_text)
+    except ValueError:
+        raise DeviceFault(f"{instrument} answered 'SYST:ERR?' with {escape(reply)!r}") from None
+    if not comma:
+        raise DeviceFault(f"{instrument} answered 'SYST:ERR?' with {escape(reply)!r}")
+    message = message.strip()
+    if len(message) >= 2 and message[0] == message[-1] == '"':  # SCPI string: "" is one "
+        message = message[1:-1].replace('""', '"')
+    return code, message
+
+
+def parse_number(reply: str, command: str, instrument: str = "instrument") -> float:
+    """An NR1/NR2/NR3 answer as a float; NAN, ±INF and 9.9E+37 are left to the caller.
+
+    Raises `DeviceFault` for anything that is not a decimal number (SCPI-1999 Vol. 1 §7.2.1).
+    """
+    text = reply.strip()
+    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
+        raise DeviceFault(
+            f"{instrument} answered {command!r} with {escape(reply)!r}; expected an NR3 number"
+        )
+    return float(text)
+
+
+def parse_boolean(reply: str, command: str, instrument: str = "instrument") -> bool:
+    """A SCPI boolean answer: ``1``/``0`` (SCPI-1999 Vol. 1 §7.3); ``ON``/``OFF`` accepted too."""
+    text = reply.strip().upper()
+    if text in ("1", "ON"):
+        return True
+    if text in ("0", "OFF"):
+        return False
+    raise DeviceFault(f"{instrument} answered {command!r} with {escape(reply)!r}; expected 1 or 0")
+
+
+def parse_identity(reply: str, instrument: str = "instrument") -> str:
+    """``*IDN?``: four comma-separated fields (IEEE 488.2 §10.14)."""
+    text = reply.strip()
+    if text.count(",") != 3:
+        raise DeviceFault(f"{instrument} answered '*IDN?' with {escape(text)!r}; expected 4 fields")
+    return text
+
+
+def format_number(value: float) -> str:
+    """An NRf argument with 6 significant digits (what the instruments here resolve)."""
+    return f"{value:.6G}"
+
+
+def check_range(name: str, value: float, low: float, high: float, unit: str) -> float:
+    """`value` if finite and within [low, high]; else `LimitViolation` (nothing is sent)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise LimitViolation(f"{name} is {value!r}; expected a number in {unit}")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise LimitViolation(f"{name} is {value} {unit}; allowed: {low} to {high} {unit}")
+    return float(value)
+
+
+class ScpiLink:
+    """The message exchange of one SCPI instrument: safe commands, numbers, the error queue.
+
+    A query that times out is followed by ``SYST:ERR?``: a queued error (SCPI instruments send
+    no reply to a rejected query) becomes `error`; an empty queue leaves the `InstrumentTimeout`.
+    """
+
+    def __init__(
+        self,
+        resource: MessageResource,
+        instrument: str,
+        error: type[ScpiError],
+        *,
+        max_errors: int = 20,
+    ) -> None:
+        self.resource = resource
+        self.instrument = instrument
+        self.error = error
+        self.max_errors = max_errors
+
+    def write(self, command: str) -> None:
+        """Send a command that has no reply."""
+        write(self.resource, self._safe(command), instrument=self.instrument)
+
+    def query(self, command: str, *, diagnose: bool = True, timeout: float | None = None) -> str:
+        """Send a query; `timeout` (s) overrides the resource's for this one exchange."""
+        saved = self.resource.timeout
+        if timeout is not None:
+            self.resource.timeout = max(saved, round(timeout * 1000))
+        try:
+            return query(self.resource, self._safe(command), instrument=self.instrument).strip()
+        except InstrumentTimeout:
+            if diagnose:
+                self._diagnose(command)
+            raise
+        finally:
+            self.resource.timeout = saved
+
+    def _diagnose(self, command: str) -> None:
+        """After a timeout: a queued error explains it; a silent queue leaves the timeout."""
+        try:
+            self.check_errors(after=repr(command))
+        except InstrumentTimeout:
+            pass  # the instrument is silent altogether: the original timeout stands
+
+    def number(self, command: str) -> float:
+        """A finite reading; NAN or over range drains the error queue, then `DeviceFault`."""
+        reply = self.query(command)
+        value = parse_number(reply, command, self.instrument)
+        if not math.isfinite(value) or abs(value) >= _OVER_RANGE:
+            self.check_errors(after=repr(command))
+            raise DeviceFault(
+                f"{self.instrument} answered {command!r} with {reply} (over range / no reading)"
+            )
+        return value
+
+    def boolean(self, command: str) -> bool:
+        return parse_boolean(self.query(command), command, self.instrument)
+
+    def set_number(self, header: str, value: float) -> float:
+        """``<header> <value>`` then ``<header>?``; the read-back value, which must match."""
+        argument = format_number(value)
+        self.write(f"{header} {argument}")
+        readback = self.number(f"{header}?")
+        if not math.isclose(readback, float(argument), rel_tol=1e-5, abs_tol=1e-9):
+            self.check_errors(after=repr(f"{header} {argument}"))
+            raise DeviceFault(
+                f"{self.instrument} did not take {header} {argument}: it reads back {readback}"
+            )
+        return readback
+
+    def set_boolean(self, header: str, on: bool) -> None:
+        """``<header> ON|OFF`` then ``<header>?``, which must match."""
+        self.write(f"{header} {'ON' if on else 'OFF'}")
+        if self.boolean(f"{header}?") != on:
+            self.check_errors(after=repr(f"{header} {'ON' if on else 'OFF'}"))
+            raise DeviceFault(f"{self.instrument} did not take {header} {'ON' if on else 'OFF'}")
+
+    def identity(self) -> str:
+        return parse_identity(self.query("*IDN?"), self.instrument)
+
+    def check_errors(self, after: str = "the last command") -> None:
+        """Drain ``SYST:ERR?``; raise `error` listing every queued error."""
+        errors: list[tuple[int, str]] = []
+        for _ in range(self.max_errors):
+            code, text = parse_error(self.query("SYST:ERR?", diagnose=False), self.instrument)
+            if code == 0:
+                break
+            errors.append((code, text))
+        else:
+            raise DeviceFault(
+                f"{self.instrument} error queue did not empty after {self.max_errors} reads"
+            )
+        if errors:
+            raise self.error(errors, after)
+
+    def _safe(self, command: str) -> str:
+        if _UNSAFE.search(command):
+            raise LimitViolation(
+                f"{self.instrument}: {escape(command)!r} holds a control character or ';'; "
+                "nothing was sent"
+            )
+        return command
+
+
+# -- the meter ----------------------------------------------------------------------------
+
+
+class MeterError(ScpiError):
+    """The meter's SCPI error queue held one or more errors."""
+
+    instrument = "conductivity meter"
+
+
+class CalibrationDrift(DeviceFault):
+    """A check standard read outside its tolerance: the cell or the meter has drifted."""
+
+
+@dataclass(frozen=True)
+class TemperatureCompensation:
+    """Linear temperature compensation: `coefficient` α in %/K, `reference` T_ref in °C."""
+
+    enabled: bool = False
+    coefficient: float = 2.0
+    reference: float = 25.0
+
+
+@dataclass(frozen=True)
+class ConductivityReading:
+    """One acquisition: displayed and raw conductivity (mS/cm), probe temperature (°C).
+
+    `conductivity` is referred to the reference temperature when compensation is ON and equals
+    `raw_conductivity` (at `temperature`) when it is OFF.
+    """
+
+    conductivity: float
+    raw_conductivity: float
+    temperature: float
 
 
 class ConductivityMeter:
     """A SCPI conductivity meter: conductivity in mS/cm and sample temperature in °C.
 
-    A query that times out is followed by ``SYST:ERR?``: a queued error (a rejected command
-    sends no reply) becomes `MeterError`; an empty queue leaves the `InstrumentTimeout`.
-    Open the resource with `TERMINATIONS`.
+    Settings are validated against the class ranges before anything is sent and read back
+    after. `measurement_timeout` (s) bounds how long ``*OPC?`` may take to confirm an
+    acquisition. Open the resource with `TERMINATIONS`.
     """
 
     TERMINATIONS = {"read_termination": "\n", "write_termination": "\n"}
+    CELL_CONSTANT_RANGE = (0.01, 100.0)  # cm⁻¹: two-pole 0.01–1 cells to 10 cm⁻¹ high-range
+    COEFFICIENT_RANGE = (0.0, 10.0)  # %/K, the linear-compensation range meters accept
+    REFERENCE_RANGE = (15.0, 30.0)  # °C, around the usual 20 and 25 °C references
 
-    def __init__(self, resource: MessageResource, *, max_errors: int = 20) -> None:
-        self.resource = resource
-        self.max_errors = max_errors
+    def __init__(
+        self,
+        resource: MessageResource,
+        *,
+        max_errors: int = 20,
+        measurement_timeout: float = 10.0,
+    ) -> None:
+        self._link = ScpiLink(resource, "conductivity meter", MeterError, max_errors=max_errors)
+        self.measurement_timeout = measurement_timeout
+
+    @property
+    def resource(self) -> MessageResource:
+        return self._link.resource
 
     def close(self) -> None:
         self.resource.close()
 
     def identity(self) -> str:
         """``*IDN?``: manufacturer, model, serial number, firmware (IEEE 488.2 §10.14)."""
-        reply = self._query("*IDN?")
-        if reply.count(",") != 3:
-            raise DeviceFault(f"meter answered '*IDN?' with {escape(reply)!r}; expected 4 fields")
-        return reply
+        return self._link.identity()
 
     def reset(self) -> None:
         """``*RST`` (IEEE 488.2 §10.32), then confirm the error queue is empty."""
-        write(self.resource, "*RST", instrument="conductivity meter")
+        self._link.write("*RST")
         self.check_errors(after="'*RST'")
-
-    def conductivity(self) -> float:
-        """Conductivity of the sample, mS/cm (``MEAS:COND?`` answers S/m)."""
-        return self._number("MEAS:COND?") * S_PER_M_TO_MS_PER_CM
-
-    def temperature(self) -> float:
-        """Sample temperature from the probe, °C (``MEAS:TEMP?``)."""
-        return self._number("MEAS:TEMP?")
 
     def check_errors(self, after: str = "the last command") -> None:
         """Drain ``SYST:ERR?``; raise `MeterError` listing every queued error."""
-        errors: list[tuple[int, str]] = []
-        for _ in range(self.max_errors):
-            code, text = self._parse_error(self._query("SYST:ERR?", diagnose=False))
-            if code == 0:
-                break
-            errors.append((code, text))
-        else:
-            raise DeviceFault(f"meter error queue did not empty after {self.max_errors} reads")
-        if errors:
-            raise MeterError(errors, after)
+        self._link.check_errors(after)
 
-    # -- parsing -------------------------------------------------------------------------
+    # -- readings ------------------------------------------------------------------------
 
-    def _query(self, command: str, *, diagnose: bool = True) -> str:
-        try:
-            return query(self.resource, command, instrument="conductivity meter").strip()
-        except InstrumentTimeout:
-            if diagnose:
-                self.check_errors(after=repr(command))
-            raise
+    def conductivity(self) -> float:
+        """Conductivity of the sample, mS/cm (``MEAS:COND?`` answers S/m).
 
-    def _number(self, command: str) -> float:
-        reply = self._query(command)
-        try:
-            value = float(reply)
-        except ValueError:
-            raise DeviceFault(
-                f"meter answered {command!r} with {escape(reply)!r}; expected an NR3 number"
-            ) from None
-        if not math.isfinite(value) or abs(value) >= _OVER_RANGE:
-            self.check_errors(after=repr(command))
-            raise DeviceFault(f"meter answered {command!r} with {reply} (over range / no reading)")
+        Compensated to the reference temperature when compensation is ON, raw when OFF.
+        """
+        return self._link.number("MEAS:COND?") * S_PER_M_TO_MS_PER_CM
+
+    def temperature(self) -> float:
+        """Sample temperature from the probe, °C (``MEAS:TEMP?``)."""
+        return self._link.number("MEAS:TEMP?")
+
+    def reading(self) -> ConductivityReading:
+        """One acquisition read three ways, so raw, compensated and T belong together.
+
+        ``INIT``, ``*OPC?`` (waits for the acquisition), then ``FETC:COND?``,
+        ``FETC:COND:RAW?`` and ``FETC:TEMP?`` (SCPI-1999 Vol. 1 ch. 3).
+        """
+        self._link.write("INIT")
+        done = self._link.query("*OPC?", timeout=self.measurement_timeout)
+        if done != "1":
+            raise DeviceFault(f"conductivity meter answered '*OPC?' with {escape(done)!r}")
+        return ConductivityReading(
+            conductivity=self._link.number("FETC:COND?") * S_PER_M_TO_MS_PER_CM,
+            raw_conductivity=self._link.number("FETC:COND:RAW?") * S_PER_M_TO_MS_PER_CM,
+            temperature=self._link.number("FETC:TEMP?"),
+        )
+
+    def verify_standard(self, expected: float, tolerance: float = 0.02) -> float:
+        """Measure a check standard of known conductivity (mS/cm); the reading.
+
+        Raises `CalibrationDrift` when it is off by more than `tolerance` (relative), e.g. KCl
+        0.01 mol/L, 1.413 mS/cm at 25 °C (OIML R 56), read within 2 % before a campaign.
+        """
+        check_range("expected conductivity", expected, 1e-6, 2000.0, "mS/cm")
+        check_range("tolerance", tolerance, 0.0, 1.0, "(relative)")
+        value = self.conductivity()
+        if abs(value / expected - 1.0) > tolerance:
+            raise CalibrationDrift(
+                f"check standard of {expected} mS/cm read {value:.5g} mS/cm "
+                f"({(value / expected - 1.0) * 100:+.2f} %; allowed ±{tolerance * 100:g} %)"
+            )
         return value
 
-    @staticmethod
-    def _parse_error(reply: str) -> tuple[int, str]:
-        code_text, comma, message = reply.partition(",")
-        try:
-            code = int(code_text)
-        except ValueError:
-            raise DeviceFault(f"meter answered 'SYST:ERR?' with {escape(reply)!r}") from None
-        if not comma:
-            raise DeviceFault(f"meter answered 'SYST:ERR?' with {escape(reply)!r}")
-        return code, message.strip().strip('"')
+    # -- settings ------------------------------------------------------------------------
+
+    def cell_constant(self) -> float:
+        """Cell constant the meter applies, cm⁻¹ (``SENS:COND:CELL?``)."""
+        return self._link.number("SENS:COND:CELL?")
+
+    def set_cell_constant(self, value: float) -> float:
+        """Set the cell constant (cm⁻¹) from the cell's certificate; the read-back value."""
+        check_range("cell constant", value, *self.CELL_CONSTANT_RANGE, "cm⁻¹")
+        return self._link.set_number("SENS:COND:CELL", value)
+
+    def compensation(self) -> TemperatureCompensation:
+        """The temperature compensation in force (three queries)."""
+        return TemperatureCompensation(
+            enabled=self._link.boolean("SENS:COND:TCOMP?"),
+            coefficient=self._link.number("SENS:COND:TCOMP:COEF?"),
+            reference=self._link.number("SENS:COND:TCOMP:REF?"),
+        )
+
+    def set_compensation(self, setting: TemperatureCompensation) -> TemperatureCompensation:
+        """Apply `setting` (α and T_ref first, then ON/OFF); the read-back setting.
+
+        Every value is checked before the first command is sent.
+        """
+        check_range("compensation coefficient", setting.coefficient, *self.COEFFICIENT_RANGE, "%/K")
+        check_range("reference temperature", setting.reference, *self.REFERENCE_RANGE, "°C")
+        coefficient = self._link.set_number("SENS:COND:TCOMP:COEF", setting.coefficient)
+        reference = self._link.set_number("SENS:COND:TCOMP:REF", setting.reference)
+        self._link.set_boolean("SENS:COND:TCOMP", setting.enabled)
+        return TemperatureCompensation(setting.enabled, coefficient, reference)

@@ -8,18 +8,25 @@ networked instruments.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from electroloop.errors import ConfigError
 from electroloop.instruments.balance import MettlerToledoBalance
 from electroloop.instruments.conductivity_meter import ConductivityMeter
 from electroloop.instruments.dosing_station import DosingChannel, DosingStation
+from electroloop.instruments.sim.clock import SimClock
+from electroloop.instruments.sim.lab import DOSING_ROLES, SimulatedLab
+from electroloop.instruments.sim.server import Fault, FaultRule
 from electroloop.instruments.syringe_pump import SyringePump
-from electroloop.instruments.transport import RecordingResource, open_resource
+from electroloop.instruments.transport import (
+    ReconnectingResource,
+    RecordingResource,
+    open_resource,
+)
 from electroloop.models import SearchSpace, Stock
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.closed_loop import Campaign, TrialObserver
@@ -29,13 +36,10 @@ from electroloop.orchestrator.progress import Oracle
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.planners.base import Planner
 from electroloop.planners.registry import resolve_planner
-from electroloop.settings import Settings, SimulatedLabSpec
+from electroloop.settings import LabFile, Settings, load_lab
 from electroloop.simulations.conductivity import MODEL, conductivity
 from electroloop.simulations.density import density
 from electroloop.simulations.optimum import true_optimum, true_value
-
-if TYPE_CHECKING:
-    from electroloop.instruments.sim.lab import SimulatedLab
 
 
 def build_planner(spec: CampaignSpec, store: CampaignStore) -> Planner:
@@ -61,7 +65,12 @@ def build_planner(spec: CampaignSpec, store: CampaignStore) -> Planner:
     return planner
 
 
-def simulated_stocks(space: SearchSpace, lab: SimulatedLabSpec) -> list[Stock]:
+def lab_for(spec: CampaignSpec) -> LabFile:
+    """The lab file the campaign names ('simulated': the embedded lab.sim.toml)."""
+    return load_lab(None if spec.lab == "simulated" else spec.lab)
+
+
+def simulated_stocks(space: SearchSpace, lab: LabFile) -> list[Stock]:
     """Pure and salt stocks for every solvent, with densities from the physics model."""
     salt = space.salt.canonical_smiles
     densities = {
@@ -79,8 +88,8 @@ def simulator_oracle(spec: CampaignSpec) -> Oracle | None:
 
     Raises `SimulationError` for a space outside the physics, before anything moves.
     """
-    if spec.lab != "simulated":
-        return None
+    if not lab_for(spec).meter.simulated:
+        return None  # a real meter: nobody knows the true σ
     space = spec.space
     optimum_at, optimum = true_optimum(space)
     return Oracle(
@@ -101,6 +110,37 @@ class Assembly:
     """The simulators and their bench (physical truth) when the lab is simulated, else None."""
 
 
+def fault_rules(lab: LabFile) -> dict[str, list[FaultRule]]:
+    """The lab file's faults per role, as the simulators take them."""
+    return {
+        role: [
+            FaultRule(Fault(f.fault), after=f.after, probability=f.probability, times=f.times)
+            for f in spec.faults
+        ]
+        for role, spec in lab.instruments().items()
+        if spec.faults
+    }
+
+
+def pump_addresses(
+    lab: LabFile, stocks: Sequence[Stock], sim: SimulatedLab | None
+) -> dict[str, str]:
+    """Stock -> VISA resource of its pump; a real pump bank must name a pump for every stock."""
+    if lab.pumps.simulated:
+        assert sim is not None
+        return sim.pump_resources
+    table = lab.pumps.address
+    if not isinstance(table, dict):
+        raise ConfigError("pumps.address: a table stock name -> VISA address, or 'sim'")
+    missing = sorted(s.name for s in stocks if s.name not in table)
+    if missing:
+        raise ConfigError(
+            f"pumps.address names no pump for stocks {missing}; this campaign needs "
+            f"{[s.name for s in stocks]}"
+        )
+    return {s.name: table[s.name] for s in stocks}
+
+
 @contextmanager
 def assemble(
     spec: CampaignSpec,
@@ -109,39 +149,78 @@ def assemble(
     observers: list[TrialObserver],
     oracle: Oracle | None = None,
 ) -> Iterator[Assembly]:
-    """Wire store, planner, instruments and experiment; shut everything down on exit."""
-    from electroloop.instruments.sim.lab import SimulatedLab  # only when a simulated lab is asked
+    """Wire store, planner, instruments and experiment; shut everything down on exit.
 
-    lab = SimulatedLabSpec(seed=spec.seed)
+    Instruments the lab file marks 'sim' are started here as simulators on loopback (all on
+    one bench and one clock); the drivers reach simulated and real instruments the same way.
+    """
+    lab = lab_for(spec)
     stocks = simulated_stocks(spec.space, lab)
+    if not lab.balance.simulated:
+        raise ConfigError(
+            "balance.address: a real balance needs someone to put a fresh vial on it for each "
+            "sample, and electroloop has no vial robot or manual-step pause yet; use 'sim' for "
+            "campaigns (lab check works with the real balance)"
+        )
     with ExitStack() as stack:
         store = stack.enter_context(CampaignStore(settings.store_path))
         planner = build_planner(spec, store)  # bad planner options fail before anything moves
-        sim = stack.enter_context(
-            SimulatedLab(stocks, spec.temperature, conductivity, seed=lab.seed)
-        )
-
-        def recorded(name: str, instrument: str, terminations: dict[str, str]) -> RecordingResource:
-            resource = RecordingResource(
-                open_resource(name, timeout=settings.instrument_timeout, **terminations),
-                instrument,
+        simulated = [r for r in DOSING_ROLES if lab.instruments()[r].simulated]
+        sim = (
+            stack.enter_context(
+                SimulatedLab(
+                    stocks,
+                    spec.temperature,
+                    conductivity,
+                    seed=spec.seed + lab.seed,
+                    clock=SimClock(lab.speedup),
+                    roles=simulated,
+                    faults=fault_rules(lab),
+                    capacity=lab.balance.limits.get("capacity", 220.0),
+                    syringe_volume=lab.pumps.limits.get("syringe_volume", 5.0),
+                )
             )
+            if simulated
+            else None
+        )
+        assert sim is not None  # the balance, at least, is simulated (checked above)
+
+        def address(role: str) -> str:
+            chosen = lab.instruments()[role]
+            if chosen.simulated:
+                return sim.servers[role].resource_name
+            assert isinstance(chosen.address, str)
+            return chosen.address
+
+        def recorded(
+            name: str, instrument: str, role: str, terminations: dict[str, str]
+        ) -> RecordingResource:
+            opener = partial(
+                open_resource, name, timeout=lab.instruments()[role].timeout, **terminations
+            )
+            resource = RecordingResource(ReconnectingResource(opener), instrument)
             stack.callback(resource.close)
             return resource
 
-        balance_io = recorded(sim.balance_resource, "balance", MettlerToledoBalance.TERMINATIONS)
+        balance_io = recorded(
+            address("balance"), "balance", "balance", MettlerToledoBalance.TERMINATIONS
+        )
         pump_io = {
-            s.name: recorded(sim.pump_resources[s.name], f"pump-{s.name}", SyringePump.TERMINATIONS)
-            for s in stocks
+            name: recorded(resource, f"pump-{name}", "pumps", SyringePump.TERMINATIONS)
+            for name, resource in pump_addresses(lab, stocks, sim).items()
         }
         meter_io = recorded(
-            sim.meter_resource, "conductivity-meter", ConductivityMeter.TERMINATIONS
+            address("meter"), "conductivity-meter", "meter", ConductivityMeter.TERMINATIONS
         )
         channels = {
-            s.name: DosingChannel(SyringePump(pump_io[s.name]), s, sim.INPUT_PORT, sim.OUTPUT_PORT)
+            s.name: DosingChannel(
+                SyringePump(pump_io[s.name]), s, SimulatedLab.INPUT_PORT, SimulatedLab.OUTPUT_PORT
+            )
             for s in stocks
         }
-        station = DosingStation(MettlerToledoBalance(balance_io), channels)
+        station = DosingStation(
+            MettlerToledoBalance(balance_io, lab.balance.limits.get("capacity", 220.0)), channels
+        )
         station.initialize()
         experiment = ConductivityExperiment(
             dosing=station,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import pyvisa
 
+from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.lab import SimulatedLab
 from electroloop.instruments.transport import RecordingResource, open_resource
 from electroloop.models import Stock
@@ -45,7 +46,9 @@ def stocks() -> list[Stock]:
 
 @pytest.fixture
 def lab(stocks: list[Stock]) -> Iterator[SimulatedLab]:
-    with SimulatedLab(stocks, temperature=25.0, conductivity_model=conductivity, seed=7) as lab:
+    with SimulatedLab(
+        stocks, temperature=25.0, conductivity_model=conductivity, seed=7, clock=SimClock(1000.0)
+    ) as lab:
         yield lab
 
 

@@ -1,18 +1,26 @@
-"""MettlerToledoBalance: MT-SICS parsing (pyvisa-sim dialogues) and the loopback simulator."""
+"""MettlerToledoBalance over pyvisa-sim dialogues (tests/fixtures/pyvisa_sim/balance.yaml)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from electroloop.errors import DeviceFault, InstrumentError, InstrumentTimeout
-from electroloop.instruments.balance import BalanceRangeError, MettlerToledoBalance
-from electroloop.instruments.sim.server import Fault
+from electroloop.errors import DeviceFault, InstrumentTimeout, LimitViolation
+from electroloop.instruments.balance import (
+    BalanceBusyError,
+    BalanceData,
+    BalanceIdentity,
+    BalanceLogicalError,
+    BalanceNotReady,
+    BalanceRangeError,
+    BalanceSyntaxError,
+    BalanceTransmissionError,
+    MettlerToledoBalance,
+    SicsLevel,
+)
 
 T = MettlerToledoBalance.TERMINATIONS
-OK, BUSY, OVER, UNDER, ODD, GARBLED = (
-    f"TCPIP0::192.0.2.20::{4000 + i}::SOCKET" for i in range(1, 7)
+OK, BUSY, OVER, UNDER, ODD, GARBLED, LEVEL1, APART, REFUSING = (
+    f"TCPIP0::192.0.2.20::{4000 + i}::SOCKET" for i in range(1, 10)
 )
 
 
@@ -88,51 +96,99 @@ def test_garbled_values_are_device_faults(dialogue) -> None:
         scale.tare()
 
 
-# -- against the loopback simulator ------------------------------------------------------
+def test_general_errors_are_typed_and_name_the_command(dialogue) -> None:
+    scale = balance(dialogue, ODD)
+    with pytest.raises(BalanceLogicalError) as logical:
+        scale.weight()
+    assert (logical.value.command, logical.value.reply) == ("S", "EL")
+    with pytest.raises(BalanceTransmissionError, match="'T'"):
+        scale.tare()
+    with pytest.raises(BalanceSyntaxError, match="'TAC'"):
+        scale.clear_tare()  # balance_odd does not know TAC: pyvisa-sim answers ES
 
 
-def test_weighs_the_bench_vial(lab, connect) -> None:
-    scale = MettlerToledoBalance(connect(lab.balance_resource, T, instrument="balance"))
-    assert scale.serial_number() == "B000000007"
-    gross = lab.bench.gross_load()
-    assert scale.weight() == pytest.approx(gross, abs=0.0006)
-    assert scale.tare() == pytest.approx(gross, abs=0.0006)
-    assert scale.weight() == pytest.approx(0.0, abs=0.0006)
-    lab.bench.deliver("EC", 1.0, until=0.0)
-    assert scale.weight() == pytest.approx(1.32, abs=0.0006)
-    scale.zero()
-    assert scale.weight() == pytest.approx(0.0, abs=0.0006)
-    assert scale.reset() == "B000000007"
-
-
-def test_simulated_overload_and_unstable_reading(lab, connect) -> None:
-    scale = MettlerToledoBalance(connect(lab.balance_resource, T), capacity=220.0)
-    lab.balance.capacity = 5.0  # the 12 g vial now overloads the simulated balance
-    with pytest.raises(BalanceRangeError):
-        scale.weight()
-    lab.balance.capacity = 220.0
-    lab.balance.stability_timeout = 0.001
-    lab.bench.settle_time = 10.0
-    lab.bench.deliver("EC", 0.5, until=time.monotonic())
-    assert scale.weight(stable=False) == pytest.approx(lab.bench.gross_load(), abs=0.05)
-    scale.retries, scale.retry_delay = 1, 0.0
-    with pytest.raises(InstrumentTimeout):
-        scale.weight()
-
-
-def test_transport_faults_are_typed(lab, connect) -> None:
-    scale = MettlerToledoBalance(connect(lab.balance_resource, T, timeout=0.1))
-    lab.balance.inject(Fault.SILENT)
-    with pytest.raises(InstrumentTimeout):
-        scale.weight()
-    lab.balance.inject(Fault.GARBAGE)
-    with pytest.raises(DeviceFault):
-        scale.weight()
-    lab.balance.inject("S +")
-    with pytest.raises(BalanceRangeError):
-        scale.weight()
-    lab.balance.inject(Fault.DISCONNECT)
-    with pytest.raises(InstrumentError):
-        scale.weight()
-    with pytest.raises(InstrumentError):  # the link stays down
+def test_busy_is_a_typed_timeout_and_not_ready_is_a_device_fault(dialogue) -> None:
+    scale = balance(dialogue, BUSY)
+    with pytest.raises(BalanceBusyError) as busy:
+        scale.tare()
+    assert isinstance(busy.value, InstrumentTimeout)
+    assert isinstance(busy.value.__cause__, BalanceNotReady)
+    with pytest.raises(BalanceNotReady, match="I4 I"):  # identity queries are not retried
         scale.serial_number()
+    assert scale.resource.take().text.count("> I4\n") == 1
+
+
+def test_identity_and_tare_memory(dialogue) -> None:
+    scale = balance(dialogue, LEVEL1)
+    assert scale.sics_level() == SicsLevel("01", ("2.20", "2.20", "", ""))
+    assert scale.balance_data() == BalanceData("XS204", 220.0)
+    assert scale.software_version() == "2.10 10.28.0.493.142"
+    assert scale.identity() == BalanceIdentity(
+        model="XS204",
+        capacity=220.0,
+        serial="B123456789",
+        software="2.10 10.28.0.493.142",
+        levels="01",
+    )
+    assert "XS204 (220 g), serial B123456789" in str(scale.identity())
+    assert scale.tare_weight() == 0.0
+    scale.resource.take()
+    assert scale.set_tare_weight(12.5) == pytest.approx(12.5)
+    sent = [line.split(" ", 2)[2] for line in scale.resource.take().text.splitlines()]
+    assert sent == ["TA 12.50000 g", "TA A    12.5000 g", "TA", "TA A    12.5000 g"]
+    with pytest.raises(BalanceLogicalError, match="'TA L'"):
+        scale.set_tare_weight(210.0)  # within the driver's 220 g, outside the device's range
+    with pytest.raises(DeviceFault, match="12.5 g after 'TAC'"):
+        scale.clear_tare()  # the fixed TAC dialogue leaves the tare property: read-back catches it
+    scale.display_text("vial-0001")
+    scale.display_weight()
+
+
+def test_other_editions_quote_i2_apart_and_answer_in_mg(dialogue) -> None:
+    scale = balance(dialogue, APART)
+    assert scale.sics_level().levels == "0123"
+    assert scale.balance_data() == BalanceData("WMS404C-L/10", pytest.approx(410.009))
+    assert scale.tare_weight() == pytest.approx(5.0)
+
+
+def test_refusals_and_bad_read_backs(dialogue) -> None:
+    scale = balance(dialogue, REFUSING)
+    with pytest.raises(DeviceFault, match="reads back a tare of 0.0 g"):
+        scale.set_tare_weight(12.5)
+    with pytest.raises(BalanceBusyError, match="TAC I"):
+        scale.clear_tare()
+    assert scale.resource.take().text.count("> TAC\n") == 3
+    with pytest.raises(BalanceLogicalError, match="D L"):
+        scale.display_text("vial-0001")
+    with pytest.raises(BalanceLogicalError, match="EL"):
+        scale.display_weight()
+    with pytest.raises(DeviceFault, match="four level versions"):
+        scale.sics_level()
+    with pytest.raises(DeviceFault, match="unit in"):
+        scale.balance_data()
+    with pytest.raises(DeviceFault, match="2 quoted texts"):
+        scale.software_version()
+
+
+@pytest.mark.parametrize("grams", [-0.001, 220.0001, float("nan"), float("inf")])
+def test_tare_presets_outside_the_capacity_are_refused_before_sending(dialogue, grams) -> None:
+    scale = balance(dialogue, LEVEL1)
+    with pytest.raises(LimitViolation, match="tare preset"):
+        scale.set_tare_weight(grams)
+    assert scale.resource.take().text == ""
+
+
+@pytest.mark.parametrize(
+    "text", ["line\r\nbreak", "tab\there", 'say "hi"', "x" * 21, "\x03", "Ünïcode"]
+)
+def test_display_texts_with_separators_are_refused_before_sending(dialogue, text) -> None:
+    scale = balance(dialogue, LEVEL1)
+    with pytest.raises(LimitViolation, match="display text"):
+        scale.display_text(text)
+    assert scale.resource.take().text == ""
+
+
+def test_capacity_must_be_a_positive_mass(dialogue) -> None:
+    for capacity in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="capacity"):
+            MettlerToledoBalance(dialogue("balance.yaml", OK, T), capacity)

@@ -9,11 +9,15 @@ import pytest
 from electroloop.errors import LimitViolation
 from electroloop.instruments.balance import MettlerToledoBalance
 from electroloop.instruments.dosing_station import DosingChannel, DosingStation
+from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.syringe_pump import SyringePump
 
 
 @pytest.fixture
 def station(lab, connect, stocks) -> DosingStation:
+    clock = SimClock(1000.0)  # a full stroke at V1400 takes 4.3 ms
+    for server in lab.pumps.values():
+        server.clock = clock
     balance = MettlerToledoBalance(
         connect(lab.balance_resource, MettlerToledoBalance.TERMINATIONS, instrument="balance")
     )

@@ -6,8 +6,12 @@ import re
 
 import pytest
 
-from electroloop.errors import DeviceFault, InstrumentTimeout
-from electroloop.instruments.conductivity_meter import ConductivityMeter, MeterError
+from electroloop.errors import DeviceFault, InstrumentTimeout, LimitViolation
+from electroloop.instruments.conductivity_meter import (
+    ConductivityMeter,
+    MeterError,
+    TemperatureCompensation,
+)
 from electroloop.instruments.sim.server import Fault
 
 T = ConductivityMeter.TERMINATIONS
@@ -16,8 +20,18 @@ OK, OVER, FAULTY, NO_PROBE = (
 )
 
 
-def meter(dialogue, name: str) -> ConductivityMeter:
-    return ConductivityMeter(dialogue("meter.yaml", name, T, timeout=0.05), max_errors=3)
+TCOMP, STUCK, DEAF = (f"TCPIP0::192.0.2.41::{port}::SOCKET" for port in (5025, 5026, 5027))
+
+
+def meter(dialogue, name: str, yaml: str = "meter.yaml") -> ConductivityMeter:
+    return ConductivityMeter(
+        dialogue(yaml, name, T, timeout=0.05), max_errors=3, measurement_timeout=0.05
+    )
+
+
+def sent(m: ConductivityMeter) -> list[str]:
+    """The commands the driver sent since the last call."""
+    return [line.split(" ", 2)[2] for line in m.resource.take().text.splitlines() if " > " in line]
 
 
 def test_parses_readings_and_converts_units(dialogue) -> None:
@@ -27,8 +41,7 @@ def test_parses_readings_and_converts_units(dialogue) -> None:
     assert m.temperature() == pytest.approx(25.12)
     m.reset()
     m.check_errors()
-    sent = [line.split(" ", 2)[2] for line in m.resource.take().text.splitlines() if " > " in line]
-    assert sent == ["*IDN?", "MEAS:COND?", "MEAS:TEMP?", "*RST", "SYST:ERR?", "SYST:ERR?"]
+    assert sent(m) == ["*IDN?", "MEAS:COND?", "MEAS:TEMP?", "*RST", "SYST:ERR?", "SYST:ERR?"]
 
 
 def test_rejected_command_is_read_from_the_error_queue(dialogue) -> None:
@@ -61,6 +74,69 @@ def test_timeout_with_empty_queue_stays_a_timeout(lab, connect) -> None:
     lab.meter.inject(Fault.SILENT)
     with pytest.raises(InstrumentTimeout):
         m.temperature()
+
+
+def test_compensation_is_set_read_back_and_applied(dialogue) -> None:
+    m = meter(dialogue, TCOMP, "meter_tcomp.yaml")
+    assert m.compensation() == TemperatureCompensation(False, 2.0, 25.0)
+    sent(m)
+    setting = TemperatureCompensation(enabled=True, coefficient=2.0, reference=25.0)
+    assert m.set_compensation(setting) == setting
+    assert sent(m) == [
+        "SENS:COND:TCOMP:COEF 2",
+        "SENS:COND:TCOMP:COEF?",
+        "SENS:COND:TCOMP:REF 25",
+        "SENS:COND:TCOMP:REF?",
+        "SENS:COND:TCOMP ON",
+        "SENS:COND:TCOMP?",
+    ]
+    reading = m.reading()
+    assert (reading.conductivity, reading.raw_conductivity) == pytest.approx((11.0, 12.1))
+    assert reading.temperature == pytest.approx(30.0)
+    assert reading.conductivity == pytest.approx(
+        reading.raw_conductivity / (1 + 2.0 / 100 * (reading.temperature - 25.0))
+    )
+    assert sent(m) == ["INIT", "*OPC?", "FETC:COND?", "FETC:COND:RAW?", "FETC:TEMP?"]
+
+
+def test_cell_constant_limits_and_device_refusal(dialogue) -> None:
+    m = meter(dialogue, TCOMP, "meter_tcomp.yaml")
+    assert m.cell_constant() == pytest.approx(1.0)
+    assert m.set_cell_constant(0.4567891) == pytest.approx(0.456789)
+    with pytest.raises(MeterError, match="-222") as error:  # this meter takes at most 10
+        m.set_cell_constant(50.0)
+    assert error.value.errors == [(-222, "Data out of range")]
+    assert m.cell_constant() == pytest.approx(0.456789)
+    sent(m)
+    for bad in (0.001, 500.0, float("nan"), float("inf")):
+        with pytest.raises(LimitViolation, match="cell constant"):
+            m.set_cell_constant(bad)
+    for bad_setting in (
+        TemperatureCompensation(True, coefficient=11.0),
+        TemperatureCompensation(True, coefficient=-0.1),
+        TemperatureCompensation(True, reference=40.0),
+        TemperatureCompensation(False, reference=float("nan")),
+    ):
+        with pytest.raises(LimitViolation):
+            m.set_compensation(bad_setting)
+    assert sent(m) == []  # refused before anything was sent
+
+
+def test_acquisition_that_never_completes_times_out(dialogue) -> None:
+    m = meter(dialogue, STUCK, "meter_tcomp.yaml")
+    with pytest.raises(InstrumentTimeout, match=r"\*OPC\?"):
+        m.reading()
+    assert sent(m) == ["INIT", "*OPC?", "SYST:ERR?"]  # the queue explained nothing
+
+
+def test_settings_that_do_not_take_are_device_faults(dialogue) -> None:
+    m = meter(dialogue, DEAF, "meter_tcomp.yaml")
+    with pytest.raises(DeviceFault, match="did not take SENS:COND:CELL 0.1"):
+        m.set_cell_constant(0.1)
+    with pytest.raises(DeviceFault, match="did not take SENS:COND:TCOMP ON"):
+        m.set_compensation(TemperatureCompensation(True, coefficient=1.9, reference=20.0))
+    with pytest.raises(DeviceFault, match="'OK'"):
+        m.reading()
 
 
 # -- against the loopback simulator ------------------------------------------------------

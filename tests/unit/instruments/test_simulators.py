@@ -13,6 +13,7 @@ from electroloop.instruments.balance import MettlerToledoBalance
 from electroloop.instruments.conductivity_meter import ConductivityMeter
 from electroloop.instruments.dosing_station import DosingChannel, DosingStation
 from electroloop.instruments.sim.bench import SimulatedBench
+from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.lab import SimulatedLab
 from electroloop.instruments.syringe_pump import SyringePump
 from electroloop.instruments.transport import open_resource, query
@@ -29,7 +30,7 @@ def _refused(port: int) -> bool:
 
 def test_close_leaves_no_threads_or_ports(stocks, connect) -> None:
     before = threading.active_count()
-    lab = SimulatedLab(stocks, 25.0, conductivity, seed=1)
+    lab = SimulatedLab(stocks, 25.0, conductivity, seed=1, clock=SimClock(1000.0))
     servers = [lab.balance, lab.meter, *lab.pumps.values()]
     assert len({server.port for server in servers}) == len(servers) == 6
     balance = MettlerToledoBalance(connect(lab.balance_resource, MettlerToledoBalance.TERMINATIONS))
@@ -108,7 +109,7 @@ def test_bench_rejects_inconsistent_stocks(stocks) -> None:
 
 
 def _dose_once(stocks, seed: int) -> tuple[dict[str, float], dict[str, float]]:
-    with SimulatedLab(stocks, 25.0, conductivity, seed=seed) as lab:
+    with SimulatedLab(stocks, 25.0, conductivity, seed=seed, clock=SimClock(1000.0)) as lab:
         opened = []
 
         def open_(name, terminations):

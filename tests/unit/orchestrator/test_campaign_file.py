@@ -61,8 +61,17 @@ def test_unknown_planner_lists_allowed(tmp_path: Path) -> None:
 
 def test_unknown_lab_lists_allowed(tmp_path: Path) -> None:
     text = EXAMPLE.read_text().replace('lab = "simulated"', 'lab = "bench-2"')
-    with pytest.raises(ConfigError, match=r"lab: allowed: 'simulated' \(got 'bench-2'\)"):
+    with pytest.raises(
+        ConfigError, match=r"lab: allowed: 'simulated' or a lab file 'path/to/lab.toml' \(got"
+    ):
         load_campaign(write(tmp_path, text))
+
+
+def test_a_lab_file_is_resolved_next_to_the_campaign(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace('lab = "simulated"', 'lab = "labs/bench.toml"')
+    (tmp_path / "sub").mkdir()
+    spec = load_campaign(write(tmp_path / "sub", text))
+    assert spec.lab == str((tmp_path / "sub" / "labs" / "bench.toml").resolve())
 
 
 def test_infeasible_mixture_bounds(tmp_path: Path) -> None:

@@ -1,23 +1,29 @@
-"""A whole simulated bench on loopback: balance, one pump per stock, conductivity meter.
+"""A whole simulated bench on loopback: balance, one pump per stock, conductivity meter, and on
+request the cell instruments (thermal chamber, SMU, cycler).
 
-The composition root opens `balance_resource`, `pump_resources[stock]` and `meter_resource`
-with pyvisa-py exactly as it would open networked hardware. Every pump has address 1 (one pump
-per stock bottle, each on its own link); its valve port `INPUT_PORT` leads to the bottle and
-`OUTPUT_PORT` to the vial on the balance.
+The composition root opens `resources()` with pyvisa-py exactly as it would open networked
+hardware. Every pump has address 1 (one pump per stock bottle, each on its own link); its valve
+port `INPUT_PORT` leads to the bottle and `OUTPUT_PORT` to the vial on the balance. All
+simulators share one `SimClock`, and each takes the fault rules its lab file gives it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from types import TracebackType
 from typing import Self, TypeVar
 
 from electroloop.instruments.sim.balance import BalanceServer
 from electroloop.instruments.sim.bench import ConductivityModel, SimulatedBench
+from electroloop.instruments.sim.chamber import ChamberServer
+from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.meter import MeterServer
 from electroloop.instruments.sim.pump import PumpServer
-from electroloop.instruments.sim.server import LineServer
+from electroloop.instruments.sim.server import FaultRule, LineServer
 from electroloop.models import Stock
+
+DOSING_ROLES = ("balance", "pumps", "meter")
+"""What a conductivity campaign needs; `thermal_chamber`, `smu` and `cycler` start on request."""
 
 __all__ = ["SimulatedLab"]
 
@@ -37,43 +43,76 @@ class SimulatedLab:
         conductivity_model: ConductivityModel,
         seed: int,
         *,
+        clock: SimClock | None = None,
+        roles: Collection[str] = DOSING_ROLES,
+        faults: Mapping[str, Sequence[FaultRule]] | None = None,
         syringe_volume: float = 5.0,
         steps: int = 3000,
         ports: int = 6,
         capacity: float = 220.0,
     ) -> None:
         self.bench = SimulatedBench(stocks, temperature, conductivity_model, seed)
+        self.clock = clock or SimClock()
+        self._faults = faults or {}
         self._servers: list[LineServer] = []
+        self.servers: dict[str, LineServer] = {}  # role (pumps: "pump-<stock>") -> simulator
+        self.balance: BalanceServer | None = None
+        self.meter: MeterServer | None = None
+        self.pumps: dict[str, PumpServer] = {}
+        self.chamber: ChamberServer | None = None
         try:
-            self.balance = self._start(
-                BalanceServer(self.bench, serial=f"B{seed:09d}", capacity=capacity)
-            )
-            self.pumps = {
-                stock.name: self._start(
-                    PumpServer(
-                        self.bench,
-                        stock.name,
-                        syringe_volume=syringe_volume,
-                        steps=steps,
-                        ports=ports,
-                        bottle_port=self.INPUT_PORT,
-                        vial_port=self.OUTPUT_PORT,
-                    )
+            if "balance" in roles:
+                self.balance = self._start(
+                    "balance",
+                    BalanceServer(
+                        self.bench, serial=f"B{seed:09d}", capacity=capacity, clock=self.clock
+                    ),
                 )
-                for stock in stocks
-            }
-            self.meter = self._start(MeterServer(self.bench, serial=f"CM{seed:06d}"))
+            if "pumps" in roles:
+                self.pumps = {
+                    stock.name: self._start(
+                        "pumps",
+                        PumpServer(
+                            self.bench,
+                            stock.name,
+                            syringe_volume=syringe_volume,
+                            steps=steps,
+                            ports=ports,
+                            bottle_port=self.INPUT_PORT,
+                            vial_port=self.OUTPUT_PORT,
+                            clock=self.clock,
+                        ),
+                        f"pump-{stock.name}",
+                    )
+                    for stock in stocks
+                }
+            if "meter" in roles:
+                self.meter = self._start(
+                    "meter", MeterServer(self.bench, serial=f"CM{seed:06d}", clock=self.clock)
+                )
+            if "thermal_chamber" in roles:
+                self.chamber = self._start(
+                    "thermal_chamber",
+                    ChamberServer(clock=self.clock, serial=f"TC{seed:06d}", seed=seed),
+                )
         except BaseException:
             self.close()
             raise
 
-    def _start(self, server: _Server) -> _Server:
+    def _start(self, role: str, server: _Server, name: str | None = None) -> _Server:
         self._servers.append(server)
+        self.servers[name or role] = server
+        for rule in self._faults.get(role, ()):
+            server.schedule(rule)
         return server
+
+    def resources(self) -> dict[str, str]:
+        """VISA resource name of every simulator, by role (pumps: ``pump-<stock>``)."""
+        return {name: server.resource_name for name, server in self.servers.items()}
 
     @property
     def balance_resource(self) -> str:
-        return self.balance.resource_name
+        return self.servers["balance"].resource_name
 
     @property
     def pump_resources(self) -> dict[str, str]:
@@ -81,10 +120,11 @@ class SimulatedLab:
 
     @property
     def meter_resource(self) -> str:
-        return self.meter.resource_name
+        return self.servers["meter"].resource_name
 
     def close(self) -> None:
         """Stop every simulator (joins their threads, frees their ports). Idempotent."""
+        self.clock.stop()
         while self._servers:
             self._servers.pop().close()
 
