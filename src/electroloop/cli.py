@@ -1,5 +1,6 @@
 """`electroloop` command line: `demo` runs the embedded dry run, `run FILE.toml` runs any campaign,
-`compare` compares campaigns recorded in MLflow, `bench planners` benchmarks planners on the
+`compare` compares campaigns recorded in MLflow, `sim up` starts a lab's instrument simulators,
+`lab check` looks at every instrument of a lab, `bench planners` benchmarks planners on the
 simulator and writes the result to BENCHMARKS.md.
 
 Campaign files are validated before Prefect, MLflow or any instrument starts, so a typo costs a
@@ -93,6 +94,17 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="campaign name")
 
 
+def _add_lab_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lab", type=Path, help="lab file (default: the embedded lab.sim.toml, all simulated)"
+    )
+    parser.add_argument(
+        "--campaign",
+        type=Path,
+        help="campaign whose stock bottles need pumps (default: the embedded demo campaign)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="electroloop", description="Self-driving-lab orchestrator for electrolyte discovery."
@@ -137,6 +149,31 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.95,
         help="'experiments to' this fraction of the reference (default 0.95)",
     )
+    sim = commands.add_parser(
+        "sim", help="instrument simulators", description="Protocol-true instrument simulators."
+    )
+    sim_commands = sim.add_subparsers(dest="sim_command", required=True, metavar="COMMAND")
+    up = sim_commands.add_parser(
+        "up",
+        help="start the simulators of a lab file and print their VISA addresses",
+        description="Start every instrument the lab file marks 'sim' as a server on 127.0.0.1, "
+        "print each VISA address, and keep them running until Ctrl-C (or --for SECONDS). "
+        "With --write, also write a lab file that points at them, for `lab check --lab` or "
+        "a campaign's `lab`.",
+    )
+    _add_lab_options(up)
+    up.add_argument("--write", type=Path, help="write a lab file with these addresses here")
+    up.add_argument("--for", dest="seconds", type=float, help="stop after this many seconds")
+    lab = commands.add_parser("lab", help="the lab's instruments", description="Lab tools.")
+    lab_commands = lab.add_subparsers(dest="lab_command", required=True, metavar="COMMAND")
+    lab_check = lab_commands.add_parser(
+        "check",
+        help="connect to every instrument of a lab file, print identity and state",
+        description="Connect to every instrument of the lab file (starting simulators for those "
+        "marked 'sim'), ask each who it is and what state it is in, and exit 1 if any did "
+        "not answer.",
+    )
+    _add_lab_options(lab_check)
     bench = commands.add_parser(
         "bench", help="benchmarks", description="Benchmarks that write to BENCHMARKS.md."
     )
@@ -267,6 +304,47 @@ def compare_campaigns(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def lab_command(args: argparse.Namespace) -> int:
+    """`electroloop sim up` and `electroloop lab check`."""
+    import signal
+    import threading
+
+    from electroloop.settings import load_lab
+    from electroloop.workflows.lab_tools import (
+        check,
+        describe,
+        endpoints,
+        local_lab_toml,
+        simulators,
+    )
+
+    lab = load_lab(args.lab)
+    spec = load_campaign(args.campaign) if args.campaign else default_campaign()
+    with simulators(lab, spec) as sim:
+        points = endpoints(lab, spec, sim)
+        if args.command == "lab":
+            results = check(lab, points)
+            print(describe(results))
+            return 1 if any(r.error for r in results) else 0
+        width = max(len(p.name) for p in points)
+        print(f"lab {lab.name!r}: instrument time runs {lab.speedup:g}x faster than the wall clock")
+        for point in points:
+            where = point.address if point.simulated else f"{point.address} (real, not started)"
+            print(f"  {point.name:<{width}}  {where}")
+        if args.write:
+            args.write.write_text(local_lab_toml(lab, spec, sim), encoding="utf-8")
+            print(f"lab file for these addresses: {args.write}")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        print("running; Ctrl-C stops the simulators", flush=True)
+        try:
+            stop.wait(args.seconds)
+        except KeyboardInterrupt:
+            pass
+    print("simulators stopped")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -276,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(**({"home": args.home} if args.home else {}))
         if args.command == "compare":
             return compare_campaigns(args, settings)
+        if args.command in ("sim", "lab"):
+            return lab_command(args)
         spec = default_campaign() if args.command == "demo" else load_campaign(args.file)
         overrides = _overrides(args)
         if overrides:

@@ -432,6 +432,10 @@ class SyringePump:
         self._valve = self._read_valve()
         return self._valve
 
+    def status(self) -> DtAnswer:
+        """The status byte ([Q]): ready or busy, and the pending error code (0 for none)."""
+        return self._exchange("Q")
+
     def firmware(self) -> str:
         """The firmware version text ([&])."""
         return parse_firmware(self._report("&"))

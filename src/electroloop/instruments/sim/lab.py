@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 from electroloop.instruments.sim.balance import BalanceServer
 from electroloop.instruments.sim.bench import ConductivityModel, SimulatedBench
@@ -21,6 +21,10 @@ from electroloop.instruments.sim.meter import MeterServer
 from electroloop.instruments.sim.pump import PumpServer
 from electroloop.instruments.sim.server import FaultRule, LineServer
 from electroloop.models import Stock
+
+if TYPE_CHECKING:
+    from electroloop.instruments.sim.cycler import CyclerServer
+    from electroloop.instruments.sim.smu import SmuServer
 
 DOSING_ROLES = ("balance", "pumps", "meter")
 """What a conductivity campaign needs; `thermal_chamber`, `smu` and `cycler` start on request."""
@@ -50,6 +54,7 @@ class SimulatedLab:
         steps: int = 3000,
         ports: int = 6,
         capacity: float = 220.0,
+        channels: int = 8,
     ) -> None:
         self.bench = SimulatedBench(stocks, temperature, conductivity_model, seed)
         self.clock = clock or SimClock()
@@ -60,6 +65,8 @@ class SimulatedLab:
         self.meter: MeterServer | None = None
         self.pumps: dict[str, PumpServer] = {}
         self.chamber: ChamberServer | None = None
+        self.smu: SmuServer | None = None
+        self.cycler: CyclerServer | None = None
         try:
             if "balance" in roles:
                 self.balance = self._start(
@@ -94,6 +101,20 @@ class SimulatedLab:
                 self.chamber = self._start(
                     "thermal_chamber",
                     ChamberServer(clock=self.clock, serial=f"TC{seed:06d}", seed=seed),
+                )
+            # The cell instruments import PyBaMM (for the OCV table) only when asked for.
+            if "smu" in roles:
+                from electroloop.instruments.sim.smu import SmuServer
+
+                self.smu = self._start(
+                    "smu", SmuServer(clock=self.clock, serial=f"{seed:08d}", seed=seed)
+                )
+            if "cycler" in roles:
+                from electroloop.instruments.sim.cycler import CyclerServer
+
+                self.cycler = self._start(
+                    "cycler",
+                    CyclerServer(channels, clock=self.clock, serial=f"CY{seed:06d}", seed=seed),
                 )
         except BaseException:
             self.close()
