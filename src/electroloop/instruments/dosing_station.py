@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from electroloop.errors import DeviceFault, InstrumentError, LimitViolation
 from electroloop.instruments.balance import MettlerToledoBalance
-from electroloop.instruments.syringe_pump import SyringePump
+from electroloop.instruments.syringe_pump import PumpNotInitialized, PumpOverload, SyringePump
 from electroloop.models import Stock
 
 __all__ = ["DoseOutOfTolerance", "DosingChannel", "DosingError", "DosingStation"]
@@ -109,6 +109,7 @@ class DosingStation:
         }
         self._calibration = dict.fromkeys(self.channels, 1.0)
         self._needs_prime: set[str] = set()
+        self._needs_init: set[str] = set()  # pumps to initialise before their next dose
 
     @property
     def remaining(self) -> dict[str, float]:
@@ -194,11 +195,21 @@ class DosingStation:
 
     # -- dosing --------------------------------------------------------------------------
 
+    def _recover(self, name: str) -> None:
+        """Initialise a pump that overloaded or lost its initialisation before its next dose:
+        it refuses moves until then (XCalibur operating manual, error codes 7, 9 and 10), so
+        one fault costs one trial, not the campaign. If the cause persists (a blocked line),
+        initialisation fails and so does this dose."""
+        if name in self._needs_init:
+            self.channels[name].pump.initialize()
+            self._needs_init.discard(name)
+
     def _dose_one(self, name: str, target: float, weighed: dict[str, float]) -> float:
         """Dose one stock, book it and add it to `weighed`; return the weighed grams."""
         channel = self.channels[name]
         drawn = [0.0]  # nominal grams drawn from the bottle: booked if the dose breaks off
         try:
+            self._recover(name)
             self._empty_syringe(channel, channel.waste_port or channel.input_port)
             self.balance.tare()
             sent = self._deliver(channel, self.first_pass * target / self._calibration[name], drawn)
@@ -212,8 +223,10 @@ class DosingStation:
                     break  # the shortfall rounds to no increment
                 sent += pumped
                 mass = self.balance.weight(stable=True)
-        except InstrumentError:
+        except InstrumentError as exc:
             self._remaining[name] -= drawn[0]
+            if isinstance(exc, (PumpOverload, PumpNotInitialized)):
+                self._needs_init.add(name)
             raise
         weighed[name] = mass
         if not _plausible(mass, sent):
