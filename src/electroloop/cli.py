@@ -83,7 +83,11 @@ def run_campaign(spec: CampaignSpec, settings: Settings) -> int:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("budget", "batch_size", "planner", "seed", "name")
-    return {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if getattr(args, "lab", None):
+        lab = args.lab
+        overrides["lab"] = lab if lab == "simulated" else str(Path(lab).resolve())
+    return overrides
 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
@@ -92,6 +96,7 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--planner", help="ax | sobol | random | package.module:ClassName")
     parser.add_argument("--seed", type=int, help="planner seed")
     parser.add_argument("--name", help="campaign name")
+    parser.add_argument("--lab", help="'simulated' or a lab file, e.g. lab.toml (see lab check)")
 
 
 def _add_lab_options(parser: argparse.ArgumentParser) -> None:
