@@ -49,6 +49,7 @@ bench: install
 	$(VENV)/bin/electroloop bench planners
 	$(PY) benchmarks/ax_latency.py --efficiency
 	$(PY) benchmarks/tracking.py
+	$(PY) benchmarks/instruments.py
 
 clean:
 	rm -rf runs .pytest_cache
