@@ -27,18 +27,26 @@ Units: the meter answers conductivity in S/m (the SI unit SCPI instruments defau
 temperature in °C; cell constants are in cm⁻¹, as printed on every cell. The driver returns
 conductivity in mS/cm (1 S/m = 10 mS/cm), the unit `electroloop.models` declares.
 
-The small SCPI helpers here (`ScpiLink`, `ScpiError`, the parsers) are shared with the thermal
-chamber driver.
+The SCPI helpers (`ScpiLink`, `ScpiError`, the parsers) live in `electroloop.instruments.scpi`;
+they are re-exported here, where they were first written.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 
-from electroloop.errors import DeviceFault, InstrumentTimeout, LimitViolation
-from electroloop.instruments.transport import MessageResource, escape, query, write
+from electroloop.errors import DeviceFault
+from electroloop.instruments.scpi import (
+    ScpiError,
+    ScpiLink,
+    check_range,
+    format_number,
+    parse_boolean,
+    parse_error,
+    parse_identity,
+    parse_number,
+)
+from electroloop.instruments.transport import MessageResource, escape
 
 __all__ = [
     "CalibrationDrift",
@@ -57,193 +65,6 @@ __all__ = [
 ]
 
 S_PER_M_TO_MS_PER_CM = 10.0
-_OVER_RANGE = 9.9e37
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f;]")  # control characters end or split a SCPI message
-
-
-# -- SCPI helpers shared by the SCPI drivers -----------------------------------------------
-
-
-class ScpiError(DeviceFault):
-    """The instrument's SCPI error queue held one or more errors (SCPI-1999 Vol. 2 §21.8)."""
-
-    instrument = "instrument"
-
-    def __init__(self, errors: list[tuple[int, str]], after: str) -> None:
-        self.errors = errors
-        listed = "; ".join(f"{code},{text!r}" for code, text in errors)
-        super().__init__(f"{self.instrument} reported {listed} after {after}")
-
-
-def parse_error(reply: str, instrument: str = "instrument") -> tuple[int, str]:
-    """``<code>,"<message>"`` → (code, message); anything else is a `DeviceFault`.
-
-    The message is a SCPI string (SCPI-1999 Vol. 1 §7.8.2: a doubled quote stands for one).
-    """
-    code_text, comma, message = reply.strip().partition(",")
-    try:
-        code = int(code_text)
-    except ValueError:
-        raise DeviceFault(f"{instrument} answered 'SYST:ERR?' with {escape(reply)!r}") from None
-    if not comma:
-        raise DeviceFault(f"{instrument} answered 'SYST:ERR?' with {escape(reply)!r}")
-    message = message.strip()
-    if len(message) >= 2 and message[0] == message[-1] == '"':  # SCPI string: "" is one "
-        message = message[1:-1].replace('""', '"')
-    return code, message
-
-
-def parse_number(reply: str, command: str, instrument: str = "instrument") -> float:
-    """An NR1/NR2/NR3 answer as a float; NAN, ±INF and 9.9E+37 are left to the caller.
-
-    Raises `DeviceFault` for anything that is not a decimal number (SCPI-1999 Vol. 1 §7.2.1).
-    """
-    text = reply.strip()
-    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
-        raise DeviceFault(
-            f"{instrument} answered {command!r} with {escape(reply)!r}; expected an NR3 number"
-        )
-    return float(text)
-
-
-def parse_boolean(reply: str, command: str, instrument: str = "instrument") -> bool:
-    """A SCPI boolean answer: ``1``/``0`` (SCPI-1999 Vol. 1 §7.3); ``ON``/``OFF`` accepted too."""
-    text = reply.strip().upper()
-    if text in ("1", "ON"):
-        return True
-    if text in ("0", "OFF"):
-        return False
-    raise DeviceFault(f"{instrument} answered {command!r} with {escape(reply)!r}; expected 1 or 0")
-
-
-def parse_identity(reply: str, instrument: str = "instrument") -> str:
-    """``*IDN?``: four comma-separated fields (IEEE 488.2 §10.14)."""
-    text = reply.strip()
-    if text.count(",") != 3:
-        raise DeviceFault(f"{instrument} answered '*IDN?' with {escape(text)!r}; expected 4 fields")
-    return text
-
-
-def format_number(value: float) -> str:
-    """An NRf argument with 6 significant digits (what the instruments here resolve)."""
-    return f"{value:.6G}"
-
-
-def check_range(name: str, value: float, low: float, high: float, unit: str) -> float:
-    """`value` if finite and within [low, high]; else `LimitViolation` (nothing is sent)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise LimitViolation(f"{name} is {value!r}; expected a number in {unit}")
-    if not math.isfinite(value) or not low <= value <= high:
-        raise LimitViolation(f"{name} is {value} {unit}; allowed: {low} to {high} {unit}")
-    return float(value)
-
-
-class ScpiLink:
-    """The message exchange of one SCPI instrument: safe commands, numbers, the error queue.
-
-    A query that times out is followed by ``SYST:ERR?``: a queued error (SCPI instruments send
-    no reply to a rejected query) becomes `error`; an empty queue leaves the `InstrumentTimeout`.
-    """
-
-    def __init__(
-        self,
-        resource: MessageResource,
-        instrument: str,
-        error: type[ScpiError],
-        *,
-        max_errors: int = 20,
-    ) -> None:
-        self.resource = resource
-        self.instrument = instrument
-        self.error = error
-        self.max_errors = max_errors
-
-    def write(self, command: str) -> None:
-        """Send a command that has no reply."""
-        write(self.resource, self._safe(command), instrument=self.instrument)
-
-    def query(self, command: str, *, diagnose: bool = True, timeout: float | None = None) -> str:
-        """Send a query; `timeout` (s) overrides the resource's for this one exchange."""
-        saved = self.resource.timeout
-        if timeout is not None:
-            self.resource.timeout = max(saved, round(timeout * 1000))
-        try:
-            return query(self.resource, self._safe(command), instrument=self.instrument).strip()
-        except InstrumentTimeout:
-            if diagnose:
-                self._diagnose(command)
-            raise
-        finally:
-            self.resource.timeout = saved
-
-    def _diagnose(self, command: str) -> None:
-        """After a timeout: a queued error explains it; a silent queue leaves the timeout."""
-        try:
-            self.check_errors(after=repr(command))
-        except InstrumentTimeout:
-            pass  # the instrument is silent altogether: the original timeout stands
-
-    def number(self, command: str) -> float:
-        """A finite reading; NAN or over range drains the error queue, then `DeviceFault`."""
-        reply = self.query(command)
-        value = parse_number(reply, command, self.instrument)
-        if not math.isfinite(value) or abs(value) >= _OVER_RANGE:
-            self.check_errors(after=repr(command))
-            raise DeviceFault(
-                f"{self.instrument} answered {command!r} with {reply} (over range / no reading)"
-            )
-        return value
-
-    def boolean(self, command: str) -> bool:
-        return parse_boolean(self.query(command), command, self.instrument)
-
-    def set_number(self, header: str, value: float) -> float:
-        """``<header> <value>`` then ``<header>?``; the read-back value, which must match."""
-        argument = format_number(value)
-        self.write(f"{header} {argument}")
-        readback = self.number(f"{header}?")
-        if not math.isclose(readback, float(argument), rel_tol=1e-5, abs_tol=1e-9):
-            self.check_errors(after=repr(f"{header} {argument}"))
-            raise DeviceFault(
-                f"{self.instrument} did not take {header} {argument}: it reads back {readback}"
-            )
-        return readback
-
-    def set_boolean(self, header: str, on: bool) -> None:
-        """``<header> ON|OFF`` then ``<header>?``, which must match."""
-        self.write(f"{header} {'ON' if on else 'OFF'}")
-        if self.boolean(f"{header}?") != on:
-            self.check_errors(after=repr(f"{header} {'ON' if on else 'OFF'}"))
-            raise DeviceFault(f"{self.instrument} did not take {header} {'ON' if on else 'OFF'}")
-
-    def identity(self) -> str:
-        return parse_identity(self.query("*IDN?"), self.instrument)
-
-    def check_errors(self, after: str = "the last command") -> None:
-        """Drain ``SYST:ERR?``; raise `error` listing every queued error."""
-        errors: list[tuple[int, str]] = []
-        for _ in range(self.max_errors):
-            code, text = parse_error(self.query("SYST:ERR?", diagnose=False), self.instrument)
-            if code == 0:
-                break
-            errors.append((code, text))
-        else:
-            raise DeviceFault(
-                f"{self.instrument} error queue did not empty after {self.max_errors} reads"
-            )
-        if errors:
-            raise self.error(errors, after)
-
-    def _safe(self, command: str) -> str:
-        if _UNSAFE.search(command):
-            raise LimitViolation(
-                f"{self.instrument}: {escape(command)!r} holds a control character or ';'; "
-                "nothing was sent"
-            )
-        return command
-
-
-# -- the meter ----------------------------------------------------------------------------
 
 
 class MeterError(ScpiError):

@@ -17,11 +17,10 @@ not repeated: its effect is confirmed with ``STAT?`` instead.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal, Protocol, Self, get_args
+from typing import Literal, Self, get_args
 
 from electroloop.errors import (
     ConfigError,
@@ -30,7 +29,9 @@ from electroloop.errors import (
     InstrumentTimeout,
     LimitViolation,
 )
-from electroloop.instruments.transport import ConnectionLost, MessageResource, escape, query
+from electroloop.instruments import scpi
+from electroloop.instruments.scpi import Clock, ScpiError, WallClock
+from electroloop.instruments.transport import ConnectionLost, MessageResource, escape
 
 __all__ = [
     "ChannelFault",
@@ -55,22 +56,6 @@ MAX_CYCLES = 100_000
 MAX_RECORDS_PER_QUERY = 500
 PLAUSIBLE_OVERSHOOT = 0.1  # V a record may lie beyond the safety limits (the sample that trips)
 _INSTRUMENT = "cycler"
-
-
-class Clock(Protocol):
-    """Instrument time: the wall clock on a bench, a `SimClock` in a dry run."""
-
-    def now(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class _WallClock:
-    def now(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds))
 
 
 def _finite(value: float | None, what: str) -> None:
@@ -193,13 +178,10 @@ class CycleRecord:
     temperature: float
 
 
-class CyclerError(DeviceFault):
+class CyclerError(ScpiError):
     """The cycler's error queue held errors."""
 
-    def __init__(self, errors: list[tuple[int, str]], after: str) -> None:
-        self.errors = errors
-        listed = "; ".join(f"{code},{text!r}" for code, text in errors)
-        super().__init__(f"cycler reported {listed} after {after}")
+    instrument = _INSTRUMENT
 
 
 class ChannelFault(DeviceFault):
@@ -223,8 +205,8 @@ def _bad(command: str, reply: str, expected: str) -> DeviceFault:
 
 def _float(text: str, command: str, reply: str) -> float:
     try:
-        value = float(text)
-    except ValueError:
+        value = scpi.parse_number(text, command, _INSTRUMENT)
+    except DeviceFault:
         raise _bad(command, reply, "expected numbers") from None
     if not math.isfinite(value):
         raise _bad(command, reply, "expected finite numbers")
@@ -239,14 +221,7 @@ def _int(text: str, command: str, reply: str) -> int:
 
 def parse_error(reply: str) -> tuple[int, str]:
     """``<code>,"<message>"`` from ``SYST:ERR?``."""
-    code_text, comma, message = reply.strip().partition(",")
-    try:
-        code = int(code_text)
-    except ValueError:
-        raise _bad("SYST:ERR?", reply, 'expected <code>,"<message>"') from None
-    if not comma:
-        raise _bad("SYST:ERR?", reply, 'expected <code>,"<message>"')
-    return code, message.strip().strip('"')
+    return scpi.parse_error(reply, _INSTRUMENT)
 
 
 def parse_status(reply: str) -> ChannelStatus:
@@ -346,7 +321,7 @@ class MultichannelCycler:
     ) -> None:
         self.resource = resource
         self.limits = limits or ChannelLimits()
-        self.clock: Clock = clock or _WallClock()
+        self.clock: Clock = clock or WallClock()
         self.max_errors = max_errors
         self._channels: int | None = None
 
@@ -357,10 +332,7 @@ class MultichannelCycler:
 
     def identity(self) -> str:
         """``*IDN?``: manufacturer, model, serial number, firmware."""
-        reply = self._query("*IDN?")
-        if reply.count(",") != 3:
-            raise _bad("*IDN?", reply, "expected 4 fields")
-        return reply
+        return scpi.parse_identity(self._query("*IDN?"), _INSTRUMENT)
 
     def reset(self) -> None:
         """``*RST``: stops every channel and clears protocols and records (indices restart)."""
@@ -377,16 +349,12 @@ class MultichannelCycler:
 
     def check_errors(self, after: str = "the last command") -> None:
         """Drain ``SYST:ERR?``; raise `CyclerError` listing every queued error."""
-        errors: list[tuple[int, str]] = []
-        for _ in range(self.max_errors):
-            code, text = parse_error(self._query("SYST:ERR?", diagnose=False))
-            if code == 0:
-                break
-            errors.append((code, text))
-        else:
-            raise DeviceFault(f"cycler error queue did not empty after {self.max_errors} reads")
-        if errors:
-            raise CyclerError(errors, after)
+        scpi.check_error_queue(
+            lambda command: self._query(command, diagnose=False),
+            CyclerError,
+            after,
+            max_errors=self.max_errors,
+        )
 
     # -- protocols -----------------------------------------------------------------------
 
@@ -544,38 +512,30 @@ class MultichannelCycler:
             raise LimitViolation(f"channel {channel}; allowed: 1..{count}")
 
     def _apply(self, command: str, readback: str, matches: Callable[[str], bool]) -> None:
-        """Send a setting and its read-back in one message (``<command>;<readback>``); once
-        more if either was lost (settings name their target state, so twice is safe)."""
-        failure: Exception | None = None
-        for _ in range(2):
-            reply = self._query(f"{command};{readback}")
-            try:
-                if matches(reply):
-                    return
-                failure = DeviceFault(f"cycler reads back {escape(reply)[:120]!r} for {readback!r}")
-            except DeviceFault as exc:  # an unreadable read-back: ask again
-                failure = exc
-            self.check_errors(after=repr(command[:60]))
-        assert failure is not None
-        raise failure
+        """``<command>;<readback>``, sent once more if lost (`scpi.apply_setting`); `_query`
+        itself asks a timed-out message once more."""
+        scpi.apply_setting(
+            self._query,
+            lambda sent: self.check_errors(after=repr(sent[:60])),
+            command,
+            readback,
+            matches,
+            failure=lambda reply: DeviceFault(
+                f"cycler reads back {escape(reply)[:120]!r} for {readback!r}"
+            ),
+        )
 
     def _query(self, command: str, *, diagnose: bool = True, idempotent: bool = True) -> str:
         """Ask `command`; on a timeout reopen the link, drain the error queue and (if
         `idempotent`) ask once more."""
-        for attempt in (1, 2):
-            try:
-                return query(
-                    self.resource, command, instrument=_INSTRUMENT, idempotent=idempotent
-                ).strip()
-            except InstrumentTimeout:
-                reconnect = getattr(self.resource, "reconnect", None)
-                if reconnect is not None:
-                    reconnect()  # pyvisa-py reports a link the peer closed as a timeout
-                if diagnose:
-                    self.check_errors(after=repr(command[:60]))
-                if attempt == 2 or not idempotent:
-                    raise
-        raise AssertionError("unreachable")
+        return scpi.query_recovering(
+            self.resource,
+            command,
+            instrument=_INSTRUMENT,
+            diagnose=(lambda: self.check_errors(after=repr(command[:60]))) if diagnose else None,
+            attempts=2 if idempotent else 1,
+            idempotent=idempotent,
+        )
 
 
 def _close_all(reply: str, wanted: tuple[float, ...], command: str) -> bool:

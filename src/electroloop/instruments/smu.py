@@ -29,13 +29,14 @@ current charges the cell, as in `electroloop.simulations.cell_circuit`.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from electroloop.errors import DeviceFault, InstrumentTimeout, LimitViolation
-from electroloop.instruments.transport import MessageResource, escape, query
+from electroloop.instruments import scpi
+from electroloop.instruments.scpi import Clock, ScpiError, WallClock
+from electroloop.instruments.transport import MessageResource, escape
 
 __all__ = [
     "CellLimits",
@@ -60,24 +61,6 @@ MIN_CURRENT_LIMIT = 1e-9  # A, smallest ILIM
 READ_COMMAND = ':READ? "defbuffer1", READ, SOUR, REL'
 _INSTRUMENT = "SMU"
 _RELATIVE = 1e-5  # readback tolerance: NR3 with 6 decimals
-
-
-class Clock(Protocol):
-    """Instrument time: the wall clock on a bench, a `SimClock` in a dry run."""
-
-    def now(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class WallClock:
-    """Real time (monotonic)."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds))
 
 
 @dataclass(frozen=True)
@@ -115,13 +98,10 @@ class CellRun:
     energy: float
 
 
-class SmuError(DeviceFault):
+class SmuError(ScpiError):
     """The SMU's error queue held errors (``<code>,"<message>"`` pairs)."""
 
-    def __init__(self, errors: list[tuple[int, str]], after: str) -> None:
-        self.errors = errors
-        listed = "; ".join(f"{code},{text!r}" for code, text in errors)
-        super().__init__(f"SMU reported {listed} after {after}")
+    instrument = _INSTRUMENT
 
 
 # -- response parsers (pure; property-tested) ----------------------------------------------
@@ -129,11 +109,8 @@ class SmuError(DeviceFault):
 
 def parse_number(reply: str, command: str = "query") -> float:
     """One finite NR1/NR2/NR3 number."""
-    try:
-        value = float(reply.strip())
-    except ValueError:
-        raise DeviceFault(f"SMU answered {command!r} with {escape(reply)!r}") from None
-    if not math.isfinite(value) or abs(value) >= 9.9e37:  # SCPI +INF/NAN: no valid reading
+    value = scpi.parse_number(reply, command, _INSTRUMENT)
+    if not scpi.is_reading(value):  # SCPI +INF/NAN: no valid reading
         raise DeviceFault(f"SMU answered {command!r} with {escape(reply)!r} (no valid reading)")
     return value
 
@@ -151,12 +128,7 @@ def parse_reading(reply: str) -> tuple[float, float, float]:
 
 def parse_bool(reply: str, command: str = "query") -> bool:
     """``1``/``0`` (also ``ON``/``OFF``)."""
-    text = reply.strip().upper()
-    if text in ("1", "ON"):
-        return True
-    if text in ("0", "OFF"):
-        return False
-    raise DeviceFault(f"SMU answered {command!r} with {escape(reply)!r}; expected 1 or 0")
+    return scpi.parse_boolean(reply, command, _INSTRUMENT)
 
 
 def parse_function(reply: str, command: str = "query") -> Function:
@@ -171,14 +143,7 @@ def parse_function(reply: str, command: str = "query") -> Function:
 
 def parse_error(reply: str) -> tuple[int, str]:
     """``<code>,"<message>"`` from ``:SYST:ERR?``."""
-    code_text, comma, message = reply.strip().partition(",")
-    try:
-        code = int(code_text)
-    except ValueError:
-        raise DeviceFault(f"SMU answered ':SYST:ERR?' with {escape(reply)!r}") from None
-    if not comma:
-        raise DeviceFault(f"SMU answered ':SYST:ERR?' with {escape(reply)!r}")
-    return code, message.strip().strip('"')
+    return scpi.parse_error(reply, _INSTRUMENT, ":SYST:ERR?")
 
 
 def _close(a: float, b: float) -> bool:
@@ -222,10 +187,7 @@ class Keithley2450:
 
     def identity(self) -> str:
         """``*IDN?``: manufacturer, model, serial number, firmware."""
-        reply = self._query("*IDN?")
-        if reply.count(",") != 3:
-            raise DeviceFault(f"SMU answered '*IDN?' with {escape(reply)!r}; expected 4 fields")
-        return reply
+        return scpi.parse_identity(self._query("*IDN?"), _INSTRUMENT)
 
     def reset(self) -> None:
         """``*RST`` (source voltage, sense current, output off), then a high-impedance off state."""
@@ -242,16 +204,13 @@ class Keithley2450:
 
     def check_errors(self, after: str = "the last command") -> None:
         """Drain ``:SYST:ERR?``; raise `SmuError` listing every queued error."""
-        errors: list[tuple[int, str]] = []
-        for _ in range(self.max_errors):
-            code, text = parse_error(self._query(":SYST:ERR?", diagnose=False))
-            if code == 0:
-                break
-            errors.append((code, text))
-        else:
-            raise DeviceFault(f"SMU error queue did not empty after {self.max_errors} reads")
-        if errors:
-            raise SmuError(errors, after)
+        scpi.check_error_queue(
+            lambda command: self._query(command, diagnose=False),
+            SmuError,
+            after,
+            max_errors=self.max_errors,
+            command=":SYST:ERR?",
+        )
 
     # -- source and sense ----------------------------------------------------------------
 
@@ -510,38 +469,28 @@ class Keithley2450:
         )
 
     def _apply(self, command: str, readback: str, matches: Callable[[str], bool]) -> None:
-        """Send `command` and its read-back in one message (``<command>;<readback>``, IEEE
-        488.2 §7.1: no second round trip, no Nagle delay); once more if the link, the command
-        or its answer was lost. Sending twice is safe: every setter names its target state."""
-        failure: Exception | None = None
-        for _ in range(2):
-            try:
-                reply = self._query(f"{command};{readback}")
-            except InstrumentTimeout as exc:  # the link was reopened and the queue was empty
-                failure = exc
-                continue
-            try:
-                if matches(reply):
-                    return
-                failure = DeviceFault(
-                    f"SMU reads back {escape(reply)!r} for {readback!r} after {command!r}"
-                )
-            except DeviceFault as exc:  # an unreadable read-back: ask again
-                failure = exc
-            self.check_errors(after=repr(command))
-        assert failure is not None
-        raise failure
+        """``<command>;<readback>``, sent once more if lost (`scpi.apply_setting`); a timeout
+        has already reopened the link and found the error queue empty."""
+        scpi.apply_setting(
+            self._query,
+            lambda sent: self.check_errors(after=repr(sent)),
+            command,
+            readback,
+            matches,
+            failure=lambda reply: DeviceFault(
+                f"SMU reads back {escape(reply)!r} for {readback!r} after {command!r}"
+            ),
+            lost=(InstrumentTimeout,),
+        )
 
     def _query(self, command: str, *, diagnose: bool = True) -> str:
-        try:
-            return query(self.resource, command, instrument=_INSTRUMENT).strip()
-        except InstrumentTimeout:
-            reconnect = getattr(self.resource, "reconnect", None)
-            if reconnect is not None:
-                reconnect()  # a dropped link reads as a timeout through pyvisa-py
-            if diagnose:
-                self.check_errors(after=repr(command))
-            raise
+        """Ask once; a timeout reopens the link and drains the error queue, then stands."""
+        return scpi.query_recovering(
+            self.resource,
+            command,
+            instrument=_INSTRUMENT,
+            diagnose=(lambda: self.check_errors(after=repr(command))) if diagnose else None,
+        )
 
 
 def _integrate(readings: list[SmuReading]) -> tuple[float, float]:

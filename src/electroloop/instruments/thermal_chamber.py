@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from electroloop.errors import ConfigError, DeviceFault, InstrumentTimeout
-from electroloop.instruments.conductivity_meter import ScpiError, ScpiLink, check_range
+from electroloop.instruments.scpi import ScpiError, ScpiLink, check_range
 from electroloop.instruments.transport import MessageResource, escape
 
 __all__ = [

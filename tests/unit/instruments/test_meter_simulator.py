@@ -103,7 +103,7 @@ def test_acquisition_takes_instrument_time(lab, connect) -> None:
         write(m.resource, "INIT", instrument="meter")  # still measuring: -213 init ignored
         start = time.monotonic()
         assert query(m.resource, "*OPC?", instrument="meter") == "1"
-        assert 0.02 < time.monotonic() - start < 0.3  # 5 s of instrument time at 100x
+        assert 0.02 < time.monotonic() - start < 3.0  # 5 s of instrument time at 100x
         with pytest.raises(MeterError, match="-213"):
             m.check_errors()
         start = time.monotonic()

@@ -106,7 +106,7 @@ def test_busy_pump_times_out(dialogue) -> None:
     start = time.monotonic()
     with pytest.raises(InstrumentTimeout, match="busy"):
         p.wait_until_ready(timeout=0.05)
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 3.0  # gives up at its timeout, not never
 
 
 def test_garbled_answers(dialogue) -> None:

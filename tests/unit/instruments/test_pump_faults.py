@@ -172,7 +172,7 @@ def test_stuck_busy_times_out(fast, link) -> None:
     start = time.monotonic()
     with pytest.raises(InstrumentTimeout, match="still busy"):
         pump.select_port(3)
-    assert time.monotonic() - start < 0.5
+    assert time.monotonic() - start < 3.0  # the allowance, not a stroke that never ends
     with pytest.raises(CommandOverflow):  # a busy pump refuses the next move
         pump.move_to(1.0)
 

@@ -54,7 +54,7 @@ def test_a_move_is_busy_for_its_duration_on_the_clock(lab, connect) -> None:
     start = time.monotonic()
     pump.move_to(5.0)
     slow_stroke = time.monotonic() - start
-    assert 0.008 < fast_stroke < slow_stroke and 0.04 < slow_stroke < 0.2
+    assert 0.008 < fast_stroke < slow_stroke and 0.04 < slow_stroke < 3.0
     assert pump.top_speed() == 1400 and server.top_speed == 1400
 
 

@@ -40,7 +40,7 @@ def test_close_leaves_no_threads_or_ports(stocks, connect) -> None:
     assert threading.active_count() == before + 6 + 3  # acceptors + connected clients
     start = time.monotonic()
     lab.close()
-    assert time.monotonic() - start < 0.5
+    assert time.monotonic() - start < 3.0  # close() does not hang on a client
     assert threading.active_count() == before
     assert all(_refused(server.port) for server in servers)
     lab.close()  # idempotent

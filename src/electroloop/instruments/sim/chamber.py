@@ -26,14 +26,13 @@ from __future__ import annotations
 import math
 import threading
 import zlib
-from collections.abc import Callable
 
 import numpy as np
 
 from electroloop.instruments.sim.clock import SimClock
-from electroloop.instruments.sim.meter import (
+from electroloop.instruments.sim.scpi import (
+    CommandTable,
     ErrorQueue,
-    ScpiHeader,
     ScpiReject,
     parse_parameter,
     parse_switch,
@@ -45,8 +44,6 @@ __all__ = ["ALARMS", "ChamberServer"]
 ALARMS = ("OVERTEMP", "UNDERTEMP", "SENSOR", "COMPRESSOR", "WATER")
 _DEFAULT_SETPOINT = 25.0  # °C after *RST
 _DEFAULT_RAMP = 1.0  # K/min after *RST
-
-_Handler = Callable[[str], "str | None"]
 
 
 def approach(value: float, target: float, tau: float, rate: float, dt: float) -> float:
@@ -106,9 +103,8 @@ class ChamberServer(LineServer):
         self._state = threading.RLock()
         self._updated = self.clock.now()
         self._rng = np.random.default_rng([seed, zlib.crc32(b"chamber")])
-        self._commands: list[tuple[ScpiHeader, _Handler]] = [
-            (ScpiHeader(pattern), handler)
-            for pattern, handler in [
+        self._commands = CommandTable(
+            [
                 ("*IDN?", lambda _: f"Electroloop Sim,TC-150,{self.serial},1.0"),
                 ("*RST", self._reset),
                 ("*CLS", lambda _: self.errors.clear()),
@@ -125,7 +121,7 @@ class ChamberServer(LineServer):
                 ("STATus:ALARM?", lambda _: self.alarm),
                 ("STATus:ALARM:CLEar", self._clear_alarm),
             ]
-        ]
+        )
         super().__init__(port=port, seed=seed)
 
     # -- what the operator (or a test) does at the chamber -------------------------------
@@ -161,17 +157,7 @@ class ChamberServer(LineServer):
         header, _, parameters = line.strip().partition(" ")
         with self._state:
             self._advance()
-            for pattern, handler in self._commands:
-                if pattern.matches(header):
-                    try:
-                        if header.endswith("?") and parameters.strip():
-                            raise ScpiReject(-108, "Parameter not allowed")
-                        return handler(parameters)
-                    except ScpiReject as reject:
-                        self.errors.push(reject.code, reject.message)
-                        return None
-            self.errors.push(-113, "Undefined header")
-            return None
+            return self._commands.execute(header, parameters, self.errors)
 
     def error_answer(self, line: str) -> str | None:
         """A controller fault: queued; ``SYST:ERR?`` reports it, anything else gets no answer."""

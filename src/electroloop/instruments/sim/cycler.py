@@ -23,7 +23,6 @@ import copy
 import math
 import re
 import threading
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -31,6 +30,12 @@ import numpy as np
 
 from electroloop.errors import SimulationError
 from electroloop.instruments.sim.clock import SimClock
+from electroloop.instruments.sim.scpi import (
+    ErrorQueue,
+    ScpiReject,
+    execute_message,
+    parse_number,
+)
 from electroloop.instruments.sim.server import LineServer
 from electroloop.simulations.cell_circuit import CellSpec, EquivalentCircuitCell
 
@@ -76,26 +81,8 @@ class _Step:
         return f"{self.kind},{self.a:.6E},{self.b:.6E}{tail}"
 
 
-class _Rejected(Exception):
-    """A command the cycler refuses: queue `error`, answer nothing."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.error = (code, message)
-
-
-def _illegal(detail: str) -> _Rejected:
-    return _Rejected(-224, f"Illegal parameter value;{detail}")
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise _Rejected(-104, "Data type error") from None
-    if not math.isfinite(value):
-        raise _Rejected(-222, "Data out of range")
-    return value
+def _illegal(detail: str) -> ScpiReject:
+    return ScpiReject(-224, f"Illegal parameter value;{detail}")
 
 
 def _parse_protocol(text: str, max_current: float) -> list[_Step]:
@@ -186,9 +173,9 @@ class _Channel:
 
     def start(self) -> None:
         if not self.steps:
-            raise _Rejected(-221, "Settings conflict;no protocol loaded")
+            raise ScpiReject(-221, "Settings conflict;no protocol loaded")
         if self.state == "RUNNING":
-            raise _Rejected(-221, "Settings conflict;already running")
+            raise ScpiReject(-221, "Settings conflict;already running")
         self.state, self.reason = "RUNNING", ""
         self.run_time, self.cycle, self._passes = 0.0, 1, 1
         self._begin(0)
@@ -395,7 +382,7 @@ class CyclerServer(LineServer):
         self.max_step = max_step
         self._seed = seed
         self._state = threading.RLock()
-        self._errors: deque[tuple[int, str]] = deque(maxlen=32)
+        self._errors = ErrorQueue(size=32)
         now = self.clock.now()
         self._epoch = now
         cells = cells or {}
@@ -432,7 +419,7 @@ class CyclerServer(LineServer):
     def inject_error(self, code: int, message: str) -> None:
         """Queue an error as if the last command had failed."""
         with self._state:
-            self._errors.append((code, message))
+            self._errors.push(code, message)
 
     def error_answer(self, line: str) -> str | None:
         self.inject_error(-200, "Execution error")
@@ -451,29 +438,11 @@ class CyclerServer(LineServer):
     # -- protocol ------------------------------------------------------------------------
 
     def answer(self, line: str) -> str | None:
-        """Execute each unit of the message in turn; join the query answers with ``;``.
-
-        A command error (-1xx) discards the rest of the message, an execution error (-2xx)
-        does not (IEEE 488.2 §6.1.6); a query that cannot complete leaves the message
-        unanswered.
-        """
-        replies = []
+        """Execute each unit of the message in turn (`execute_message`), every channel
+        integrated up to now once for the whole message; the query answers joined with ``;``."""
         with self._state:
             self._advance()
-            for unit in split_message(line):
-                head, _, argument = unit.partition(" ")
-                try:
-                    reply = self._dispatch(head, argument.strip())
-                except _Rejected as rejected:
-                    self._errors.append(rejected.error)
-                    if rejected.error[0] > -200:
-                        break
-                    continue
-                if reply is None and head.endswith("?"):
-                    return None
-                if reply is not None:
-                    replies.append(reply)
-        return ";".join(replies) if replies else None
+            return execute_message(line, self._dispatch, self._errors)
 
     def _dispatch(self, head: str, argument: str) -> str | None:
         match = _CHANNEL.fullmatch(head)
@@ -481,7 +450,7 @@ class CyclerServer(LineServer):
             return self._common(_normalise(head), argument)
         number = int(match.group(1))
         if not 1 <= number <= len(self._channels):
-            raise _Rejected(-114, "Header suffix out of range")
+            raise ScpiReject(-114, "Header suffix out of range")
         return self._channel_command(self._channels[number - 1], _normalise(match[2]), argument)
 
     def _common(self, header: str, argument: str) -> str | None:
@@ -497,50 +466,43 @@ class CyclerServer(LineServer):
         if header == "*OPC?":
             return "1"
         if header == "SYST:ERR?":
-            code, message = self._errors.popleft() if self._errors else (0, "No error")
-            return f'{code},"{message}"'
+            return self._errors.pop()
         if header == "SYST:CHAN?":
             return str(len(self._channels))
         if header == "SYST:TIME?":
             return f"{self.clock.now() - self._epoch:.6E}"
-        raise _Rejected(-113, "Undefined header")
+        raise ScpiReject(-113, "Undefined header")
 
     def _channel_command(self, channel: _Channel, header: str, argument: str) -> str | None:
         settings = ("LIM:VOLT", "LIM:CURR", "LIM:TEMP", "DATA:INT", "PROT:LOAD")
         if header in settings and channel.state == "RUNNING":
-            raise _Rejected(-221, "Settings conflict;channel running")
+            raise ScpiReject(-221, "Settings conflict;channel running")
         if header in settings and not argument:
-            raise _Rejected(-109, "Missing parameter")
+            raise ScpiReject(-109, "Missing parameter")
         if header == "LIM:VOLT":
             low, _, high = argument.partition(",")
-            vmin, vmax = _number(low), _number(high)
+            vmin, vmax = parse_number(low), parse_number(high)
             if not 0.0 <= vmin < vmax <= MAX_VOLTAGE:
-                raise _Rejected(-222, "Data out of range")
+                raise ScpiReject(-222, "Data out of range")
             channel.limits.update(vmin=vmin, vmax=vmax)
             return None
         if header == "LIM:VOLT?":
             return f"{channel.limits['vmin']:.6E},{channel.limits['vmax']:.6E}"
         if header == "LIM:CURR":
-            imax = _number(argument)
+            imax = parse_number(argument)
             if not 0.0 < imax <= self.max_current:
-                raise _Rejected(-222, "Data out of range")
+                raise ScpiReject(-222, "Data out of range")
             channel.limits["imax"] = imax
             return None
         if header == "LIM:CURR?":
             return f"{channel.limits['imax']:.6E}"
         if header == "LIM:TEMP":
-            tmax = _number(argument)
-            if not -40.0 <= tmax <= 100.0:
-                raise _Rejected(-222, "Data out of range")
-            channel.limits["tmax"] = tmax
+            channel.limits["tmax"] = parse_number(argument, -40.0, 100.0)
             return None
         if header == "LIM:TEMP?":
             return f"{channel.limits['tmax']:.6E}"
         if header == "DATA:INT":
-            interval = _number(argument)
-            if not 1.0 <= interval <= 3600.0:
-                raise _Rejected(-222, "Data out of range")
-            channel.interval = interval
+            channel.interval = parse_number(argument, 1.0, 3600.0)
             return None
         if header == "DATA:INT?":
             return f"{channel.interval:.6E}"
@@ -561,38 +523,20 @@ class CyclerServer(LineServer):
             return str(len(channel.records))
         if header == "DATA?":
             return self._data(channel, argument)
-        raise _Rejected(-113, "Undefined header")
+        raise ScpiReject(-113, "Undefined header")
 
     @staticmethod
     def _data(channel: _Channel, argument: str) -> str:
         since_text, _, most_text = argument.partition(",")
         if not most_text:
-            raise _Rejected(-109, "Missing parameter")
-        since, most = _number(since_text), _number(most_text)
+            raise ScpiReject(-109, "Missing parameter")
+        since, most = parse_number(since_text), parse_number(most_text)
         if since != int(since) or most != int(most):
-            raise _Rejected(-104, "Data type error")
+            raise ScpiReject(-104, "Data type error")
         if since < 0 or not 1 <= most <= MAX_RECORDS_PER_QUERY:
-            raise _Rejected(-222, "Data out of range")
+            raise ScpiReject(-222, "Data out of range")
         chosen = channel.records[int(since) : int(since) + int(most)]
         return ";".join([str(len(chosen)), *(_format_record(record) for record in chosen)])
-
-
-def split_message(line: str) -> list[str]:
-    """Program message units of one line: split at ``;`` outside double quotes (IEEE 488.2
-    §7.1 program message; a quoted string may hold semicolons)."""
-    units: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for char in line:
-        if char == '"':
-            quoted = not quoted
-        if char == ";" and not quoted:
-            units.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    units.append("".join(current))
-    return [unit.strip() for unit in units if unit.strip()]
 
 
 def _normalise(header: str) -> str:

@@ -20,21 +20,27 @@ model refuses the vial the meter queues -222 and answers 9.91E+37 (SCPI NAN).
 
 Faults (`LineServer`): ERROR queues -240 hardware error (a reading answers NAN, other queries
 nothing); STUCK_BUSY makes every acquisition hang (``*OPC?`` and ``MEAS?`` never answer);
-DRIFT adds ``drift × value`` to conductivity readings. The SCPI parsing helpers here
-(`ScpiHeader`, `ErrorQueue`, `parse_parameter`) are shared with the chamber simulator.
+DRIFT adds ``drift × value`` to conductivity readings. The SCPI parsing helpers first written
+here (`ScpiHeader`, `ErrorQueue`, `parse_parameter`…) live in `electroloop.instruments.sim.scpi`
+and are re-exported.
 """
 
 from __future__ import annotations
 
-import re
 import threading
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from electroloop.errors import SimulationError
 from electroloop.instruments.sim.bench import SimulatedBench
 from electroloop.instruments.sim.clock import SimClock
+from electroloop.instruments.sim.scpi import (
+    CommandTable,
+    ErrorQueue,
+    ScpiHeader,
+    ScpiReject,
+    parse_parameter,
+    parse_switch,
+)
 from electroloop.instruments.sim.server import LineServer
 
 __all__ = [
@@ -50,122 +56,11 @@ NAN = "9.91E+37"  # SCPI-1999 Vol. 1 §7.2.1.5
 OVERFLOW = "9.9E+37"
 
 
-# -- SCPI parsing shared by the SCPI simulators ------------------------------------------
-
-
-class ScpiReject(Exception):
-    """A command the instrument refuses: queue (code, message), send nothing."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"{code},{message}")
-        self.code = code
-        self.message = message
-
-
-class ScpiHeader:
-    """One SCPI program header pattern, e.g. ``[SENSe:]CONDuctivity:TCOMPensation[:STATe]``.
-
-    Each node matches its short form (the upper-case letters) or its long form, in any case;
-    bracketed nodes may be left out (SCPI-1999 Vol. 1 §6.2.1). A leading ``:`` is optional.
-    """
-
-    def __init__(self, pattern: str) -> None:
-        self.pattern = pattern
-        pieces = []
-        for node in re.findall(r"\[?:?[A-Za-z*]+\??\]?", pattern):
-            optional = node.startswith("[")
-            name = node.strip("[]:?")
-            short = "".join(c for c in name if c.isupper() or c == "*")
-            alternatives = "|".join(re.escape(f) for f in dict.fromkeys([short, name.upper()]))
-            piece = f":(?:{alternatives})"
-            pieces.append(f"(?:{piece})?" if optional else piece)
-        query = r"\?" if pattern.endswith("?") else ""
-        self._regex = re.compile("".join(pieces) + query, re.IGNORECASE)
-
-    def matches(self, header: str) -> bool:
-        text = header if header.startswith(":") else ":" + header
-        return self._regex.fullmatch(text) is not None
-
-
-class ErrorQueue:
-    """The SCPI error/event queue: FIFO, ``0,"No error"`` when empty (SCPI-1999 Vol. 2 §21.8).
-
-    When full, the newest entry is replaced by -350 queue overflow, as the standard requires.
-    """
-
-    def __init__(self, size: int = 16) -> None:
-        self.size = size
-        self._queue: deque[tuple[int, str]] = deque()
-
-    def push(self, code: int, message: str) -> None:
-        if len(self._queue) >= self.size:
-            self._queue[-1] = (-350, "Queue overflow")
-        else:
-            self._queue.append((code, message))
-
-    def pop(self) -> str:
-        code, message = self._queue.popleft() if self._queue else (0, "No error")
-        quoted = message.replace('"', '""')
-        return f'{code},"{quoted}"'
-
-    def clear(self) -> None:
-        self._queue.clear()
-
-    def __len__(self) -> int:
-        return len(self._queue)
-
-
-def parse_parameter(
-    text: str, *, low: float, high: float, default: float, integer: bool = False
-) -> float:
-    """One numeric parameter (NRf, or ``MINimum``/``MAXimum``/``DEFault``) within [low, high].
-
-    Raises `ScpiReject` with -109 (missing), -108 (more than one), -104 (not a number) or -222
-    (out of range), as SCPI-1999 Vol. 2 §21.8 assigns them.
-    """
-    text = text.strip()
-    if not text:
-        raise ScpiReject(-109, "Missing parameter")
-    if "," in text:
-        raise ScpiReject(-108, "Parameter not allowed")
-    word = text.upper()
-    if word in ("MIN", "MINIMUM"):
-        return low
-    if word in ("MAX", "MAXIMUM"):
-        return high
-    if word in ("DEF", "DEFAULT"):
-        return default
-    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text):
-        raise ScpiReject(-104, "Data type error")
-    value = float(text)
-    if not low <= value <= high:
-        raise ScpiReject(-222, "Data out of range")
-    return value
-
-
-def parse_switch(text: str) -> bool:
-    """A boolean parameter ``ON|OFF|1|0`` (SCPI-1999 Vol. 1 §7.3); else -224 / -109."""
-    word = text.strip().upper()
-    if not word:
-        raise ScpiReject(-109, "Missing parameter")
-    if word in ("ON", "1"):
-        return True
-    if word in ("OFF", "0"):
-        return False
-    raise ScpiReject(-224, "Illegal parameter value")
-
-
-# -- the meter ----------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class _Acquisition:
     done_at: float  # instrument time
     raw: float | None  # S/m at the probe temperature; None: the model refused the vial
     temperature: float  # °C
-
-
-_Handler = Callable[[str], "str | None"]
 
 
 def _nr3(value: float) -> str:
@@ -214,9 +109,8 @@ class MeterServer(LineServer):
         self._state = threading.Lock()
         self._rng = bench.rng("meter")
         cond, tcomp = "[SENSe:]CONDuctivity", "[SENSe:]CONDuctivity:TCOMPensation"
-        self._commands: list[tuple[ScpiHeader, _Handler]] = [
-            (ScpiHeader(pattern), handler)
-            for pattern, handler in [
+        self._commands = CommandTable(
+            [
                 ("*IDN?", lambda _: f"Electroloop Sim,CM-100,{self.serial},1.0"),
                 ("*RST", self._reset),
                 ("*CLS", lambda _: self.errors.clear()),
@@ -234,7 +128,7 @@ class MeterServer(LineServer):
                 (f"{tcomp}:REFerence", self._set_reference),
                 (f"{tcomp}:REFerence?", lambda _: _nr3(self.reference)),
             ]
-        ]
+        )
         self._measure = {
             "COND": ScpiHeader("MEASure:CONDuctivity?"),
             "TEMP": ScpiHeader("MEASure:TEMPerature?"),
@@ -257,17 +151,7 @@ class MeterServer(LineServer):
         if self._opc.matches(header):
             return self._wait_for_acquisition()
         with self._state:
-            for pattern, handler in self._commands:
-                if pattern.matches(header):
-                    try:
-                        if header.endswith("?") and parameters.strip():
-                            raise ScpiReject(-108, "Parameter not allowed")
-                        return handler(parameters)
-                    except ScpiReject as reject:
-                        self.errors.push(reject.code, reject.message)
-                        return None
-            self.errors.push(-113, "Undefined header")
-            return None
+            return self._commands.execute(header, parameters, self.errors)
 
     def error_answer(self, line: str) -> str | None:
         """A hardware error: queued; a reading answers NAN, other queries and commands nothing."""

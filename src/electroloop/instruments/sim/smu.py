@@ -28,12 +28,19 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections import deque
 
 import numpy as np
 
 from electroloop.errors import SimulationError
 from electroloop.instruments.sim.clock import SimClock
+from electroloop.instruments.sim.scpi import (
+    ErrorQueue,
+    ScpiReject,
+    execute_message,
+    parse_number,
+    parse_switch,
+    split_message,
+)
 from electroloop.instruments.sim.server import LineServer
 from electroloop.simulations.cell_circuit import CellSpec, EquivalentCircuitCell
 
@@ -79,24 +86,6 @@ def normalise_header(header: str) -> str:
     return ":".join(nodes) + ("?" if query else "")
 
 
-def split_message(line: str) -> list[str]:
-    """Program message units of one line: split at ``;`` outside double quotes (IEEE 488.2
-    §7.1 program message; a quoted string may hold semicolons)."""
-    units: list[str] = []
-    current: list[str] = []
-    quoted = False
-    for char in line:
-        if char == '"':
-            quoted = not quoted
-        if char == ";" and not quoted:
-            units.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    units.append("".join(current))
-    return [unit.strip() for unit in units if unit.strip()]
-
-
 class SmuServer(LineServer):
     """One 2450 with one cell; `fill` swaps the cell as the lab fills a new one."""
 
@@ -125,7 +114,7 @@ class SmuServer(LineServer):
         self._seed = seed
         self._rng = np.random.default_rng([seed, 2450])
         self._state = threading.RLock()
-        self._errors: deque[tuple[int, str]] = deque(maxlen=32)
+        self._errors = ErrorQueue(size=32)
         self.cell = EquivalentCircuitCell(cell or CellSpec(), seed=seed)
         self._time = self.clock.now()  # instrument time the cell has been integrated to
         self._reset()
@@ -142,7 +131,7 @@ class SmuServer(LineServer):
     def inject_error(self, code: int, message: str) -> None:
         """Queue an error as if the last command had failed."""
         with self._state:
-            self._errors.append((code, message))
+            self._errors.push(code, message)
 
     def error_answer(self, line: str) -> str | None:
         self.inject_error(-200, "Execution error")
@@ -206,29 +195,15 @@ class SmuServer(LineServer):
     # -- protocol ------------------------------------------------------------------------
 
     def answer(self, line: str) -> str | None:
-        """Execute each unit of the message in turn; join the query answers with ``;``.
-
-        A command error (-1xx) discards the rest of the message, an execution error (-2xx)
-        does not (IEEE 488.2 §6.1.6); a query that cannot complete leaves the message
-        unanswered.
-        """
-        replies = []
+        """Execute each unit of the message in turn (`execute_message`), the cell integrated
+        up to now once for the whole message; the query answers joined with ``;``."""
         with self._state:
             self._advance()
-            for unit in split_message(line):
-                head, _, argument = unit.partition(" ")
-                try:
-                    reply = self._dispatch(normalise_header(head), argument.strip())
-                except _Rejected as rejected:
-                    self._errors.append(rejected.error)
-                    if rejected.error[0] > -200:
-                        break
-                    continue
-                if reply is None and head.endswith("?"):
-                    return None
-                if reply is not None:
-                    replies.append(reply)
-        return ";".join(replies) if replies else None
+            return execute_message(
+                line,
+                lambda head, argument: self._dispatch(normalise_header(head), argument),
+                self._errors,
+            )
 
     def _dispatch(self, header: str, argument: str) -> str | None:
         if header == "*IDN?":
@@ -242,8 +217,7 @@ class SmuServer(LineServer):
         if header == "*OPC?":
             return None if self.stuck_busy else "1"
         if header == "SYST:ERR?":
-            code, message = self._errors.popleft() if self._errors else (0, "No error")
-            return f'{code},"{message}"'
+            return self._errors.pop()
         if header == "SOUR:FUNC":
             self.source = _function(argument)
             return None
@@ -257,17 +231,17 @@ class SmuServer(LineServer):
         if header in ("SOUR:CURR", "SOUR:VOLT"):
             function = header[5:]
             top = MAX_CURRENT if function == "CURR" else MAX_VOLTAGE
-            self.levels[function] = _number(argument, -top, top)
+            self.levels[function] = parse_number(argument, -top, top)
             return None
         if header in ("SOUR:CURR?", "SOUR:VOLT?"):
             return f"{self.levels[header[5:9]]:.6E}"
         if header == "SOUR:VOLT:ILIM":
-            self.current_limit = _number(argument, 1e-9, MAX_CURRENT)
+            self.current_limit = parse_number(argument, 1e-9, MAX_CURRENT)
             return None
         if header == "SOUR:VOLT:ILIM?":
             return f"{self.current_limit:.6E}"
         if header == "SOUR:CURR:VLIM":
-            self.voltage_limit = _number(argument, 0.02, MAX_VOLTAGE)
+            self.voltage_limit = parse_number(argument, 0.02, MAX_VOLTAGE)
             return None
         if header == "SOUR:CURR:VLIM?":
             return f"{self.voltage_limit:.6E}"
@@ -282,23 +256,23 @@ class SmuServer(LineServer):
         if header in ("OUTP:CURR:SMOD", "OUTP:VOLT:SMOD"):
             mode = _OFF_MODES.get(argument.upper())
             if mode is None:
-                raise _Rejected(-224, "Illegal parameter value")
+                raise ScpiReject(-224, "Illegal parameter value")
             self.off_modes[header[5:9]] = mode
             return None
         if header in ("OUTP:CURR:SMOD?", "OUTP:VOLT:SMOD?"):
             return self.off_modes[header[5:9]]
         if header == "READ?":
             return self._read(argument)
-        raise _Rejected(-113, "Undefined header")
+        raise ScpiReject(-113, "Undefined header")
 
     def _read(self, argument: str) -> str | None:
         """``:READ? ["defbuffer1"[, <elements>]]``: one measurement, the elements in order."""
         fields = [field.strip() for field in argument.split(",")] if argument else []
         if fields and fields[0].strip('"').lower() not in ("defbuffer1", "defbuffer2"):
-            raise _Rejected(-224, "Illegal parameter value")
+            raise ScpiReject(-224, "Illegal parameter value")
         elements = [_ELEMENTS.get(field.upper()) for field in fields[1:]] or ["READ"]
         if None in elements:
-            raise _Rejected(-224, "Illegal parameter value")
+            raise ScpiReject(-224, "Illegal parameter value")
         if self.stuck_busy:
             return None  # the trigger model never completes
         voltage, current = self._measure()
@@ -311,37 +285,17 @@ class SmuServer(LineServer):
         return ",".join(f"{values[element]:.6E}" for element in elements if element)
 
 
-class _Rejected(Exception):
-    """A command the instrument refuses: queue `error`, answer nothing."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.error = (code, message)
-
-
-def _number(argument: str, low: float, high: float) -> float:
-    try:
-        value = float(argument)
-    except ValueError:
-        raise _Rejected(-104, "Data type error") from None
-    if not (math.isfinite(value) and low <= value <= high):
-        raise _Rejected(-222, "Data out of range")
-    return value
-
-
 def _function(argument: str) -> str:
     name = {"CURR": "CURR", "CURRENT": "CURR", "VOLT": "VOLT", "VOLTAGE": "VOLT"}.get(
         argument.strip().upper()
     )
     if name is None:
-        raise _Rejected(-224, "Illegal parameter value")
+        raise ScpiReject(-224, "Illegal parameter value")
     return name
 
 
 def _switch(argument: str) -> bool:
-    text = argument.strip().upper()
-    if text in ("ON", "1"):
-        return True
-    if text in ("OFF", "0"):
-        return False
-    raise _Rejected(-224, "Illegal parameter value")
+    """``ON|OFF|1|0``; this instrument answers a missing one with -224, not -109."""
+    if not argument.strip():
+        raise ScpiReject(-224, "Illegal parameter value")
+    return parse_switch(argument)
