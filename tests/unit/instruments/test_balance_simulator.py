@@ -46,7 +46,7 @@ def test_weighs_the_bench_vial(lab, connect) -> None:
     assert scale.tare() == pytest.approx(gross, abs=0.0006)
     assert scale.tare_weight() == pytest.approx(gross, abs=0.0006)
     assert scale.weight() == pytest.approx(0.0, abs=0.0006)
-    lab.bench.deliver("EC", 1.0, until=0.0)
+    lab.bench.deliver("EC", 1.0)
     assert scale.weight() == pytest.approx(1.32, abs=0.0006)
     scale.zero()
     assert scale.tare_weight() == 0.0  # zeroing clears the tare memory
@@ -85,7 +85,7 @@ def test_unstable_right_after_dosing_then_stable(slow_settling, bench, connect) 
     scale = MettlerToledoBalance(connect(slow_settling.resource_name, T))
     scale.weight()  # the vial placed when the bench was made has settled
     assert scale.reading(stable=False).stable
-    bench.deliver("EC", 1.0, until=time.monotonic())
+    bench.deliver("EC", 1.0)
     dynamic = scale.reading(stable=False)
     assert not dynamic.stable and dynamic.status == "D"
     assert dynamic.grams == pytest.approx(bench.gross_load(), abs=0.02)
@@ -120,8 +120,8 @@ def test_overload_underload_and_instability(lab, connect) -> None:
         scale.weight(stable=False)
     lab.balance.zero_point = 0.0
     lab.balance.stability_timeout = 0.001
-    lab.bench.settle_time = 10.0
-    lab.bench.deliver("EC", 0.5, until=time.monotonic())
+    lab.balance.settle_time = 10.0
+    lab.bench.deliver("EC", 0.5)
     assert scale.weight(stable=False) == pytest.approx(lab.bench.gross_load(), abs=0.05)
     scale.retries, scale.retry_delay = 1, 0.0
     with pytest.raises(InstrumentTimeout):

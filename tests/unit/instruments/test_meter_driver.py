@@ -144,7 +144,7 @@ def test_settings_that_do_not_take_are_device_faults(dialogue) -> None:
 
 def test_reads_the_bench_within_noise(lab, connect) -> None:
     for name, grams in {"EC": 1.0, "LiPF6-EC": 1.2, "EMC": 2.0, "DMC": 0.8}.items():
-        lab.bench.deliver(name, grams / lab.bench.stocks[name].density, until=0.0)
+        lab.bench.deliver(name, grams / lab.bench.stocks[name].density)
     m = ConductivityMeter(connect(lab.meter_resource, T, instrument="meter"))
     assert m.identity().startswith("Electroloop Sim,CM-100,")
     truth = lab.bench.true_conductivity()
@@ -159,7 +159,7 @@ def test_reads_the_bench_within_noise(lab, connect) -> None:
 
 def test_simulated_model_refusal_becomes_meter_error(lab, connect) -> None:
     m = ConductivityMeter(connect(lab.meter_resource, T))
-    lab.bench.deliver("EMC", 1.0, until=0.0)  # no EC, no salt: outside the model's domain
+    lab.bench.deliver("EMC", 1.0)  # no EC, no salt: outside the model's domain
     with pytest.raises(MeterError, match="-222"):
         m.conductivity()
     lab.meter.inject_error(-350, "Queue overflow")

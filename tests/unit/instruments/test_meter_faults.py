@@ -25,7 +25,7 @@ T = ConductivityMeter.TERMINATIONS
 @pytest.fixture
 def filled(lab):
     for name, grams in {"EC": 1.0, "LiPF6-EC": 1.2, "EMC": 2.0, "DMC": 0.8}.items():
-        lab.bench.deliver(name, grams / lab.bench.stocks[name].density, until=0.0)
+        lab.bench.deliver(name, grams / lab.bench.stocks[name].density)
     return lab
 
 

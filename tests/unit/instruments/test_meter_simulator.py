@@ -23,7 +23,7 @@ GRAMS = {"EC": 1.0, "LiPF6-EC": 1.2, "EMC": 2.0, "DMC": 0.8}
 
 def fill(bench) -> None:
     for name, grams in GRAMS.items():
-        bench.deliver(name, grams / bench.stocks[name].density, until=0.0)
+        bench.deliver(name, grams / bench.stocks[name].density)
 
 
 def test_compensation_refers_the_raw_reading_to_the_reference_temperature(lab, connect) -> None:

@@ -76,7 +76,7 @@ def test_true_conductivity_follows_the_vial_contents(stocks) -> None:
         bench.true_conductivity()
     grams = {"EC": 0.6, "LiPF6-EC": 1.2, "EMC": 2.0, "DMC": 1.0}
     for name, mass in grams.items():
-        bench.deliver(name, mass / bench.stocks[name].density, until=0.0)
+        bench.deliver(name, mass / bench.stocks[name].density)
     # LiPF6-EC: 2.5 mol per kg EC; M(LiPF6) = 151.9 g/mol.
     ec_in_salt_stock = 1.2 / (1 + 2.5 * 0.151905)
     salt_moles = 2.5 * ec_in_salt_stock / 1000
@@ -102,8 +102,8 @@ def test_bench_rejects_inconsistent_stocks(stocks) -> None:
         update={"name": "LiBF4-EC", "salt": "LiBF4", "salt_smiles": "[Li+].F[B-](F)(F)F"}
     )
     bench = SimulatedBench([*stocks, other_salt], 25.0, conductivity, seed=0)
-    bench.deliver("LiPF6-EC", 1.0, until=0.0)
-    bench.deliver("LiBF4-EC", 1.0, until=0.0)
+    bench.deliver("LiPF6-EC", 1.0)
+    bench.deliver("LiBF4-EC", 1.0)
     with pytest.raises(SimulationError, match="several salts"):
         bench.true_conductivity()
 

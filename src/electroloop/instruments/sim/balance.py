@@ -12,9 +12,8 @@ analytical balance), the value right-aligned in 10 characters (§2.1.2.1).
 Timing runs on the lab's `SimClock`: after the load changes (a dose arrives, a vial is swapped)
 the reading is dynamic for `settle_time` instrument seconds. ``SI`` then answers ``S D``;
 ``S``, ``T`` and ``Z`` wait for stability, at most `stability_timeout`, then answer ``<ID> I``
-as the real balance does. A load change is noticed two ways: the bench announces when a
-delivery settles (`SimulatedBench.stable_at`, wall-clock `time.monotonic()`), and the balance
-compares the load with the one it last saw (a vial swap, an edit made in a test).
+as the real balance does. The balance notices a load change (a dose, a vial swap, an edit
+made in a test) by comparing the load with the one it last saw.
 """
 
 from __future__ import annotations

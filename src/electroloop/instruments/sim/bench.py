@@ -1,4 +1,4 @@
-"""The physical truth every simulator shares: stock bottles, the vial on the balance, time.
+"""The physical truth every simulator shares: stock bottles and the vial on the balance.
 
 Pumps move liquid between bottles and the vial, the balance weighs the vial, the meter measures
 what is in it. All of them read and change this one bench, under one lock, so the numbers a
@@ -10,7 +10,6 @@ run is reproducible whatever order instruments are used in.
 from __future__ import annotations
 
 import threading
-import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,8 +52,8 @@ class _StockTruth:
 class SimulatedBench:
     """Bottles, the vial on the balance pan and the sample temperature.
 
-    `settle_time` (s, accelerated clock) is how long the balance reading stays unstable after
-    the load changes. Vials weigh `vial_mass` ± 0.5 g empty.
+    Vials weigh `vial_mass` ± 0.5 g empty. (How long the balance takes to settle after the load
+    changes is the balance's business: `BalanceServer.settle_time`.)
     """
 
     def __init__(
@@ -65,7 +64,6 @@ class SimulatedBench:
         seed: int,
         *,
         vial_mass: float = 12.0,
-        settle_time: float = 0.005,
     ) -> None:
         names = [stock.name for stock in stocks]
         if len(set(names)) != len(names):
@@ -75,14 +73,12 @@ class SimulatedBench:
         self.conductivity_model = conductivity_model
         self.seed = seed
         self.vial_mass = vial_mass
-        self.settle_time = settle_time
         self.history: list[Vial] = []
         self._lock = threading.RLock()
         self._truth = {stock.name: _truth(stock) for stock in stocks}
         self._bottles = {stock.name: stock.initial_mass for stock in stocks}
         self._vial_rng = self.rng("vials")
         self._vial_count = 0
-        self._stable_at = 0.0
         self._vial = self._new_vial()
 
     def rng(self, stream: str) -> np.random.Generator:
@@ -94,7 +90,6 @@ class SimulatedBench:
     def _new_vial(self) -> Vial:
         self._vial_count += 1
         tare = self.vial_mass + float(self._vial_rng.uniform(-0.5, 0.5))
-        self._load_changed(time.monotonic())
         return Vial(id=f"vial-{self._vial_count:04d}", tare_mass=tare)
 
     def present_fresh_vial(self) -> str:
@@ -126,14 +121,6 @@ class SimulatedBench:
         with self._lock:
             return self._vial.gross_mass
 
-    def stable_at(self) -> float:
-        """`time.monotonic()` from which the balance reading is stable."""
-        with self._lock:
-            return self._stable_at
-
-    def _load_changed(self, until: float) -> None:
-        self._stable_at = max(self._stable_at, until + self.settle_time)
-
     def withdraw(self, stock: str, volume: float) -> float:
         """Draw up to `volume` mL of `stock` from its bottle; the liquid volume drawn, mL."""
         with self._lock:
@@ -142,17 +129,13 @@ class SimulatedBench:
             self._bottles[stock] -= mass
             return mass / density
 
-    def deliver(self, stock: str, volume: float, *, until: float, to_vial: bool = True) -> None:
-        """Put `volume` mL of `stock` into the vial (or back into its bottle).
-
-        `until` is when the liquid has arrived; the balance settles after that.
-        """
+    def deliver(self, stock: str, volume: float, *, to_vial: bool = True) -> None:
+        """Put `volume` mL of `stock` into the vial (or back into its bottle)."""
         with self._lock:
             mass = volume * self.stocks[stock].density
             if to_vial:
                 contents = self._vial.contents
                 contents[stock] = contents.get(stock, 0.0) + mass
-                self._load_changed(until)
             else:
                 self._bottles[stock] += mass
 

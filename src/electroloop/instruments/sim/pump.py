@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from dataclasses import dataclass
 
 from electroloop.instruments.sim.bench import SimulatedBench
@@ -347,11 +346,7 @@ class PumpServer(LineServer):
             self.content -= out
             if self.valve in (self.vial_port, self.bottle_port):
                 to_vial = self.valve == self.vial_port
-                self.bench.deliver(self.stock, out, until=self._wall(end), to_vial=to_vial)
+                self.bench.deliver(self.stock, out, to_vial=to_vial)
         self._segments.append(_Segment(start, end, (self.position, target), (self.valve,) * 2))
         self.position = target
         return end
-
-    def _wall(self, instant: float) -> float:
-        """`time.monotonic()` at instrument time `instant` (the bench keeps wall time)."""
-        return time.monotonic() + (instant - self.clock.now()) / self.clock.speedup
