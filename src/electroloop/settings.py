@@ -166,7 +166,6 @@ class Settings(BaseSettings):
         None, description="MLflow tracking URI; default sqlite:///<home>/mlflow.db."
     )
     prefect_home: Path | None = Field(None, description="PREFECT_HOME; default <home>/prefect.")
-    instrument_timeout: float = Field(5.0, gt=0.0, le=600.0, description="Seconds per query.")
 
     @property
     def resolved_home(self) -> Path:
