@@ -50,6 +50,8 @@ bench: install
 	$(PY) benchmarks/ax_latency.py --efficiency
 	$(PY) benchmarks/tracking.py
 	$(PY) benchmarks/instruments.py
+	$(PY) benchmarks/electrolyte_fit.py
+	$(PY) benchmarks/cell_twin.py
 
 clean:
 	rm -rf runs .pytest_cache
