@@ -52,6 +52,7 @@ bench: install
 	$(PY) benchmarks/instruments.py
 	$(PY) benchmarks/electrolyte_fit.py
 	$(PY) benchmarks/cell_twin.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/oracle.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -9,6 +9,10 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# tblite's OpenMP threads spin on a busy 2-core machine (a 300x slowdown, docs/oracle.md);
+# one thread per calculation, and the parallelism comes from running calculations side by side.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
