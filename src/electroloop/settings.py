@@ -156,6 +156,26 @@ def load_lab(path: str | Path | None = None) -> LabFile:
     return parse_lab(data, str(path))
 
 
+CalculatorName = Literal["chgnet", "emt", "vasp", "espresso", "gpaw"]
+
+
+class CalculatorConfig(FrozenModel):
+    """Which ASE calculator the crystal oracle builds and where it runs: the lab's DFT profile.
+
+    `parameters` go to the ASE calculator's constructor unchanged (e.g. ``{"encut": 520}`` for
+    VASP, ``{"input_data": {...}, "pseudopotentials": {...}}`` for Quantum ESPRESSO).
+    `command` is the executable line for file-based codes (VASP, Quantum ESPRESSO);
+    `pseudo_dir` is Quantum ESPRESSO's pseudopotential folder. Set it with
+    ``ELECTROLOOP_CRYSTAL_CALCULATOR='{"name": "vasp", "command": "mpirun -n 8 vasp_std"}'``.
+    """
+
+    name: CalculatorName = "chgnet"
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    command: str | None = None
+    pseudo_dir: str | None = None
+    directory: str = "."
+
+
 class Settings(BaseSettings):
     """Process-wide settings, read from `ELECTROLOOP_*` environment variables."""
 
@@ -166,6 +186,10 @@ class Settings(BaseSettings):
         None, description="MLflow tracking URI; default sqlite:///<home>/mlflow.db."
     )
     prefect_home: Path | None = Field(None, description="PREFECT_HOME; default <home>/prefect.")
+    crystal_calculator: CalculatorConfig = Field(
+        default_factory=CalculatorConfig,
+        description="ASE calculator of the crystal oracle (CHGNet offline by default).",
+    )
 
     @property
     def resolved_home(self) -> Path:
@@ -180,6 +204,11 @@ class Settings(BaseSettings):
     @property
     def artifact_root(self) -> Path:
         return self.resolved_home / "mlartifacts"
+
+    @property
+    def oracle_cache(self) -> Path:
+        """SQLite file where oracle results are kept by content (nothing is computed twice)."""
+        return self.resolved_home / "oracle-cache.sqlite"
 
     @property
     def store_path(self) -> Path:

@@ -80,3 +80,18 @@ def test_faults_go_to_simulators_with_exactly_one_trigger(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="faults can only be injected into a simulator"):
         load_lab(write(tmp_path, real + '\n[[meter.faults]]\nfault = "silent"\nafter = 1\n'))
     assert tomllib.loads(base)["meter"]["driver"] == "scpi-conductivity"
+
+
+def test_the_dft_calculator_is_a_setting_not_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    from electroloop.settings import Settings
+    from electroloop.simulations.oracle import CalculatorUnavailable
+    from electroloop.simulations.oracle.crystals import build_calculator
+
+    assert Settings().crystal_calculator.name == "chgnet"  # offline default
+    monkeypatch.setenv(
+        "ELECTROLOOP_CRYSTAL_CALCULATOR", '{"name": "vasp", "command": "no-such-vasp -n 8"}'
+    )
+    chosen = Settings().crystal_calculator
+    assert (chosen.name, chosen.command) == ("vasp", "no-such-vasp -n 8")
+    with pytest.raises(CalculatorUnavailable, match="no-such-vasp"):
+        build_calculator(chosen)

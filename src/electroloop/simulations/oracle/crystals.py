@@ -25,7 +25,7 @@ import json
 import shlex
 import shutil
 import warnings
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -34,30 +34,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
+from electroloop.settings import CalculatorConfig, CalculatorName
 from electroloop.simulations.oracle import CalculationFailed, CalculatorUnavailable
-
-CalculatorName = Literal["chgnet", "emt", "vasp", "espresso", "gpaw"]
 
 EMT_ELEMENTS = frozenset({"Al", "Cu", "Ag", "Au", "Ni", "Pd", "Pt", "H", "C", "N", "O"})
 """Elements with parameters in `ase.calculators.emt`."""
-
-
-class CalculatorConfig(BaseModel):
-    """Which ASE calculator to build and where it runs.
-
-    `parameters` go to the ASE calculator's constructor unchanged (e.g. ``{"encut": 520}`` for
-    VASP, ``{"input_data": {...}, "pseudopotentials": {...}}`` for Quantum ESPRESSO).
-    `command` is the executable line for file-based codes (VASP, Quantum ESPRESSO);
-    `pseudo_dir` is Quantum ESPRESSO's pseudopotential folder. Belongs in the lab's settings.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: CalculatorName = "chgnet"
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    command: str | None = None
-    pseudo_dir: str | None = None
-    directory: str = "."
 
 
 class CrystalResult(BaseModel):
