@@ -191,7 +191,7 @@ def test_trial_run_links_to_the_raw_transcript_whose_hash_matches_the_event_log(
         assert record["measurement"]["transcript"]["sha256"] == digest
         assert record["measurement"]["value"] == pytest.approx(measurement.value)
         assert tags["measurement.parser"] == measurement.parser
-        assert tags["electroloop.oracle"].startswith("electroloop.simulations.conductivity")
+        assert tags["electroloop.oracle"].startswith("electroloop.simulations.physics")
 
 
 def test_two_objective_campaign_logs_hypervolume_and_a_pareto_plot(recorded: Recorded) -> None:

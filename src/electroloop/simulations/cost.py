@@ -15,6 +15,10 @@ Sources:
   (2020–2023 market quotes for battery-grade carbonates); no primary source could be checked
   offline, so treat them as placeholders with the right order of magnitude. EMC, made from DMC
   by transesterification, is priced above DMC.
+- PC, DEC, FEC, DME, LiBF4, LiBOB: the order-of-magnitude placeholders of
+  `electroloop.simulations.electrolyte.PRICE_USD_PER_KG` (PC, DEC like the commodity carbonates;
+  FEC, DME specialty solvents at ~5–10×; LiBF4, LiBOB ~1.5× LiPF6); unsourced, so the simulated
+  lab can price every stock it makes.
 """
 
 from __future__ import annotations
@@ -23,13 +27,19 @@ import math
 from collections.abc import Mapping
 
 from electroloop.errors import SimulationError
-from electroloop.simulations.density import SALT_MOLAR_MASS, SALTS, SOLVENTS
+from electroloop.simulations.density import SALT_MOLAR_MASS, SALT_SMILES, SOLVENT_SMILES
 
 PRICE_USD_PER_KG: dict[str, float] = {
-    SOLVENTS["EC"]: 1.5,
-    SOLVENTS["EMC"]: 2.0,
-    SOLVENTS["DMC"]: 1.2,
-    SALTS["LiPF6"]: 20.0,
+    SOLVENT_SMILES["EC"]: 1.5,
+    SOLVENT_SMILES["EMC"]: 2.0,
+    SOLVENT_SMILES["DMC"]: 1.2,
+    SALT_SMILES["LiPF6"]: 20.0,
+    SOLVENT_SMILES["PC"]: 1.5,
+    SOLVENT_SMILES["DEC"]: 2.5,
+    SOLVENT_SMILES["FEC"]: 10.0,
+    SOLVENT_SMILES["DME"]: 5.0,
+    SALT_SMILES["LiBF4"]: 30.0,
+    SALT_SMILES["LiBOB"]: 30.0,
 }
 """Canonical SMILES -> indicative battery-grade bulk price, USD/kg (see module docstring)."""
 

@@ -14,6 +14,10 @@ Model (all at atmospheric pressure):
 - salt: a constant apparent molar volume, calibrated so that 1 mol/L LiPF6 in EC:EMC 3:7 (w/w)
   has 1.20 g/mL at 25 °C, the value used by L. S. Kremer et al., Batteries & Supercaps 3 (2020)
   1172, doi:10.1002/batt.202000098 (with Landesfeind & Gasteiger 2019, doi:10.1149/2.0571912jes).
+
+Beyond LiPF6 in EC/EMC/DMC (`SOLVENTS`, `SALTS`: the domain of `conductivity`), the tables also
+hold the solvents and salts of the CALiSol-fitted model (`SOLVENT_SMILES`, `SALT_SMILES`), so that
+the simulated lab can make stocks of them; see those tables for sources and assumptions.
 """
 
 from __future__ import annotations
@@ -33,31 +37,71 @@ SOLVENTS: dict[str, str] = {
 SALTS: dict[str, str] = {"LiPF6": "F[P-](F)(F)(F)(F)F.[Li+]"}
 """Supported salt names -> RDKit canonical SMILES."""
 
+SOLVENT_SMILES: dict[str, str] = {
+    **SOLVENTS,
+    "PC": "CC1COC(=O)O1",
+    "DEC": "CCOC(=O)OCC",
+    "FEC": "O=C1OCC(F)O1",
+    "DME": "COCCOC",
+}
+"""Every solvent with a density here, CALiSol column name -> RDKit canonical SMILES (`SOLVENTS`
+plus propylene, diethyl and fluoroethylene carbonate and 1,2-dimethoxyethane)."""
+
+SALT_SMILES: dict[str, str] = {
+    **SALTS,
+    "LiBF4": "F[B-](F)(F)F.[Li+]",
+    "LiBOB": "O=C1O[B-]2(OC1=O)OC(=O)C(=O)O2.[Li+]",
+}
+"""Every salt with a density model here, CALiSol name -> RDKit canonical SMILES."""
+
 SOLVENT_DENSITY_25C: dict[str, float] = {
     "O=C1OCCO1": 1.321,
     "CCOC(=O)OC": 1.006,
     "COC(=O)OC": 1.063,
+    "CC1COC(=O)O1": 1.200,
+    "CCOC(=O)OCC": 0.969,
+    "COCCOC": 0.86,
+    "O=C1OCC(F)O1": 1.454,
 }
-"""g/mL at 25 °C; Xu, Chem. Rev. 104 (2004) 4303, Table 1."""
+"""g/mL at 25 °C; EC, EMC, DMC, PC, DEC, DME: Xu, Chem. Rev. 104 (2004) 4303, Table 1; FEC:
+supplier data sheets (1.45–1.46 g/mL). The same values as `calisol.SOLVENT_DENSITY`, with which
+CALiSol's volume fractions were converted for the fit of `electrolyte`."""
 
 SOLVENT_EXPANSIVITY: dict[str, float] = {
     "O=C1OCCO1": 0.9e-3,
     "CCOC(=O)OC": 1.2e-3,
     "COC(=O)OC": 1.2e-3,
+    "CC1COC(=O)O1": 0.9e-3,
+    "O=C1OCC(F)O1": 0.9e-3,
+    "CCOC(=O)OCC": 1.2e-3,
+    "COCCOC": 1.2e-3,
 }
 """Isobaric volume expansivity, 1/K: ρ(T) = ρ25 / (1 + α (T − 25)).
 
 Rounded values typical of liquid carbonates (DMC: about 1.2e-3 1/K near 25 °C from the reference
 equation of state of Zhou, Wu & Lemmon, J. Phys. Chem. Ref. Data 40 (2011) 043106,
 doi:10.1063/1.3664084; EMC assumed alike; EC is stiffer). They change density by < 2 % over
-0–40 °C and do not enter the conductivity model, which uses 25 °C molarities.
+0–40 °C and do not enter the conductivity model, which uses 25 °C molarities. PC, FEC (cyclic)
+are assumed like EC, DEC and DME (acyclic) like DMC: unsourced, and harmless for the same reason
+(stocks are made at 25 °C; the CALiSol-fitted model takes molality).
 """
 
-SALT_MOLAR_MASS: dict[str, float] = {"F[P-](F)(F)(F)(F)F.[Li+]": 151.903}
+SALT_MOLAR_MASS: dict[str, float] = {
+    "F[P-](F)(F)(F)(F)F.[Li+]": 151.903,
+    "F[B-](F)(F)F.[Li+]": 93.745,
+    "O=C1O[B-]2(OC1=O)OC(=O)C(=O)O2.[Li+]": 193.789,
+}
 """g/mol, RDKit `Descriptors.MolWt` of the canonical SMILES."""
 
-SALT_APPARENT_MOLAR_VOLUME: dict[str, float] = {"F[P-](F)(F)(F)(F)F.[Li+]": 32.68}
-"""mL/mol. Solves ρ = 1.20 g/mL for 1 mol/L LiPF6 in EC:EMC 3:7 (w/w) at 25 °C (Kremer 2020)."""
+SALT_APPARENT_MOLAR_VOLUME: dict[str, float] = {
+    "F[P-](F)(F)(F)(F)F.[Li+]": 32.68,
+    "F[B-](F)(F)F.[Li+]": 20.17,
+    "O=C1O[B-]2(OC1=O)OC(=O)C(=O)O2.[Li+]": 41.69,
+}
+"""mL/mol. LiPF6: solves ρ = 1.20 g/mL for 1 mol/L LiPF6 in EC:EMC 3:7 (w/w) at 25 °C (Kremer
+2020). LiBF4, LiBOB: no measured value is tabulated here, so φ = M · 32.68/151.903 (the LiPF6
+mass per volume applied to each salt), the assumption `calisol` makes when it converts CALiSol's
+molarities for the fit; it moves a molarity by < 3 % at 1 mol/L."""
 
 TEMPERATURE_RANGE = (-20.0, 60.0)
 """°C over which the linear expansivities are used."""

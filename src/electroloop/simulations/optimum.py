@@ -1,4 +1,4 @@
-"""The best conductivity a search space allows, under the simulation model.
+"""The best conductivity a search space allows, under the simulator's physics (`physics`).
 
 Why: benchmarks score planners by regret against this value, so it must be exact enough that no
 planner can beat it, deterministic, and cheap (< 2 s). A scrambled Sobol screen with a fixed seed
@@ -15,9 +15,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.stats import qmc
 
-from electroloop.errors import SimulationError
-from electroloop.models import SUM_TOLERANCE, Formulation, SearchSpace
-from electroloop.simulations.conductivity import SOLVENTS, VALIDITY, conductivity
+from electroloop.models import Formulation, SearchSpace
+from electroloop.simulations.physics import check_space, conductivity
 
 _SCREEN_LOG2 = 9
 """2**9 = 512 screening points."""
@@ -52,34 +51,13 @@ def _exact_sum(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return x
 
 
-def _check_domain(space: SearchSpace) -> None:
-    """Raise before optimising if part of the space lies outside the model's validity domain."""
-    ec = [s for s in space.solvents if s.canonical_smiles == SOLVENTS["EC"]]
-    others = [s for s in space.solvents if s.canonical_smiles != SOLVENTS["EC"]]
-    ec_min = max(sum(s.min_fraction for s in ec), 1.0 - sum(s.max_fraction for s in others))
-    ec_max = min(sum(s.max_fraction for s in ec), 1.0 - sum(s.min_fraction for s in others))
-    low, high = VALIDITY["EC mass fraction"]
-    for value in (ec_min, ec_max):
-        if not low - SUM_TOLERANCE <= value <= high + SUM_TOLERANCE:
-            raise SimulationError(
-                f"EC mass fraction reaches {value:g} in the search space; allowed: {low}..{high}"
-            )
-    low, high = VALIDITY["molality"]
-    salt = space.salt
-    if salt.min_molality < low or salt.max_molality > high:
-        raise SimulationError(
-            f"molality range is {salt.min_molality}..{salt.max_molality} mol/kg; "
-            f"allowed: {low}..{high} mol/kg"
-        )
-
-
 def true_optimum(space: SearchSpace) -> tuple[Formulation, float]:
     """Formulation of highest conductivity (mS/cm) in `space`, and that conductivity.
 
-    Raises `SimulationError` if the space reaches outside the conductivity model's domain or
-    names a solvent or salt the model does not support.
+    Raises `SimulationError` if the space reaches outside the simulator's physics
+    (`electroloop.simulations.physics.check_space`) or names a solvent or salt it does not support.
     """
-    _check_domain(space)
+    check_space(space)  # before any work: a clear error, not a failure mid-optimisation
     smiles = [s.canonical_smiles for s in space.solvents]
     salt, temperature = space.salt.canonical_smiles, space.temperature
     low = np.array([s.min_fraction for s in space.solvents])

@@ -37,9 +37,9 @@ from electroloop.orchestrator.store import CampaignStore
 from electroloop.planners.base import Planner
 from electroloop.planners.registry import resolve_planner
 from electroloop.settings import LabFile, Settings, load_lab
-from electroloop.simulations.conductivity import MODEL, conductivity
 from electroloop.simulations.density import density
 from electroloop.simulations.optimum import true_optimum, true_value
+from electroloop.simulations.physics import MODEL, conductivity
 
 
 def build_planner(spec: CampaignSpec, store: CampaignStore) -> Planner:

@@ -28,7 +28,7 @@ from electroloop.instruments.transport import ReconnectingResource, open_resourc
 from electroloop.models import Stock
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.settings import SIM, InstrumentSpec, LabFile
-from electroloop.simulations.conductivity import conductivity
+from electroloop.simulations.physics import conductivity
 from electroloop.workflows.build import fault_rules, simulated_stocks
 
 

@@ -8,9 +8,12 @@ from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from electroloop.errors import SimulationError
+from electroloop.simulations import calisol
 from electroloop.simulations.density import (
     SALT_MOLAR_MASS,
+    SALT_SMILES,
     SALTS,
+    SOLVENT_SMILES,
     SOLVENTS,
     density,
     molality_from_molarity,
@@ -70,7 +73,7 @@ def test_salt_makes_it_denser_and_round_trips() -> None:
 @pytest.mark.parametrize(
     ("call", "named"),
     [
-        (lambda: solvent_density("CC1COC(=O)O1", 25.0), "'CC1COC(=O)O1'"),
+        (lambda: solvent_density("CCO", 25.0), "'CCO'"),
         (lambda: density(EC_EMC_3_7, "[Li+].F[B-](F)(F)F", 1.0, 25.0), "'[Li+].F[B-](F)(F)F'"),
         (lambda: density(EC_EMC_3_7, LIPF6, -0.1, 25.0), "molality is -0.1 mol/kg"),
         (lambda: density(EC_EMC_3_7, LIPF6, 1.0, 90.0), "temperature is 90.0 °C"),
@@ -82,3 +85,23 @@ def test_errors_name_the_field(call, named: str) -> None:
     with pytest.raises(SimulationError) as info:
         call()
     assert named in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["PC", "DEC", "FEC", "DME"])
+def test_solvents_of_the_calisol_model_have_the_densities_it_was_fitted_with(name: str) -> None:
+    smiles = SOLVENT_SMILES[name]
+    assert solvent_density(smiles, 25.0) == calisol.SOLVENT_DENSITY[name]
+
+
+@pytest.mark.parametrize("name", ["LiBF4", "LiBOB"])
+def test_other_salts_take_the_calisol_apparent_volume_and_round_trip(name: str) -> None:
+    salt = SALT_SMILES[name]
+    assert SALT_MOLAR_MASS[salt] == pytest.approx(
+        Descriptors.MolWt(Chem.MolFromSmiles(salt)), abs=1e-3
+    )
+    blend = {SOLVENT_SMILES["EC"]: 0.5, SOLVENT_SMILES["PC"]: 0.5}
+    c = molarity(blend, salt, 1.0, 25.0)
+    assert molality_from_molarity(blend, salt, c, 25.0) == pytest.approx(1.0, rel=1e-12)
+    mixed = {"EC": 0.5, "PC": 0.5}
+    assert calisol.molality_from_molarity(mixed, name, c) == pytest.approx(1.0, rel=2e-3)
+    assert density(blend, salt, 1.0, 25.0) > density(blend, salt, 0.0, 25.0)

@@ -82,25 +82,40 @@ def test_optimum_of_a_two_solvent_space() -> None:
     assert 9.3 < value < 10.5
 
 
+def _salt(min_molality: float) -> Salt:
+    return Salt(
+        name="LiPF6", smiles="[Li+].F[P-](F)(F)(F)(F)F", min_molality=min_molality, max_molality=2.0
+    )
+
+
+def _ec_up_to(ec_max: float) -> SearchSpace:
+    return SearchSpace(
+        solvents=(
+            Solvent(name="EC", smiles="O=C1OCCO1", min_fraction=0.1, max_fraction=ec_max),
+            Solvent(name="DMC", smiles="COC(=O)OC", min_fraction=0.1, max_fraction=0.9),
+        ),
+        salt=LIPF6,
+        temperature=25.0,
+    )
+
+
 @pytest.mark.parametrize(
     ("space", "named"),
     [
-        (make_space(ec_min=0.0), "EC mass fraction reaches 0"),
-        (
-            make_space(
-                salt=Salt(
-                    name="LiPF6",
-                    smiles="[Li+].F[P-](F)(F)(F)(F)F",
-                    min_molality=0.1,
-                    max_molality=2.0,
-                )
-            ),
-            "molality range is 0.1..2.0",
-        ),
-        (make_space(second="CC1COC(=O)O1"), "'CC1COC(=O)O1'"),
+        (_ec_up_to(0.9), "EC mass fraction reaches 0.1..0.9"),
+        (make_space(salt=_salt(0.05)), "molality range is 0.05..2"),
+        (make_space(second="CCO"), "'CCO'"),
     ],
 )
 def test_space_outside_the_model_domain_raises(space: SearchSpace, named: str) -> None:
     with pytest.raises(SimulationError) as info:
         true_optimum(space)
     assert named in str(info.value)
+
+
+def test_spaces_past_the_landesfeind_domain_go_to_the_calisol_model() -> None:
+    # EC down to 0, molality down to 0.1 and PC: once refused, now inside the CALiSol-fitted model
+    for space in (make_space(ec_min=0.0), make_space(salt=_salt(0.1))):
+        formulation, value = true_optimum(space)
+        space.check(formulation)
+        assert 10.0 < value < 13.5
