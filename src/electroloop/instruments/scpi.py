@@ -62,6 +62,20 @@ class WallClock:
         time.sleep(max(0.0, seconds))
 
 
+class SteppedClock:
+    """Instrument time that passes only while the driver sleeps: a replayed transcript has no
+    instrument behind it, so polling loops must not wait on the wall clock."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.time += max(0.0, seconds)
+
+
 class ScpiError(DeviceFault):
     """The instrument's SCPI error queue held one or more errors (SCPI-1999 Vol. 2 §21.8).
 

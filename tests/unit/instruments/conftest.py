@@ -46,6 +46,7 @@ def stocks() -> list[Stock]:
 
 @pytest.fixture
 def lab(stocks: list[Stock]) -> Iterator[SimulatedLab]:
+    """The loopback lab on a 1000x clock (a full pump stroke at V1400 takes 4.3 ms)."""
     with SimulatedLab(
         stocks, temperature=25.0, conductivity_model=conductivity, seed=7, clock=SimClock(1000.0)
     ) as lab:

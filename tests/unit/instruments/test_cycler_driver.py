@@ -23,6 +23,7 @@ from electroloop.instruments.cycler import (
     parse_records,
     parse_status,
 )
+from electroloop.instruments.scpi import SteppedClock
 
 T = MultichannelCycler.TERMINATIONS
 OK, REFUSING = (f"TCPIP0::192.0.2.60::{port}::SOCKET" for port in (5025, 5026))
@@ -38,22 +39,9 @@ TWO_CYCLES = CyclingProtocol(
 )
 
 
-class Ticks:
-    """Instrument time that passes only while the driver sleeps."""
-
-    def __init__(self) -> None:
-        self.time = 0.0
-
-    def now(self) -> float:
-        return self.time
-
-    def sleep(self, seconds: float) -> None:
-        self.time += seconds
-
-
 def cycler(dialogue, name: str) -> MultichannelCycler:
     resource = dialogue("cycler.yaml", name, T, timeout=0.05)
-    return MultichannelCycler(resource, limits=LIMITS, clock=Ticks(), max_errors=3)
+    return MultichannelCycler(resource, limits=LIMITS, clock=SteppedClock(), max_errors=3)
 
 
 def sent(instrument: MultichannelCycler) -> list[str]:

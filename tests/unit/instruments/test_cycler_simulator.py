@@ -17,6 +17,7 @@ from electroloop.instruments.cycler import (
     MultichannelCycler,
     ProtocolStep,
 )
+from electroloop.instruments.scpi import SteppedClock
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.cycler import CyclerServer
 from electroloop.instruments.transport import (
@@ -32,19 +33,6 @@ T = MultichannelCycler.TERMINATIONS
 Q = 0.005  # Ah, the default cell; 1C = 5 mA
 LIMITS = ChannelLimits(min_voltage=2.5, max_voltage=4.2, max_current=0.02)
 Opener = Callable[..., MultichannelCycler]
-
-
-class Ticks:
-    """Instrument time that passes only while the driver sleeps (a replay has no cell)."""
-
-    def __init__(self) -> None:
-        self.time = 0.0
-
-    def now(self) -> float:
-        return self.time
-
-    def sleep(self, seconds: float) -> None:
-        self.time += seconds
 
 
 def c_over_2(cycles: int = 2, rest: float = 1800.0) -> CyclingProtocol:
@@ -200,7 +188,7 @@ def test_replayed_transcript_gives_the_same_results(server, cycler) -> None:
     records, _ = live.fetch_all(1)
     transcript = live.resource.take()  # type: ignore[attr-defined]
     replay = ReplayResource(transcript)
-    again = MultichannelCycler(replay, limits=LIMITS, clock=Ticks())
+    again = MultichannelCycler(replay, limits=LIMITS, clock=SteppedClock())
     again.load(1, protocol)
     again.start(1)
     assert again.wait(1, timeout=8 * 3600.0, poll_interval=600.0) == status

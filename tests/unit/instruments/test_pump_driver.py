@@ -26,15 +26,6 @@ OK, OVERLOAD, UNINIT, BUSY, GARBLED, ADDR3, SPEED, VALVE, BYPASS = (
 )
 
 
-@pytest.fixture
-def fast(lab):
-    """The loopback lab with its pumps on a 1000x clock (a full stroke at V1400: 4.3 ms)."""
-    clock = SimClock(1000.0)
-    for server in lab.pumps.values():
-        server.clock = clock
-    return lab
-
-
 def sent(resource) -> list[str]:
     return [line.split(" ", 2)[2] for line in resource.take().text.splitlines() if " > " in line]
 
@@ -225,8 +216,8 @@ def test_max_top_speed_is_a_user_limit(dialogue) -> None:
 # -- against the loopback simulator ------------------------------------------------------
 
 
-def test_transfers_liquid_on_the_bench(fast, connect) -> None:
-    lab = fast
+def test_transfers_liquid_on_the_bench(lab, connect) -> None:
+    lab = lab
     p = SyringePump(connect(lab.pump_resources["EC"], T, instrument="pump EC"))
     p.initialize()
     p.select_port(lab.INPUT_PORT)
@@ -242,8 +233,8 @@ def test_transfers_liquid_on_the_bench(fast, connect) -> None:
     assert lab.bench.bottle_mass("EC") + delivered == pytest.approx(500.0)
 
 
-def test_limits_use_the_read_back_position(fast, connect) -> None:
-    lab = fast
+def test_limits_use_the_read_back_position(lab, connect) -> None:
+    lab = lab
     p = SyringePump(connect(lab.pump_resources["EMC"], T))
     p.initialize()
     p.select_port(lab.INPUT_PORT)
@@ -270,8 +261,8 @@ def test_simulated_pump_reports_busy_then_ready(lab, connect) -> None:
     assert p.position() == pytest.approx(5.0)
 
 
-def test_simulated_faults(fast, connect) -> None:
-    lab = fast
+def test_simulated_faults(lab, connect) -> None:
+    lab = lab
     p = SyringePump(connect(lab.pump_resources["EC"], T), poll_interval=0.001)
     with pytest.raises(PumpNotInitialized):
         p.move_to(1.0)

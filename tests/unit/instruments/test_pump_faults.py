@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import pytest
 
 from electroloop.errors import DeviceFault, InstrumentError, InstrumentTimeout
-from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.server import Fault, FaultRule
 from electroloop.instruments.syringe_pump import (
     CommandOverflow,
@@ -39,28 +38,19 @@ EC = 1.32  # g/mL
 
 
 @pytest.fixture
-def fast(lab):
-    """The loopback lab with its pumps on a 1000x clock (a full stroke at V1400: 4.3 ms)."""
-    clock = SimClock(1000.0)
-    for server in lab.pumps.values():
-        server.clock = clock
-    return lab
-
-
-@pytest.fixture
-def link(fast) -> Iterator[RecordingResource]:
+def link(lab) -> Iterator[RecordingResource]:
     """A recorded link to the EC pump that reconnects once when it drops (100 ms timeout)."""
-    opener = functools.partial(open_resource, fast.pump_resources["EC"], timeout=0.1, **T)
+    opener = functools.partial(open_resource, lab.pump_resources["EC"], timeout=0.1, **T)
     resource = RecordingResource(ReconnectingResource(opener), "pump EC")
     yield resource
     resource.close()
 
 
 @pytest.fixture
-def pump(link, fast) -> SyringePump:
+def pump(link, lab) -> SyringePump:
     p = SyringePump(link, poll_interval=0.001, move_timeout=1.0)
     p.initialize()
-    p.select_port(fast.INPUT_PORT)
+    p.select_port(lab.INPUT_PORT)
     link.take()
     return p
 
@@ -70,45 +60,45 @@ def drawn(lab) -> float:
     return (500.0 - lab.bench.bottle_mass("EC")) / EC
 
 
-def test_silent_report_is_asked_again_and_twice_is_a_timeout(fast, pump) -> None:
-    fast.pumps["EC"].inject(Fault.SILENT)
+def test_silent_report_is_asked_again_and_twice_is_a_timeout(lab, pump) -> None:
+    lab.pumps["EC"].inject(Fault.SILENT)
     assert pump.position() == 0.0
-    fast.pumps["EC"].inject(Fault.SILENT, times=2)
+    lab.pumps["EC"].inject(Fault.SILENT, times=2)
     with pytest.raises(InstrumentTimeout, match="no answer"):
         pump.position()
-    assert pump.valve() == fast.INPUT_PORT  # the link still works
+    assert pump.valve() == lab.INPUT_PORT  # the link still works
 
 
-def test_silent_move_is_recovered_from_the_read_back(fast, pump, link) -> None:
-    fast.pumps["EC"].inject(Fault.SILENT)  # the pump never hears the pick-up
+def test_silent_move_is_recovered_from_the_read_back(lab, pump, link) -> None:
+    lab.pumps["EC"].inject(Fault.SILENT)  # the pump never hears the pick-up
     pump.aspirate(1.0)
     assert pump.position() == pytest.approx(1.0)
-    assert drawn(fast) == pytest.approx(1.0, rel=0.02)  # drawn once, not twice
+    assert drawn(lab) == pytest.approx(1.0, rel=0.02)  # drawn once, not twice
     assert link.take().text.count("> /1P600R") == 2  # re-sent because the plunger had not moved
 
 
-def test_garbage_is_a_device_fault_and_nothing_moved(fast, pump) -> None:
-    fast.pumps["EC"].inject(Fault.GARBAGE)
+def test_garbage_is_a_device_fault_and_nothing_moved(lab, pump) -> None:
+    lab.pumps["EC"].inject(Fault.GARBAGE)
     with pytest.raises(DeviceFault, match="expected"):
         pump.position()
-    fast.pumps["EC"].inject(Fault.GARBAGE)
+    lab.pumps["EC"].inject(Fault.GARBAGE)
     with pytest.raises(DeviceFault, match="garbage"):
         pump.aspirate(1.0)
-    assert pump.position() == 0.0 and drawn(fast) == 0.0
+    assert pump.position() == 0.0 and drawn(lab) == 0.0
     pump.aspirate(1.0)
     assert pump.position() == pytest.approx(1.0)
 
 
-def test_disconnect_during_a_move_reconnects_and_completes(fast, link) -> None:
+def test_disconnect_during_a_move_reconnects_and_completes(lab, link) -> None:
     def session(p: SyringePump) -> float:
         p.initialize()
-        p.select_port(fast.INPUT_PORT)
-        fast.pumps["EC"].inject(Fault.DISCONNECT)  # a no-op when replayed
+        p.select_port(lab.INPUT_PORT)
+        lab.pumps["EC"].inject(Fault.DISCONNECT)  # a no-op when replayed
         p.aspirate(1.0)
         return p.position()
 
     assert session(SyringePump(link, poll_interval=0.001)) == pytest.approx(1.0)
-    assert drawn(fast) == pytest.approx(1.0, rel=0.02)  # drawn once, not twice
+    assert drawn(lab) == pytest.approx(1.0, rel=0.02)  # drawn once, not twice
     traffic = link.take()
     assert "! reconnected" in traffic.text and traffic.text.count("> /1P600R") == 2
     replay = ReplayResource(traffic)  # the session replays from its transcript, faults included
@@ -116,10 +106,10 @@ def test_disconnect_during_a_move_reconnects_and_completes(fast, link) -> None:
     assert replay.remaining == 0
 
 
-def test_disconnect_without_reconnecting_is_an_instrument_error(fast, connect) -> None:
-    p = SyringePump(connect(fast.pump_resources["EMC"], T, timeout=0.1), poll_interval=0.001)
+def test_disconnect_without_reconnecting_is_an_instrument_error(lab, connect) -> None:
+    p = SyringePump(connect(lab.pump_resources["EMC"], T, timeout=0.1), poll_interval=0.001)
     p.initialize()
-    fast.pumps["EMC"].inject(Fault.DISCONNECT)
+    lab.pumps["EMC"].inject(Fault.DISCONNECT)
     with pytest.raises(InstrumentError):
         p.move_to(1.0)
     with pytest.raises(InstrumentError):  # the link stays down
@@ -139,8 +129,8 @@ def test_disconnect_without_reconnecting_is_an_instrument_error(fast, connect) -
         (15, CommandOverflow),
     ],
 )
-def test_error_answers_are_typed(fast, pump, code: int, kind: type[PumpFault]) -> None:
-    server = fast.pumps["EC"]
+def test_error_answers_are_typed(lab, pump, code: int, kind: type[PumpFault]) -> None:
+    server = lab.pumps["EC"]
     server.error_code = code
     server.inject(Fault.ERROR)
     with pytest.raises(kind) as raised:
@@ -158,17 +148,17 @@ def test_error_answers_are_typed(fast, pump, code: int, kind: type[PumpFault]) -
     assert pump.position() == pytest.approx(1.0)
 
 
-def test_an_error_reported_while_polling_is_typed(fast, pump) -> None:
-    server = fast.pumps["EC"]
+def test_an_error_reported_while_polling_is_typed(lab, pump) -> None:
+    server = lab.pumps["EC"]
     server.schedule(FaultRule(Fault.ERROR, after=server.commands + 1))  # the first [Q]
     with pytest.raises(PlungerOverload):
         pump.move_to(2.0)
 
 
-def test_stuck_busy_times_out(fast, link) -> None:
+def test_stuck_busy_times_out(lab, link) -> None:
     pump = SyringePump(link, poll_interval=0.001, move_timeout=0.1)
     pump.initialize()
-    fast.pumps["EC"].inject(Fault.STUCK_BUSY)
+    lab.pumps["EC"].inject(Fault.STUCK_BUSY)
     start = time.monotonic()
     with pytest.raises(InstrumentTimeout, match="still busy"):
         pump.select_port(3)
@@ -177,16 +167,16 @@ def test_stuck_busy_times_out(fast, link) -> None:
         pump.move_to(1.0)
 
 
-def test_drift_makes_the_pump_deliver_more_than_asked(fast, pump) -> None:
-    server = fast.pumps["EC"]
+def test_drift_makes_the_pump_deliver_more_than_asked(lab, pump) -> None:
+    server = lab.pumps["EC"]
     server.drift_per_command = 0.001
     server.inject(Fault.DRIFT)
     for _ in range(4):
-        pump.select_port(fast.INPUT_PORT)
+        pump.select_port(lab.INPUT_PORT)
         pump.aspirate(1.0)
-        pump.select_port(fast.OUTPUT_PORT)
+        pump.select_port(lab.OUTPUT_PORT)
         pump.dispense(1.0)
-    delivered = fast.bench.vial_contents()["EC"] / EC
+    delivered = lab.bench.vial_contents()["EC"] / EC
     assert server.drift > 0.02
     assert delivered > 4.0 * 1.02  # the pump says 4 mL; the vial got more
 

@@ -19,15 +19,6 @@ from electroloop.instruments.transport import ReplayResource, query
 T = SyringePump.TERMINATIONS
 
 
-@pytest.fixture
-def fast(lab):
-    """The loopback lab with its pumps on a 1000x clock (a full stroke at V1400: 4.3 ms)."""
-    clock = SimClock(1000.0)
-    for server in lab.pumps.values():
-        server.clock = clock
-    return lab
-
-
 def ask(resource, body: str) -> str:
     return query(resource, "/1" + body, instrument="pump")
 
@@ -58,8 +49,8 @@ def test_a_move_is_busy_for_its_duration_on_the_clock(lab, connect) -> None:
     assert pump.top_speed() == 1400 and server.top_speed == 1400
 
 
-def test_errors_are_reported_when_the_manual_says(fast, connect) -> None:
-    resource = connect(fast.pump_resources["EC"], T)
+def test_errors_are_reported_when_the_manual_says(lab, connect) -> None:
+    resource = connect(lab.pump_resources["EC"], T)
     pump = SyringePump(resource, poll_interval=0.001)
     assert ask(resource, "A300R") == "/0g\x03"  # error 7 at once: not initialised
     assert ask(resource, "Q") == "/0g\x03" and ask(resource, "Q") == "/0`\x03"  # then cleared
@@ -79,8 +70,8 @@ def test_errors_are_reported_when_the_manual_says(fast, connect) -> None:
     assert ask(resource, "?99")[2] == "b"  # an unknown report is an invalid command
 
 
-def test_a_plunger_move_in_bypass_is_not_allowed(fast, connect) -> None:
-    resource = connect(fast.pump_resources["EMC"], T)
+def test_a_plunger_move_in_bypass_is_not_allowed(lab, connect) -> None:
+    resource = connect(lab.pump_resources["EMC"], T)
     pump = SyringePump(resource, poll_interval=0.001)
     pump.initialize()
     pump.bypass()
@@ -93,28 +84,28 @@ def test_a_plunger_move_in_bypass_is_not_allowed(fast, connect) -> None:
     assert (pump.valve(), pump.position()) == (3, pytest.approx(0.5))
 
 
-def test_initialisation_homes_valve_and_plunger(fast, connect) -> None:
-    pump = SyringePump(connect(fast.pump_resources["DMC"], T), poll_interval=0.001)
+def test_initialisation_homes_valve_and_plunger(lab, connect) -> None:
+    pump = SyringePump(connect(lab.pump_resources["DMC"], T), poll_interval=0.001)
     pump.initialize(2, output="left")  # [Y2]: the valve to the last port
     assert pump.valve() == 6 and pump.position() == 0.0
-    pump.select_port(fast.INPUT_PORT)
+    pump.select_port(lab.INPUT_PORT)
     pump.aspirate(2.0)
     pump.initialize()  # [Z]: valve to port 1 (the bottle), plunger home: liquid goes back
     assert pump.valve() == 1 and pump.position() == 0.0
-    assert fast.bench.bottle_mass("DMC") == pytest.approx(500.0)
+    assert lab.bench.bottle_mass("DMC") == pytest.approx(500.0)
     pump.initialize(output="none")  # [W]: the valve drive is not initialised ...
     with pytest.raises(DeviceFault, match="valve reports port '1' after I3"):
         pump.select_port(3)  # ... so the valve does not turn, and the read-back says so
 
 
-def test_a_recorded_session_replays_to_the_same_results(fast, connect) -> None:
+def test_a_recorded_session_replays_to_the_same_results(lab, connect) -> None:
     def session(pump: SyringePump) -> list[object]:
         pump.initialize()
         pump.set_top_speed(3000)
-        pump.select_port(fast.INPUT_PORT)
+        pump.select_port(lab.INPUT_PORT)
         pump.aspirate(1.25)
         seen: list[object] = [pump.position(), pump.valve(), pump.top_speed()]
-        pump.select_port(fast.OUTPUT_PORT)
+        pump.select_port(lab.OUTPUT_PORT)
         pump.dispense(0.75)
         with pytest.raises(InvalidOperand):
             ask(pump.resource, "D3000R")
@@ -122,7 +113,7 @@ def test_a_recorded_session_replays_to_the_same_results(fast, connect) -> None:
         seen += [pump.position(), pump.valve(), pump.firmware()]
         return seen
 
-    recorded = connect(fast.pump_resources["EC"], T)
+    recorded = connect(lab.pump_resources["EC"], T)
     live = session(SyringePump(recorded, poll_interval=0.001))
     transcript = recorded.take()
     replay = ReplayResource(transcript)

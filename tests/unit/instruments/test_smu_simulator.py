@@ -9,6 +9,7 @@ from functools import partial
 import pytest
 
 from electroloop.errors import InstrumentTimeout
+from electroloop.instruments.scpi import SteppedClock
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.smu import SmuServer, normalise_header, split_message
 from electroloop.instruments.smu import CellLimits, Keithley2450
@@ -26,19 +27,6 @@ C = 0.005  # A: 1C of the default 5 mAh cell
 LIMITS = CellLimits(min_voltage=2.5, max_voltage=4.2, max_current=0.01)
 
 Opener = Callable[..., Keithley2450]
-
-
-class ReplayClock:
-    """Instrument time that passes only while the driver sleeps (a replay has no cell)."""
-
-    def __init__(self) -> None:
-        self.time = 0.0
-
-    def now(self) -> float:
-        return self.time
-
-    def sleep(self, seconds: float) -> None:
-        self.time += seconds
 
 
 @pytest.fixture
@@ -142,7 +130,7 @@ def test_replayed_transcript_gives_the_same_results(server, smu) -> None:
     identity = k.identity()
     transcript = k.resource.take()  # type: ignore[attr-defined]
     replay = ReplayResource(transcript)
-    again = Keithley2450(replay, limits=LIMITS, clock=ReplayClock())
+    again = Keithley2450(replay, limits=LIMITS, clock=SteppedClock())
     again.reset()
     assert again.charge_cc_cv(C, 3.9, C / 2, timeout=4 * 3600.0, poll_interval=60.0) == live
     assert again.identity() == identity
