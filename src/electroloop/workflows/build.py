@@ -8,7 +8,7 @@ networked instruments.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -141,6 +141,22 @@ def pump_addresses(
     return {s.name: table[s.name] for s in stocks}
 
 
+def simulated_lab(lab: LabFile, spec: CampaignSpec, roles: Collection[str]) -> SimulatedLab:
+    """The lab file's simulators for `roles`, on one bench and one clock, with their faults."""
+    return SimulatedLab(
+        simulated_stocks(spec.space, lab),
+        spec.temperature,
+        conductivity,
+        seed=spec.seed + lab.seed,
+        clock=SimClock(lab.speedup),
+        roles=roles,
+        faults=fault_rules(lab),
+        capacity=lab.balance.limits.get("capacity", 220.0),
+        syringe_volume=lab.pumps.limits.get("syringe_volume", 5.0),
+        channels=int(lab.cycler.limits.get("channels", 8)) if lab.cycler else 8,
+    )
+
+
 @contextmanager
 def assemble(
     spec: CampaignSpec,
@@ -165,25 +181,8 @@ def assemble(
     with ExitStack() as stack:
         store = stack.enter_context(CampaignStore(settings.store_path))
         planner = build_planner(spec, store)  # bad planner options fail before anything moves
-        simulated = [r for r in DOSING_ROLES if lab.instruments()[r].simulated]
-        sim = (
-            stack.enter_context(
-                SimulatedLab(
-                    stocks,
-                    spec.temperature,
-                    conductivity,
-                    seed=spec.seed + lab.seed,
-                    clock=SimClock(lab.speedup),
-                    roles=simulated,
-                    faults=fault_rules(lab),
-                    capacity=lab.balance.limits.get("capacity", 220.0),
-                    syringe_volume=lab.pumps.limits.get("syringe_volume", 5.0),
-                )
-            )
-            if simulated
-            else None
-        )
-        assert sim is not None  # the balance, at least, is simulated (checked above)
+        dosing = [r for r in DOSING_ROLES if lab.instruments()[r].simulated]  # balance, at least
+        sim = stack.enter_context(simulated_lab(lab, spec, dosing))
 
         def address(role: str) -> str:
             chosen = lab.instruments()[role]

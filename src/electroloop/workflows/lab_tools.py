@@ -19,17 +19,14 @@ from electroloop.errors import ElectroloopError
 from electroloop.instruments.balance import MettlerToledoBalance
 from electroloop.instruments.conductivity_meter import ConductivityMeter
 from electroloop.instruments.cycler import MultichannelCycler
-from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.lab import SimulatedLab
 from electroloop.instruments.smu import Keithley2450
 from electroloop.instruments.syringe_pump import SyringePump
 from electroloop.instruments.thermal_chamber import ThermalChamber
 from electroloop.instruments.transport import ReconnectingResource, open_resource
-from electroloop.models import Stock
 from electroloop.orchestrator.campaign import CampaignSpec
-from electroloop.settings import SIM, InstrumentSpec, LabFile
-from electroloop.simulations.physics import conductivity
-from electroloop.workflows.build import fault_rules, simulated_stocks
+from electroloop.settings import InstrumentSpec, LabFile
+from electroloop.workflows.build import simulated_lab, simulated_stocks
 
 
 @dataclass(frozen=True)
@@ -52,11 +49,6 @@ class InstrumentCheck:
     error: str | None = None
 
 
-def stocks_of(spec: CampaignSpec, lab: LabFile) -> list[Stock]:
-    """The stock bottles a campaign needs on this lab: one pump each."""
-    return simulated_stocks(spec.space, lab)
-
-
 @contextmanager
 def simulators(lab: LabFile, spec: CampaignSpec) -> Iterator[SimulatedLab | None]:
     """Every simulator the lab file asks for (address 'sim'), on one bench and one clock."""
@@ -64,18 +56,7 @@ def simulators(lab: LabFile, spec: CampaignSpec) -> Iterator[SimulatedLab | None
     if not roles:
         yield None
         return
-    with SimulatedLab(
-        stocks_of(spec, lab),
-        spec.temperature,
-        conductivity,
-        seed=spec.seed + lab.seed,
-        clock=SimClock(lab.speedup),
-        roles=roles,
-        faults=fault_rules(lab),
-        capacity=lab.balance.limits.get("capacity", 220.0),
-        syringe_volume=lab.pumps.limits.get("syringe_volume", 5.0),
-        channels=int(lab.cycler.limits.get("channels", 8)) if lab.cycler else 8,
-    ) as sim:
+    with simulated_lab(lab, spec, roles) as sim:
         yield sim
 
 
@@ -84,7 +65,7 @@ def endpoints(lab: LabFile, spec: CampaignSpec, sim: SimulatedLab | None) -> lis
     found: list[Endpoint] = []
     for role, chosen in lab.instruments().items():
         if role == "pumps":
-            for stock in stocks_of(spec, lab):
+            for stock in simulated_stocks(spec.space, lab):
                 name = f"pump-{stock.name}"
                 if chosen.simulated:
                     assert sim is not None
@@ -229,7 +210,6 @@ def describe(results: Sequence[InstrumentCheck]) -> str:
 
 
 __all__ = [
-    "SIM",
     "Endpoint",
     "InstrumentCheck",
     "check",
