@@ -420,25 +420,28 @@ class Goal(FrozenModel):
             c.metric in values and c.satisfied(values[c.metric]) for c in self.outcome_constraints
         )
 
+    def reference_for(self, objective: Objective) -> float | None:
+        """The worst value of `objective` worth having: its threshold, else the tightest outcome
+        constraint that puts a floor (maximise) or a cap (minimise) on it; None if neither."""
+        if objective.threshold is not None:
+            return objective.threshold
+        worse = ">=" if objective.direction == "maximize" else "<="
+        bounds = [
+            c.bound
+            for c in self.outcome_constraints
+            if c.metric == objective.name and c.op == worse
+        ]
+        if not bounds:
+            return None
+        return max(bounds) if objective.direction == "maximize" else min(bounds)
+
     def reference_point(self) -> dict[str, float] | None:
-        """Per objective, the worst value worth having: its threshold, else the bound of an
-        outcome constraint on it; None when some objective has neither."""
-        reference: dict[str, float] = {}
-        for objective in self.objectives:
-            worse = ">=" if objective.direction == "maximize" else "<="  # a floor, not a cap
-            bounds = [
-                c.bound
-                for c in self.outcome_constraints
-                if c.metric == objective.name and c.op == worse
-            ]
-            if objective.threshold is not None:
-                reference[objective.name] = objective.threshold
-            elif bounds:
-                pick = max if objective.direction == "maximize" else min
-                reference[objective.name] = pick(bounds)
-            else:
-                return None
-        return reference
+        """`reference_for` every objective (the hypervolume's reference point); None when some
+        objective has none."""
+        reference = {o.name: self.reference_for(o) for o in self.objectives}
+        if any(value is None for value in reference.values()):
+            return None
+        return {name: value for name, value in reference.items() if value is not None}
 
 
 class Estimate(FrozenModel):

@@ -123,10 +123,7 @@ class CampaignSpec(FrozenModel):
             missing = [
                 f"objectives[{i}] ({o.name})"
                 for i, o in enumerate(goal.objectives)
-                if Goal(
-                    objectives=(o,), outcome_constraints=goal.outcome_constraints
-                ).reference_point()
-                is None
+                if goal.reference_for(o) is None
             ]
             raise ValueError(
                 f"{', '.join(missing)}: a campaign with several objectives needs a threshold "
