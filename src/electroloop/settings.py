@@ -206,11 +206,6 @@ class Settings(BaseSettings):
         return self.resolved_home / "mlartifacts"
 
     @property
-    def oracle_cache(self) -> Path:
-        """SQLite file where oracle results are kept by content (nothing is computed twice)."""
-        return self.resolved_home / "oracle-cache.sqlite"
-
-    @property
     def store_path(self) -> Path:
         return self.resolved_home / "campaigns.sqlite"
 
