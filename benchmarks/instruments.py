@@ -79,6 +79,36 @@ def ten_hour_cycling(speedup: float) -> tuple[float, float, int]:
             resource.close()
 
 
+def write_then_query_ms(nodelay: bool, repeats: int = 50) -> float:
+    """Median ms for a setting then its read-back (`write` + `query`, as every driver does after
+    a setting) against the simulated meter, with Nagle's algorithm off (as `open_resource`
+    leaves it) or switched back on."""
+    import socket
+
+    from electroloop.instruments.conductivity_meter import ConductivityMeter
+    from electroloop.instruments.sim.bench import SimulatedBench
+    from electroloop.instruments.sim.meter import MeterServer
+    from electroloop.simulations.physics import conductivity
+    from electroloop.workflows.build import lab_for, simulated_stocks
+
+    spec = default_campaign()
+    bench = SimulatedBench(simulated_stocks(spec.space, lab_for(spec)), 25.0, conductivity, 0)
+    with MeterServer(bench) as server:
+        resource = open_resource(server.resource_name, **ConductivityMeter.TERMINATIONS)
+        try:
+            session = resource.visalib.sessions[resource.session]
+            session.interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(nodelay))
+            durations = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                resource.write("SENS:COND:CELL 1.0")
+                resource.query("SENS:COND:CELL?")
+                durations.append(1000 * (time.perf_counter() - started))
+            return statistics.median(durations)
+        finally:
+            resource.close()
+
+
 def lab_check_seconds() -> tuple[float, int]:
     """Wall seconds for `lab check` of the embedded lab (simulators already running)."""
     lab, spec = load_lab(), default_campaign()
@@ -98,6 +128,7 @@ def main() -> None:
         trials = trial_seconds(Path(home), args.trials)
     cycling = [ten_hour_cycling(args.speedup) for _ in range(3)]
     checks = [lab_check_seconds() for _ in range(3)]
+    nagle = {flag: write_then_query_ms(flag) for flag in (True, False)}
     lab = load_lab()
     print("## Simulated instruments (issue 5)\n")
     print(
@@ -117,6 +148,11 @@ def main() -> None:
     )
     seconds, count = sorted(checks)[1]
     print(f"| `lab check` of {count} instruments, median of 3 | {seconds:.2f} s |")
+    print(
+        f"| a setting then its read-back over loopback TCP, median of 50: TCP_NODELAY on "
+        f"(as `open_resource` sets it) / off (pyvisa-py's default) "
+        f"| {nagle[True]:.2f} ms / {nagle[False]:.1f} ms |"
+    )
 
 
 if __name__ == "__main__":

@@ -105,7 +105,8 @@ def _check_connected(manager: pyvisa.ResourceManager, resource: Any, name: str) 
         resource.close()
         raise InstrumentError(f"cannot connect to {name}: connection refused") from exc
     # pyvisa-py leaves Nagle's algorithm on (and its SOCKET session refuses VI_ATTR_TCPIP_NODELAY):
-    # a write then a query waited ~35 ms for the peer's delayed ACK instead of ~0.2 ms.
+    # a setting then its read-back waited 44 ms for the peer's delayed ACK instead of < 0.2 ms
+    # (BENCHMARKS.md, benchmarks/instruments.py).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
