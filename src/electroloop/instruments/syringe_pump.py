@@ -569,8 +569,8 @@ class SyringePump:
 
     def _exchange(self, body: str, *, idempotent: bool = True) -> DtAnswer:
         """One command block and its answer. An idempotent one is asked once more after a
-        timeout: pyvisa-py notices a dropped socket only at the next write, where the
-        transport reconnects."""
+        timeout, so a lost answer costs one more query rather than the trial (a dropped
+        connection is the transport's business: it reconnects and re-sends queries itself)."""
         frame = dt_frame(self.address, body)
         try:
             reply = query(self.resource, frame, instrument="syringe pump", idempotent=idempotent)
