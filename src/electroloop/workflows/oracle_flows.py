@@ -68,17 +68,13 @@ def oracle_screen(
     results: dict[str, MoleculeResult] = {}
     failures: dict[str, str] = {}
     for s, future in futures.items():
-        state = future.wait() or future.state
-        if state.is_completed():
-            results[s] = future.result()
-            r = results[s]
-            print(f"{s}: IP {r.ip:.2f} eV, EA {r.ea:.2f} eV, E_ox {r.oxidation_potential:.2f} V")
+        try:
+            r = results[s] = future.result()
+        except Exception as exc:  # noqa: BLE001  the reason is what the scientist needs
+            failures[s] = f"{type(exc).__name__}: {exc}"
+            print(f"{s}: FAILED {failures[s]}")
         else:
-            try:
-                future.result()
-            except Exception as exc:  # noqa: BLE001  the reason is what the scientist needs
-                failures[s] = f"{type(exc).__name__}: {exc}"
-                print(f"{s}: FAILED {failures[s]}")
+            print(f"{s}: IP {r.ip:.2f} eV, EA {r.ea:.2f} eV, E_ox {r.oxidation_potential:.2f} V")
     return ScreenResult(results=results, failures=failures, cache=cache_path)
 
 
