@@ -1,5 +1,7 @@
 """`electroloop` command line: `demo` runs the embedded dry run, `run FILE.toml` runs any campaign,
-`compare` compares campaigns recorded in MLflow, `sim up` starts a lab's instrument simulators,
+`resume ID` continues one whose run died, `up`/`down` start and stop the Prefect and MLflow
+servers, `serve` registers the deployments technicians start from the Prefect UI, `compare`
+compares campaigns recorded in MLflow, `sim up` starts a lab's instrument simulators,
 `lab check` looks at every instrument of a lab, `bench planners` benchmarks planners on the
 simulator and writes the result to BENCHMARKS.md.
 
@@ -29,8 +31,12 @@ from electroloop.orchestrator.campaign import (
 from electroloop.settings import Settings
 
 
-def prepare_environment(settings: Settings) -> None:
-    """Point Prefect and MLflow at project-local folders before either is imported."""
+def prepare_environment(settings: Settings) -> Settings:
+    """Point Prefect and MLflow at project-local folders before either is imported; when
+    `electroloop up` runs servers for this home, at those (unless the environment says
+    otherwise). Returns the settings as the flows will see them."""
+    from electroloop.workflows.services import client_environment, running
+
     home = settings.resolved_home
     home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(settings.resolved_prefect_home))
@@ -38,6 +44,11 @@ def prepare_environment(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ["ELECTROLOOP_HOME"] = str(home)
+    services = running(home)
+    if services is not None:
+        for key, value in client_environment(services).items():
+            os.environ.setdefault(key, value)
+    return Settings(home=settings.home)
 
 
 def _describe(formulation: Formulation) -> str:
@@ -45,12 +56,15 @@ def _describe(formulation: Formulation) -> str:
     return f"{mix} (mass fractions); {formulation.salt} {formulation.molality:.3f} mol/kg"
 
 
-def run_campaign(spec: CampaignSpec, settings: Settings) -> int:
-    """Run a validated campaign through Prefect and print where its results are."""
-    prepare_environment(settings)
-    from electroloop.workflows.flows import conductivity_campaign  # imports Prefect: after env
+def run_campaign(spec: CampaignSpec, settings: Settings, resume: str | None = None) -> int:
+    """Run (or resume) a campaign through Prefect and print where its results are."""
+    settings = prepare_environment(settings)
+    from electroloop.workflows.flows import (  # imports Prefect: after env
+        conductivity_campaign,
+        resume_campaign,
+    )
 
-    summary = conductivity_campaign(spec)
+    summary = resume_campaign(resume) if resume else conductivity_campaign(spec)
     print()
     print(
         f"campaign {summary.campaign_id}: {summary.trials} trials, {summary.failures} failed, "
@@ -72,6 +86,8 @@ def run_campaign(spec: CampaignSpec, settings: Settings) -> int:
                 f"gap to optimum:  {100 * gap:.2f} % (noise-free σ of the best sample as dosed: "
                 f"{summary.best_true_value:.3f} mS/cm)"
             )
+    if summary.finished is None:
+        print(f"not finished: continue with `electroloop resume {summary.campaign_id}`")
     print(f"convergence plot: {summary.plot}")
     print(f"event log:        {summary.store}")
     print(
@@ -79,6 +95,21 @@ def run_campaign(spec: CampaignSpec, settings: Settings) -> int:
         f"(experiment {spec.study}, run {summary.mlflow_run_id})"
     )
     return 0
+
+
+def stored_campaign(settings: Settings, campaign_id: str) -> CampaignSpec:
+    """The spec a campaign in the project's event log started with."""
+    from electroloop.orchestrator.store import CampaignStore
+
+    with CampaignStore(settings.store_path) as store:
+        known = store.campaign_ids()
+        if campaign_id not in known:
+            raise ConfigError(
+                f"campaign_id {campaign_id!r} is not in {settings.store_path}; "
+                f"recent campaigns: {known[-5:] or 'none'}"
+            )
+        spec = store.state(campaign_id).spec
+    return CampaignSpec.model_validate(spec)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -130,6 +161,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("file", type=Path, help="campaign file, e.g. examples/campaigns/*.toml")
     _add_overrides(run)
+    resume = commands.add_parser(
+        "resume",
+        help="continue a campaign whose run died, from its event log",
+        description="Continue a campaign whose flow died (worker killed, machine rebooted): "
+        "its planner is restored from the log, a vial dosed but not measured is measured, "
+        "nothing measured is run again. Waits for the dead run's leases to expire.",
+    )
+    resume.add_argument("campaign_id", help="the id printed when the campaign started")
+    up = commands.add_parser(
+        "up",
+        help="start the Prefect and MLflow servers (project-local data)",
+        description="Start a Prefect server and an MLflow tracking server on 127.0.0.1, "
+        "keeping their data under the home folder (SQLite by default; PostgreSQL through "
+        "ELECTROLOOP_PREFECT_DATABASE_URL / ELECTROLOOP_MLFLOW_BACKEND_URI), and print their "
+        "URLs. Later commands in this home use them. Stop them with `electroloop down`.",
+    )
+    up.add_argument("--prefect-port", type=int, default=4200, help="0: any free port (4200)")
+    up.add_argument("--mlflow-port", type=int, default=5000, help="0: any free port (5000)")
+    commands.add_parser(
+        "down",
+        help="stop the servers `electroloop up` started",
+        description="Stop the Prefect and MLflow servers of this home; their data stays.",
+    )
+    serve = commands.add_parser(
+        "serve",
+        help="register the deployments technicians start from the Prefect UI, and run them",
+        description="Register the deployments start-campaign/lab, screen-molecules/lab and "
+        "resume-campaign/lab with the running Prefect server (see `electroloop up`), each "
+        "with a typed form, and run their flows on this machine until Ctrl-C.",
+    )
+    serve.add_argument("--limit", type=int, default=4, help="flow runs at once (default 4)")
     compare = commands.add_parser(
         "compare",
         help="compare campaigns recorded in MLflow (figure + table)",
@@ -290,7 +352,7 @@ def bench_planners(args: argparse.Namespace, command: str) -> int:
 
 def compare_campaigns(args: argparse.Namespace, settings: Settings) -> int:
     """`electroloop compare`: print the table and where the figure and files are."""
-    prepare_environment(settings)
+    settings = prepare_environment(settings)
     from electroloop.workflows.compare import compare  # imports MLflow: only when asked
 
     stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -350,6 +412,39 @@ def lab_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def services_command(args: argparse.Namespace, settings: Settings) -> int:
+    """`electroloop up`, `down` and `serve`."""
+    from electroloop.workflows.services import ServiceConfig, down, format_services, up
+
+    if args.command == "down":
+        for line in down(settings.resolved_home):
+            print(line)
+        return 0
+    if args.command == "up":
+        config = ServiceConfig.from_settings(
+            settings,
+            prefect_port=args.prefect_port,
+            mlflow_port=args.mlflow_port,
+            prefect_database_url=settings.prefect_database_url,
+            mlflow_backend_uri=settings.mlflow_backend_uri,
+        )
+        print("starting Prefect and MLflow (about 30 s on two cores)...", flush=True)
+        print(format_services(up(config)))
+        return 0
+    if args.limit < 1:
+        raise ConfigError(f"--limit {args.limit}; allowed: >= 1")
+    prepare_environment(settings)
+    if not os.environ.get("PREFECT_API_URL"):
+        raise ConfigError(
+            "serve needs a Prefect server: start one with `electroloop up` (or set PREFECT_API_URL)"
+        )
+    from electroloop.workflows.deployments import serve_deployments
+
+    print(f"Prefect UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}/deployments")
+    serve_deployments(limit=args.limit)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -359,6 +454,12 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(**({"home": args.home} if args.home else {}))
         if args.command == "compare":
             return compare_campaigns(args, settings)
+        if args.command in ("up", "down", "serve"):
+            return services_command(args, settings)
+        if args.command == "resume":
+            return run_campaign(
+                stored_campaign(settings, args.campaign_id), settings, args.campaign_id
+            )
         if args.command in ("sim", "lab"):
             return lab_command(args)
         spec = default_campaign() if args.command == "demo" else load_campaign(args.file)

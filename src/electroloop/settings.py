@@ -186,6 +186,23 @@ class Settings(BaseSettings):
         None, description="MLflow tracking URI; default sqlite:///<home>/mlflow.db."
     )
     prefect_home: Path | None = Field(None, description="PREFECT_HOME; default <home>/prefect.")
+    prefect_database_url: str | None = Field(
+        None,
+        description="PostgreSQL for `electroloop up`'s Prefect server "
+        "(postgresql+asyncpg://…); default SQLite under prefect_home.",
+    )
+    mlflow_backend_uri: str | None = Field(
+        None,
+        description="Database of `electroloop up`'s MLflow server (e.g. postgresql://…); "
+        "default sqlite:///<home>/mlflow.db.",
+    )
+    lease_ttl: float = Field(
+        30.0,
+        ge=1.0,
+        le=3600.0,
+        description="Seconds an instrument or campaign lease outlives its holder's last "
+        "heartbeat: how long a dead worker blocks them before a resume may take over.",
+    )
     crystal_calculator: CalculatorConfig = Field(
         default_factory=CalculatorConfig,
         description="ASE calculator of the crystal oracle (CHGNet offline by default).",

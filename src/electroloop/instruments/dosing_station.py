@@ -133,6 +133,16 @@ class DosingStation:
             raise LimitViolation(f"refill of {stock!r} is {mass} g; allowed: > 0 g")
         self._remaining[stock] += mass
 
+    def shortfall(self, targets: Mapping[str, float]) -> dict[str, float]:
+        """Stock name -> grams its bottle lacks for `targets` (with tolerance and reserve)."""
+        missing: dict[str, float] = {}
+        for name, target in targets.items():
+            self._channel(name)
+            grams = target + self.tolerance + self.reserve - self._remaining[name]
+            if target > 0.0 and grams > 0.0:
+                missing[name] = grams
+        return missing
+
     def check(self, targets: Mapping[str, float]) -> None:
         """Raise `LimitViolation` if `targets` cannot be dosed; nothing moves."""
         for name, target in targets.items():

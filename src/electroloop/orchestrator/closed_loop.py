@@ -3,30 +3,48 @@
 Every step writes its fact to the `CampaignStore` before the next step starts, and the planner
 is told only what is already stored. Instrument faults fail the trial (the planner may propose
 it again); they never stop the campaign, and nothing already dosed is dosed again.
+
+A campaign whose process died is resumed from its log (`resume`): the planner comes back from
+the snapshot stored with its last proposal or tell, a vial dosed but not measured is measured,
+a dosing cut off half-way is redone in a fresh vial, and nothing measured is run again.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, Protocol
+
+from pydantic import Field
 
 from electroloop.errors import CampaignError, InstrumentError, PlannerError
-from electroloop.models import Candidate, DosingRecord, Measurement, Observation
+from electroloop.models import (
+    Candidate,
+    DosingRecord,
+    Formulation,
+    FrozenModel,
+    Measurement,
+    Observation,
+)
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.events import (
+    BatchReviewed,
     CampaignFinished,
+    CampaignResumed,
     CampaignStarted,
     CampaignState,
     CandidateAbandoned,
+    CandidateEdited,
     CandidateFailed,
     CandidatesProposed,
     DosingRecorded,
+    DosingStarted,
     Event,
     IterationCompleted,
+    ManualStepDone,
     MeasurementRecorded,
     ObservationAdded,
     apply,
@@ -54,6 +72,33 @@ class TrialRecord:
 
 TrialObserver = Callable[[TrialRecord], None]
 
+
+class Decision(FrozenModel):
+    """A reviewer's verdict on one proposed candidate, before anything is dosed."""
+
+    action: Literal["approve", "edit", "reject"] = "approve"
+    formulation: Formulation | None = Field(None, description="The edited formulation (edit).")
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ManualStep:
+    """Something only a person can do, with what they must tell us when done."""
+
+    key: str  # stable and unique within the campaign, e.g. "refill-EC-t0007"
+    title: str
+    instructions: str  # Markdown, shown in the UI's form
+    fields: dict[str, tuple[float, float, float]]  # name -> (default, low, high)
+
+
+class ManualSteps(Protocol):
+    """Asks a person to do a manual step and waits for them (the workflow's pause)."""
+
+    def __call__(self, step: ManualStep) -> dict[str, float]:
+        """The person's answers, one per field; raises if they never answered."""
+        ...
+
+
 logger = logging.getLogger(__name__)
 
 
@@ -69,6 +114,7 @@ class Campaign:
         experiment: ConductivityExperiment,
         observers: Sequence[TrialObserver] = (),
         oracle: Oracle | None = None,
+        manual: ManualSteps | None = None,
     ) -> None:
         self.id = campaign_id
         self.spec = spec
@@ -77,6 +123,7 @@ class Campaign:
         self.experiment = experiment
         self.observers = list(observers)
         self.oracle = oracle
+        self.manual = manual
         self._lock = threading.Lock()  # pipelined proposals record from a second thread
         known = campaign_id in store.campaign_ids()
         self._state = store.state(campaign_id) if known else CampaignState()
@@ -103,12 +150,13 @@ class Campaign:
 
     def done(self) -> bool:
         state = self.state
-        return state.finished is not None or len(state.candidates) >= self.spec.budget
+        return state.finished is not None or state.budget_used >= self.spec.budget
 
     def propose(self) -> list[Candidate]:
-        """Ask the planner for the next batch (capped by the budget) and record it."""
+        """Ask the planner for the next batch (capped by the budget) and record it, together
+        with the planner's state right after (what a resumed campaign restores)."""
         state = self.state
-        n = min(self.spec.batch_size, self.spec.budget - len(state.candidates))
+        n = min(self.spec.batch_size, self.spec.budget - state.budget_used)
         candidates = self.planner.ask(n)
         space = self.spec.space
         for candidate in candidates:
@@ -121,9 +169,98 @@ class Campaign:
                     f"{self.planner.name} proposed {candidate.id} outside the search space: {exc}"
                 ) from None
         self._record(
-            CandidatesProposed(iteration=state.iterations_proposed, candidates=tuple(candidates)),
+            CandidatesProposed(
+                iteration=state.iterations_proposed,
+                candidates=tuple(candidates),
+                planner_state=self.planner.state(),
+            ),
         )
         return candidates
+
+    def review(
+        self, batch: Sequence[Candidate], decisions: Mapping[str, Decision], reviewer: str = ""
+    ) -> list[Candidate]:
+        """Apply a reviewer's decisions to a proposed batch; returns the candidates to run.
+
+        All decisions are checked before any is recorded: an edit outside the search space
+        raises `CampaignError` naming the candidate, and nothing changes (ask again).
+        Rejected candidates are abandoned; an edited one is abandoned and its edit, a new
+        candidate ``<id>-edit``, takes its place in the batch.
+        """
+        state = self.state
+        ids = [c.id for c in batch]
+        unknown = sorted(set(decisions) - set(ids))
+        if unknown:
+            raise CampaignError(f"decisions for {unknown}; allowed: the batch's candidates {ids}")
+        iterations = {i for i, members in state.batches.items() if set(ids) <= set(members)}
+        if len(iterations) != 1:
+            raise CampaignError(f"candidates {ids} are not one proposed batch of {self.id!r}")
+        edits: dict[str, Candidate] = {}
+        for candidate in batch:
+            decision = decisions.get(candidate.id, Decision())
+            if candidate.id in state.dosing_started:
+                raise CampaignError(f"candidate {candidate.id!r} is being dosed; too late")
+            if decision.action != "edit":
+                continue
+            if decision.formulation is None:
+                raise CampaignError(f"{candidate.id}: an edit needs the edited formulation")
+            try:
+                self.spec.space.check(decision.formulation)
+            except ValueError as exc:
+                raise CampaignError(f"{candidate.id}: the edited formulation: {exc}") from None
+            edits[candidate.id] = Candidate(
+                id=f"{candidate.id}-edit",
+                formulation=decision.formulation,
+                planner="reviewer",
+                scored_by=None,
+            )
+        iteration = iterations.pop()
+        for candidate in batch:
+            decision = decisions.get(candidate.id, Decision())
+            why = f"{reviewer or 'reviewer'}: {decision.reason or decision.action}"
+            if decision.action == "reject":
+                self._record(CandidateAbandoned(candidate_id=candidate.id, reason=why))
+            elif decision.action == "edit":
+                self._record(
+                    CandidateEdited(
+                        original_id=candidate.id, candidate=edits[candidate.id], reason=why
+                    )
+                )
+        self._record(
+            BatchReviewed(
+                iteration=iteration,
+                decisions={c.id: decisions.get(c.id, Decision()).action for c in batch},
+                reviewer=reviewer,
+            )
+        )
+        state = self.state
+        done = state.observations.keys() | state.failures.keys() | state.abandoned.keys()
+        return [state.candidates[c] for c in state.batches[iteration] if c not in done]
+
+    def resume(self, run: str = "") -> list[list[Candidate]]:
+        """Pick a campaign up after its process died; returns its unconcluded batches.
+
+        Records what recovery will do: a dosing that started and never finished is redone in a
+        fresh vial (the half-dosed vial is retired, never measured); a vial dosed but not
+        measured is measured. Nothing measured is measured again.
+        """
+        state = self.state
+        if state.spec is None:
+            raise CampaignError(f"campaign {self.id!r} has no events in {self.store.path}")
+        if state.finished is not None:
+            raise CampaignError(
+                f"campaign {self.id!r} finished ({state.finished}); nothing to resume"
+            )
+        pending = {c.id for c in state.pending}
+        redosed = sorted((state.dosing_started - state.dosings.keys()) & pending)
+        remeasured = sorted(state.dosings.keys() & pending)
+        self._record(CampaignResumed(run=run, redosed=tuple(redosed), remeasured=tuple(remeasured)))
+        return self.state.open_batches()
+
+    def record_manual_step(self, step: ManualStep, response: Mapping[str, Any]) -> None:
+        self._record(
+            ManualStepDone(step=step.key, instructions=step.instructions, response=dict(response))
+        )
 
     def run_trial(self, candidate: Candidate) -> TrialRecord:
         """Dose and measure one candidate, storing each fact as soon as it exists."""
@@ -134,13 +271,18 @@ class Campaign:
             raise CampaignError(f"candidate {candidate.id!r} has already been run")
         if candidate.id in state.abandoned:
             raise CampaignError(f"candidate {candidate.id!r} was abandoned; it is never run")
-        if candidate.id in state.dosings:
-            return self._fail(candidate, state, None, "interrupted after dosing; not re-dosed")
-        try:
-            dosing = self.experiment.prepare(candidate)
-        except InstrumentError as exc:
-            return self._fail(candidate, state, None, f"dosing failed: {exc}")
-        self._record(DosingRecorded(record=dosing))
+        if candidate.id in state.dosings:  # the process died between dosing and measuring
+            dosing = state.dosings[candidate.id]
+            if not self.experiment.recover(dosing):
+                return self._fail(candidate, state, dosing, "interrupted after dosing; vial lost")
+        else:
+            self._refill_if_short(candidate)
+            self._record(DosingStarted(candidate_id=candidate.id))
+            try:
+                dosing = self.experiment.prepare(candidate)
+            except InstrumentError as exc:
+                return self._fail(candidate, state, None, f"dosing failed: {exc}")
+            self._record(DosingRecorded(record=dosing))
         try:
             measurement = self.experiment.measure(candidate)
         except InstrumentError as exc:
@@ -168,13 +310,47 @@ class Campaign:
         self._notify(record)
         return record
 
+    def _refill_if_short(self, candidate: Candidate) -> None:
+        """Ask a person to refill each bottle too low for this candidate (if anyone is there).
+
+        Without `manual` the dosing station refuses the dose itself and the trial fails.
+        """
+        if self.manual is None:
+            return
+        for stock, missing in self.experiment.shortfall(candidate).items():
+            capacity = self.experiment.bottle_capacity
+            step = ManualStep(
+                key=f"refill-{stock}-{candidate.id}",
+                title=f"Refill stock bottle {stock}",
+                instructions=(
+                    f"Stock **{stock}** is too low for candidate {candidate.id}: it needs "
+                    f"{missing:.2f} g more. Top the bottle up with the same stock solution, "
+                    "weigh what you added, enter the grams added and resume."
+                ),
+                fields={"added_mass": (round(capacity / 2, 1), round(missing, 3), capacity)},
+            )
+            response = self.manual(step)
+            self.experiment.refill(stock, float(response["added_mass"]))
+            self.record_manual_step(step, {**response, "stock": stock})
+
     def conclude_iteration(self, candidates: Sequence[Candidate]) -> None:
         """Tell the planner what the batch produced, then snapshot its state in the log."""
         state = self.state
-        observed = [state.observations[c.id] for c in candidates if c.id in state.observations]
+        logged = [state.candidates[c] for c in state.batches.get(state.iterations_completed, [])]
+        batch = list(candidates) + [c for c in logged if c not in candidates]  # + reviewers' edits
+        edits = set(state.edited.values())
+        planned = [c for c in batch if c.id not in edits]
+        observed = [state.observations[c.id] for c in planned if c.id in state.observations]
         if observed:
             self.planner.tell(observed)
-        for candidate in candidates:
+        self._tell_unplanned(
+            [
+                state.observations[c.id]
+                for c in batch
+                if c.id in edits and c.id in state.observations
+            ]
+        )
+        for candidate in planned:
             if candidate.id in state.failures:
                 self.planner.mark_failed(candidate.id, state.failures[candidate.id])
             elif candidate.id in state.abandoned:
@@ -197,6 +373,17 @@ class Campaign:
             raise CampaignError(f"candidate {candidate.id!r} has already been dosed")
         self._record(CandidateAbandoned(candidate_id=candidate.id, reason=reason))
 
+    def _tell_unplanned(self, observations: list[Observation]) -> None:
+        """Reviewers' edits were not the planner's proposals: a planner that can learn from
+        outside data (`tell_unplanned`) is told; others are not (the log keeps them)."""
+        if not observations:
+            return
+        tell_unplanned = getattr(self.planner, "tell_unplanned", None)
+        if tell_unplanned is None:
+            logger.info("%s cannot learn from reviewers' edits; not told", self.planner.name)
+        else:
+            tell_unplanned(observations)
+
     def _abandon_in_planner(self, candidate_id: str, reason: str) -> None:
         # Planners written before abandonment existed only know failure; for them an abandoned
         # candidate is failed, which may re-propose it (the log still records the veto).
@@ -210,27 +397,73 @@ class Campaign:
         self._record(CampaignFinished(reason=reason))
 
     def run(self) -> CampaignState:
-        """Run until the budget is spent (without Prefect; the flow does the same with tasks).
+        """Run until the budget is spent (without Prefect; the flow drives the same steps as
+        tasks). A campaign already in the store is resumed (see `resume`).
 
         With `spec.pipeline`, the next batch is proposed in a worker thread while the current
         one is measured, so a slow planner never idles the robot; that batch then cannot know
         the current batch's results (the planner sees them as pending).
         """
+        if self.id not in self.store.campaign_ids():
+            self.start()
+        elif self.state.candidates:
+            self.resume()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="propose") as proposer:
-            batch = self.propose()
-            while batch:
-                upcoming = proposer.submit(self.propose) if self.pipelining() else None
-                for candidate in batch:
-                    self.run_trial(candidate)
-                following = upcoming.result() if upcoming else []
-                self.conclude_iteration(batch)
-                batch = following or ([] if self.done() else self.propose())
-        self.finish("budget spent")
+            drive(
+                self,
+                Steps(
+                    propose=self.propose,
+                    propose_later=lambda: proposer.submit(self.propose),
+                    run_trial=self.run_trial,
+                    conclude=self.conclude_iteration,
+                ),
+            )
+        if self.state.finished is None:
+            self.finish("budget spent")
         return self.state
 
     def pipelining(self) -> bool:
         """Whether to propose the next batch while the current one is measured."""
         return self.spec.pipeline and not self.done()
+
+    def trial_records(self) -> list[TrialRecord]:
+        """Every trial that reached an end, in order, as its observers saw it then (to record
+        again what a dead process had no time to hand to its observers)."""
+        state = self.state
+        goal = self.spec.goal
+        observed: list[Observation] = []
+        records: list[TrialRecord] = []
+        for candidate_id, index in sorted(state.trial_index.items(), key=lambda kv: kv[1]):
+            if candidate_id in state.observations:
+                observed.append(state.observations[candidate_id])
+            elif candidate_id not in state.failures:
+                continue
+            progress = progress_metrics(goal, observed, self.oracle)
+            measured = state.measurements.get(candidate_id)
+            records.append(
+                TrialRecord(
+                    index=index,
+                    candidate=state.candidates[candidate_id],
+                    dosing=state.dosings.get(candidate_id),
+                    measurement=measured[-1] if measured else None,
+                    observation=state.observations.get(candidate_id),
+                    failure=state.failures.get(candidate_id),
+                    best=progress.get(f"best_{goal.primary.name}"),
+                    progress=progress,
+                )
+            )
+        return records
+
+    def runnable(self, batch: Sequence[Candidate]) -> list[Candidate]:
+        """The batch's candidates still to run (with reviewers' edits), in proposal order."""
+        state = self.state
+        iteration = state.iteration_of(batch[0].id)
+        done = state.observations.keys() | state.failures.keys() | state.abandoned.keys()
+        return [state.candidates[c] for c in state.batches[iteration] if c not in done]
+
+    def needs_review(self, batch: Sequence[Candidate]) -> bool:
+        state = self.state
+        return state.iteration_of(batch[0].id) not in state.reviewed
 
     def _progress(self) -> dict[str, Any]:
         """`best` and `progress` of a TrialRecord: the campaign-level metrics as of now."""
@@ -270,3 +503,49 @@ class Campaign:
                     self.id,
                     exc,
                 )
+
+
+class Later(Protocol):
+    """A proposal under way in another thread (a `Future`, or a Prefect task's future)."""
+
+    def result(self) -> list[Candidate]: ...
+
+
+@dataclass(frozen=True)
+class Steps:
+    """How `drive` performs each step: plain calls, or Prefect tasks in the flow."""
+
+    propose: Callable[[], list[Candidate]]
+    propose_later: Callable[[], Later]
+    run_trial: Callable[[Candidate], TrialRecord]
+    conclude: Callable[[list[Candidate]], None]
+    review: Callable[[list[Candidate]], None] | None = None
+    """Called before dosing a batch nobody reviewed yet (approval mode)."""
+    before_trial: Callable[[], None] = lambda: None
+    """Called before each trial, e.g. to check the instrument leases are still ours."""
+
+
+def drive(campaign: Campaign, steps: Steps) -> None:
+    """The loop: (review) → dose and measure → tell, batch after batch, until the budget is
+    spent or someone finished the campaign. Batches proposed before a crash come first."""
+    queue = campaign.state.open_batches()
+    batch = queue.pop(0) if queue else ([] if campaign.done() else steps.propose())
+    while batch:
+        if steps.review is not None and campaign.needs_review(batch):
+            steps.review(batch)
+        upcoming: list[Candidate] | Later | None = None
+        if queue:
+            upcoming = queue.pop(0)
+        elif campaign.pipelining():
+            upcoming = steps.propose_later()
+        for candidate in campaign.runnable(batch):
+            steps.before_trial()
+            steps.run_trial(candidate)
+        if upcoming is None or isinstance(upcoming, list):
+            following = upcoming or []
+        else:
+            following = upcoming.result()
+        steps.conclude(batch)
+        if campaign.state.finished is not None:
+            break
+        batch = following or ([] if campaign.done() else steps.propose())

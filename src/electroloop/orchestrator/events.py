@@ -34,6 +34,56 @@ class CandidatesProposed(FrozenModel):
     kind: Literal["candidates_proposed"] = "candidates_proposed"
     iteration: int = Field(ge=0)
     candidates: tuple[Candidate, ...]
+    planner_state: dict[str, Any] | None = Field(
+        None,
+        description="The planner right after it proposed these: a resumed campaign restores "
+        "it, so nothing proposed is lost and no id is handed out twice.",
+    )
+
+
+class BatchReviewed(FrozenModel):
+    """A person looked at a proposed batch before anything was dosed (approval mode)."""
+
+    kind: Literal["batch_reviewed"] = "batch_reviewed"
+    iteration: int = Field(ge=0)
+    decisions: dict[str, Literal["approve", "edit", "reject"]]
+    reviewer: str = ""
+
+
+class CandidateEdited(FrozenModel):
+    """A reviewer replaced a proposed formulation: the original is abandoned, this one is run."""
+
+    kind: Literal["candidate_edited"] = "candidate_edited"
+    original_id: str
+    candidate: Candidate
+    reason: str
+
+
+class DosingStarted(FrozenModel):
+    """Liquid is about to move for a candidate; without a DosingRecorded after it, the dosing
+    was interrupted and its vial is discarded."""
+
+    kind: Literal["dosing_started"] = "dosing_started"
+    candidate_id: str
+
+
+class ManualStepDone(FrozenModel):
+    """A technician did something the robot cannot (refill a bottle, load a cell)."""
+
+    kind: Literal["manual_step_done"] = "manual_step_done"
+    step: str
+    instructions: str
+    response: dict[str, Any]
+
+
+class CampaignResumed(FrozenModel):
+    """A campaign whose flow died was picked up again: what was recovered and how."""
+
+    kind: Literal["campaign_resumed"] = "campaign_resumed"
+    run: str = Field("", description="Who resumed it, e.g. the Prefect flow run id.")
+    redosed: tuple[str, ...] = Field((), description="Interrupted while dosing: fresh vial.")
+    remeasured: tuple[str, ...] = Field((), description="Dosed, not measured: vial measured.")
+    notes: tuple[str, ...] = ()
 
 
 class DosingRecorded(FrozenModel):
@@ -79,6 +129,11 @@ class CampaignFinished(FrozenModel):
 Event = Annotated[
     CampaignStarted
     | CandidatesProposed
+    | BatchReviewed
+    | CandidateEdited
+    | DosingStarted
+    | ManualStepDone
+    | CampaignResumed
     | DosingRecorded
     | MeasurementRecorded
     | ObservationAdded
@@ -99,6 +154,11 @@ class CampaignState:
     planner: str | None = None
     candidates: dict[str, Candidate] = field(default_factory=dict)
     trial_index: dict[str, int] = field(default_factory=dict)
+    batches: dict[int, list[str]] = field(default_factory=dict)
+    reviewed: set[int] = field(default_factory=set)
+    edited: dict[str, str] = field(default_factory=dict)  # original id -> replacement id
+    dosing_started: set[str] = field(default_factory=set)
+    manual_steps: list[ManualStepDone] = field(default_factory=list)
     dosings: dict[str, DosingRecord] = field(default_factory=dict)
     measurements: dict[str, list[Measurement]] = field(default_factory=dict)
     observations: dict[str, Observation] = field(default_factory=dict)
@@ -122,6 +182,10 @@ class CampaignState:
         ):
             setattr(copy, name, dict(getattr(self, name)))
         copy.measurements = {k: list(v) for k, v in self.measurements.items()}
+        copy.batches = {k: list(v) for k, v in self.batches.items()}
+        copy.reviewed, copy.edited = set(self.reviewed), dict(self.edited)
+        copy.dosing_started = set(self.dosing_started)
+        copy.manual_steps = list(self.manual_steps)
         return copy
 
     def best(self, goal: Goal, objective: Objective | None = None) -> Observation | None:
@@ -132,6 +196,26 @@ class CampaignState:
     def trials_run(self) -> int:
         """Trials that reached an end: observed, failed or abandoned."""
         return len(self.observations) + len(self.failures) + len(self.abandoned)
+
+    @property
+    def budget_used(self) -> int:
+        """Candidates that count towards the budget: every one not vetoed before dosing."""
+        return len(self.candidates) - len(self.abandoned)
+
+    def iteration_of(self, candidate_id: str) -> int:
+        """The iteration whose batch holds the candidate (KeyError if none does)."""
+        for iteration, members in self.batches.items():
+            if candidate_id in members:
+                return iteration
+        raise KeyError(candidate_id)
+
+    def open_batches(self) -> list[list[Candidate]]:
+        """Proposed batches whose iteration is not concluded yet, oldest first."""
+        return [
+            [self.candidates[c] for c in self.batches[i]]
+            for i in sorted(self.batches)
+            if i >= self.iterations_completed
+        ]
 
     @property
     def pending(self) -> list[Candidate]:
@@ -149,7 +233,26 @@ def apply(state: CampaignState, event: Event) -> None:
             for candidate in event.candidates:
                 state.trial_index[candidate.id] = len(state.candidates)
                 state.candidates[candidate.id] = candidate
+            state.batches.setdefault(event.iteration, []).extend(c.id for c in event.candidates)
             state.iterations_proposed = event.iteration + 1
+            if event.planner_state is not None:
+                state.planner_state = event.planner_state
+        case BatchReviewed():
+            state.reviewed.add(event.iteration)
+        case CandidateEdited():
+            new = event.candidate
+            state.abandoned[event.original_id] = event.reason
+            state.edited[event.original_id] = new.id
+            state.trial_index[new.id] = len(state.candidates)
+            state.candidates[new.id] = new
+            batch = next(b for b in state.batches.values() if event.original_id in b)
+            batch.append(new.id)
+        case DosingStarted():
+            state.dosing_started.add(event.candidate_id)
+        case ManualStepDone():
+            state.manual_steps.append(event)
+        case CampaignResumed():
+            pass
         case DosingRecorded():
             state.dosings[event.record.candidate_id] = event.record
         case MeasurementRecorded():

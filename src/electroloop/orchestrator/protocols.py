@@ -19,6 +19,14 @@ class DosingStation(Protocol):
         """Stock name -> target grams in; stock name -> weighed grams out."""
         ...
 
+    def shortfall(self, targets: Mapping[str, float]) -> dict[str, float]:
+        """Stock name -> grams missing from its bottle to dose `targets` (only those short)."""
+        ...
+
+    def refill(self, stock: str, mass: float) -> None:
+        """Book `mass` g poured into the bottle of `stock` by a person."""
+        ...
+
 
 class ConductivityProbe(Protocol):
     """Reads the conductivity (mS/cm) and temperature (°C) of the sample in the current vial."""
@@ -34,6 +42,19 @@ class VialHandler(Protocol):
     def present_fresh_vial(self) -> str:
         """Returns the new vial's id."""
         ...
+
+    def recover_vial(self, masses: Mapping[str, float]) -> bool:
+        """Put back the vial dosed with `masses` (stock -> g) before a crash, for measuring.
+
+        False if that vial is gone (then its trial fails; it is never dosed again).
+        """
+        ...
+
+
+class BottleRack(Protocol):
+    """Where stock bottles stand; a person tops them up (a simulator mirrors that)."""
+
+    def refill_bottle(self, stock: str, mass: float) -> None: ...
 
 
 class TrafficLog(Protocol):

@@ -8,9 +8,9 @@ networked instruments.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -29,8 +29,10 @@ from electroloop.instruments.transport import (
 )
 from electroloop.models import SearchSpace, Stock
 from electroloop.orchestrator.campaign import CampaignSpec
-from electroloop.orchestrator.closed_loop import Campaign, TrialObserver
+from electroloop.orchestrator.closed_loop import Campaign, ManualSteps, TrialObserver
+from electroloop.orchestrator.events import CampaignState
 from electroloop.orchestrator.experiment import ConductivityExperiment
+from electroloop.orchestrator.leases import Lease
 from electroloop.orchestrator.procedures import stocks_for
 from electroloop.orchestrator.progress import Oracle
 from electroloop.orchestrator.store import CampaignStore
@@ -42,9 +44,15 @@ from electroloop.simulations.optimum import true_optimum, true_value
 from electroloop.simulations.physics import MODEL, conductivity
 
 
-def build_planner(spec: CampaignSpec, store: CampaignStore) -> Planner:
-    """The planner the campaign names, seeded, warm-started and time-boxed as it asks."""
+def build_planner(
+    spec: CampaignSpec, store: CampaignStore, resume: CampaignState | None = None
+) -> Planner:
+    """The planner the campaign names, seeded, warm-started and time-boxed as it asks; for a
+    campaign being resumed, restored from the last snapshot in its log."""
     planner_class = resolve_planner(spec.planner)
+    if resume is not None and resume.planner_state is not None:
+        restored: Planner = planner_class.from_state(resume.planner_state)
+        return restored
     options: dict[str, Any] = {}
     if spec.warm_start:
         options["warm_start"] = [
@@ -101,6 +109,23 @@ def simulator_oracle(spec: CampaignSpec) -> Oracle | None:
     )
 
 
+def stock_taken(state: CampaignState) -> dict[str, float]:
+    """Stock -> grams its bottle lost so far by the log: weighed doses less refills.
+
+    A dosing cut off by a crash took an unknown amount; it is not counted (the station's
+    bookkeeping is then slightly optimistic, and its reserve covers that).
+    """
+    taken: dict[str, float] = {}
+    for record in state.dosings.values():
+        for stock, mass in record.dosed_masses.items():
+            taken[stock] = taken.get(stock, 0.0) + mass
+    for step in state.manual_steps:
+        if "stock" in step.response and "added_mass" in step.response:
+            stock = str(step.response["stock"])
+            taken[stock] = taken.get(stock, 0.0) - float(step.response["added_mass"])
+    return taken
+
+
 @dataclass
 class Assembly:
     """A ready-to-run campaign and what the caller may want to look at besides."""
@@ -108,6 +133,40 @@ class Assembly:
     campaign: Campaign
     simulator: SimulatedLab | None
     """The simulators and their bench (physical truth) when the lab is simulated, else None."""
+    reconciled: list[str] = field(default_factory=list)
+    """What instruments a dead holder left behind reported, one line each."""
+
+
+LeaseHook = Callable[[Sequence[str]], Mapping[str, Lease]]
+"""Leases every instrument address given; returns address -> lease taken over from a holder
+that died (raises `LeaseHeld` if a live flow holds one)."""
+
+
+def reconcile(left: Mapping[str, Lease], station: DosingStation) -> list[str]:
+    """Ask each instrument a dead holder left (role -> its lease) what state it is in.
+
+    A pump still moving is let finish (its liquid goes where the dead flow sent it); the
+    station then homes every pump and presents a fresh vial before the next dose.
+    """
+    notes: list[str] = []
+    for name, channel in station.channels.items():
+        lease = left.get(f"pump-{name}")
+        if lease is None:
+            continue
+        pump = channel.pump
+        busy = not pump.ready()
+        if busy:
+            pump.wait_until_ready(timeout=60.0)
+        notes.append(
+            f"pump {name}: {lease.describe()} left it {'moving' if busy else 'idle'} at "
+            f"{pump.position():.3f} mL; homed"
+        )
+    if "balance" in left:
+        load = station.balance.weight(stable=False)
+        notes.append(f"balance: reads {load:.4f} g, {left['balance'].describe()}'s vial")
+    if "meter" in left:
+        notes.append(f"meter: {left['meter'].describe()} left it; nothing to undo")
+    return notes
 
 
 def fault_rules(lab: LabFile) -> dict[str, list[FaultRule]]:
@@ -164,11 +223,17 @@ def assemble(
     campaign_id: str,
     observers: list[TrialObserver],
     oracle: Oracle | None = None,
+    manual: ManualSteps | None = None,
+    lease: LeaseHook | None = None,
 ) -> Iterator[Assembly]:
     """Wire store, planner, instruments and experiment; shut everything down on exit.
 
     Instruments the lab file marks 'sim' are started here as simulators on loopback (all on
     one bench and one clock); the drivers reach simulated and real instruments the same way.
+    A campaign already in the store is wired as it stood: planner from its last snapshot,
+    stock bottles less what its log says was taken. `lease` is given every instrument's
+    address before anything moves; instruments whose lease it took over from a dead holder
+    are reconciled with what they report (a pump left moving finishes and is homed).
     """
     lab = lab_for(spec)
     stocks = simulated_stocks(spec.space, lab)
@@ -180,9 +245,13 @@ def assemble(
         )
     with ExitStack() as stack:
         store = stack.enter_context(CampaignStore(settings.store_path))
-        planner = build_planner(spec, store)  # bad planner options fail before anything moves
+        earlier = store.state(campaign_id) if campaign_id in store.campaign_ids() else None
+        planner = build_planner(spec, store, earlier)  # bad options fail before anything moves
+        taken = stock_taken(earlier) if earlier is not None else {}
         dosing = [r for r in DOSING_ROLES if lab.instruments()[r].simulated]  # balance, at least
         sim = stack.enter_context(simulated_lab(lab, spec, dosing))
+        for stock, mass in taken.items():
+            sim.bench.take_from_bottle(stock, mass)
 
         def address(role: str) -> str:
             chosen = lab.instruments()[role]
@@ -201,15 +270,22 @@ def assemble(
             stack.callback(resource.close)
             return resource
 
+        pumps = pump_addresses(lab, stocks, sim)
+        addresses = {
+            "balance": address("balance"),
+            "meter": address("meter"),
+            **{f"pump-{name}": resource for name, resource in pumps.items()},
+        }
+        previous = dict(lease(list(addresses.values()))) if lease else {}  # before anything moves
         balance_io = recorded(
-            address("balance"), "balance", "balance", MettlerToledoBalance.TERMINATIONS
+            addresses["balance"], "balance", "balance", MettlerToledoBalance.TERMINATIONS
         )
         pump_io = {
             name: recorded(resource, f"pump-{name}", "pumps", SyringePump.TERMINATIONS)
-            for name, resource in pump_addresses(lab, stocks, sim).items()
+            for name, resource in pumps.items()
         }
         meter_io = recorded(
-            address("meter"), "conductivity-meter", "meter", ConductivityMeter.TERMINATIONS
+            addresses["meter"], "conductivity-meter", "meter", ConductivityMeter.TERMINATIONS
         )
         channels = {
             s.name: DosingChannel(
@@ -218,7 +294,12 @@ def assemble(
             for s in stocks
         }
         station = DosingStation(
-            MettlerToledoBalance(balance_io, lab.balance.limits.get("capacity", 220.0)), channels
+            MettlerToledoBalance(balance_io, lab.balance.limits.get("capacity", 220.0)),
+            channels,
+            taken=taken,
+        )
+        notes = reconcile(
+            {role: previous[a] for role, a in addresses.items() if a in previous}, station
         )
         station.initialize()
         experiment = ConductivityExperiment(
@@ -230,6 +311,10 @@ def assemble(
             sample_mass=lab.sample_mass,
             dosing_traffic=[balance_io, *pump_io.values()],
             probe_traffic=meter_io,
+            bottles=sim.bench,
+            bottle_capacity=lab.stock_mass,
         )
-        campaign = Campaign(campaign_id, spec, store, planner, experiment, observers, oracle)
-        yield Assembly(campaign=campaign, simulator=sim)
+        campaign = Campaign(
+            campaign_id, spec, store, planner, experiment, observers, oracle, manual=manual
+        )
+        yield Assembly(campaign=campaign, simulator=sim, reconciled=notes)

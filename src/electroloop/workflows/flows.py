@@ -9,20 +9,27 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
+from electroloop.errors import CampaignError
 from electroloop.models import Candidate, Formulation, FrozenModel, Observation
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.campaign_plots import campaign_plots, primary_values
-from electroloop.orchestrator.closed_loop import Campaign, TrialRecord
-from electroloop.orchestrator.events import CampaignState, IterationCompleted
+from electroloop.orchestrator.closed_loop import Campaign, Steps, TrialRecord, drive
+from electroloop.orchestrator.events import CampaignState, CandidatesProposed, IterationCompleted
+from electroloop.orchestrator.leases import Acquired, Lease, LeaseBook, LeaseHeld, LeaseKeeper
+from electroloop.orchestrator.progress import Oracle
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.settings import Settings
+from electroloop.workflows.approvals import ApprovalPolicy, PauseForManualSteps, review_batch
 from electroloop.workflows.build import assemble, simulator_oracle
 from electroloop.workflows.tracking import MlflowTracker
 
@@ -43,8 +50,10 @@ class CampaignSummary(FrozenModel):
     true_optimum: Formulation | None
     true_optimum_value: float | None
     plot: str
+    plots: list[str] = Field(default_factory=list)
     store: str
     wall_time: float
+    finished: str | None = Field(None, description="Why the campaign ended (None: it did not).")
 
 
 @task(cache_policy=NO_CACHE, retries=0)
@@ -97,15 +106,68 @@ def new_campaign_id(spec: CampaignSpec) -> str:
     return f"{spec.name}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
-@flow(name="conductivity-campaign", log_prints=True)
-def conductivity_campaign(
-    campaign: CampaignSpec, campaign_id: str | None = None
+def _this_run() -> str:
+    """The current Prefect flow run's id (a fresh id outside Prefect)."""
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id or uuid.uuid4())
+
+
+def _take_over_campaign(book: LeaseBook, campaign_id: str, holder: str, ttl: float) -> Acquired:
+    """The campaign's lease. A live flow renews it, so a second flow for the same campaign is
+    refused; a dead one's lease expires within `ttl` (`Settings.lease_ttl`), which a resume
+    waits out."""
+    deadline = time.monotonic() + ttl + 1.0  # a dead holder's lease is gone by then
+    while True:
+        try:
+            return book.acquire(f"campaign:{campaign_id}", holder, ttl, note=holder)
+        except LeaseHeld as exc:
+            if time.monotonic() > deadline:
+                raise
+            wait = min(exc.remaining + 0.5, 5.0)
+            print(f"campaign {campaign_id} is still leased ({exc}); waiting {wait:.0f} s")
+            time.sleep(wait)
+
+
+def _mark_dead_run_crashed(previous: Lease | None, by: str) -> None:
+    """A flow run whose worker died stays 'Running' in Prefect; say what happened to it."""
+    if previous is None or "/" not in previous.holder:
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    run_id = previous.holder.rsplit("/", 1)[1]
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(uuid.UUID(run_id))
+            if run.state is not None and not run.state.is_final():
+                client.set_flow_run_state(
+                    run.id,
+                    Crashed(message=f"its worker died; resumed by flow run {by}"),
+                    force=True,
+                )
+    except Exception as exc:  # noqa: BLE001  bookkeeping in the UI only; never block a resume
+        print(f"could not mark flow run {run_id} crashed: {exc}")
+
+
+def run_campaign(
+    spec: CampaignSpec,
+    campaign_id: str | None = None,
+    approval: ApprovalPolicy | None = None,
+    *,
+    resume: bool = False,
 ) -> CampaignSummary:
-    """Run a closed-loop conductivity campaign on the lab the campaign names."""
+    """The body of every campaign flow: lease, assemble, drive, record, summarise.
+
+    Each proposal, trial and tell is a task run. A resumed campaign continues in the same
+    MLflow run and first records the trials its dead process never handed to MLflow.
+    """
     started = time.perf_counter()
     settings = Settings()
-    spec = campaign
+    approval = approval or ApprovalPolicy()
     campaign_id = campaign_id or new_campaign_id(spec)
+    this_run = _this_run()
+    holder = f"{campaign_id}/{this_run}"
     # Before anything moves: a space outside the simulator's physics is refused here.
     oracle = simulator_oracle(spec)
     tracker = MlflowTracker(
@@ -114,61 +176,76 @@ def conductivity_campaign(
         spec,
         campaign_id,
         oracle_model=oracle.model if oracle else None,
+        resume=resume,
     )
+    verb = "resuming" if resume else "campaign"
     print(
-        f"campaign {campaign_id}: {spec.budget} trials in batches of {spec.batch_size}, "
+        f"{verb} {campaign_id}: {spec.budget} trials in batches of {spec.batch_size}, "
         f"planner {spec.planner}, lab {spec.lab}"
+        + (", each batch approved by a technician" if approval.required else "")
     )
     printer = TrialObserverPrinter(spec.budget, spec.goal.primary.name)
     status = "FAILED"
     state: CampaignState | None = None
     try:
-        with assemble(spec, settings, campaign_id, [tracker, printer], oracle) as assembly:
+        with ExitStack() as stack:
+            book = stack.enter_context(LeaseBook(settings.store_path))
+            ttl = settings.lease_ttl
+            taken = _take_over_campaign(book, campaign_id, holder, ttl)
+            keeper = stack.enter_context(LeaseKeeper(book, [taken.lease], ttl))
+            if resume and taken.previous is not None:
+                stale = book.release_holder(taken.previous.holder)
+                print(f"released {len(stale)} leases of the dead run {taken.previous.holder}")
+                _mark_dead_run_crashed(taken.previous, this_run)
+
+            def lease_instruments(addresses: Sequence[str]) -> dict[str, Lease]:
+                held = LeaseKeeper.acquire(book, addresses, holder, ttl, note=holder)
+                stack.enter_context(held)
+                return dict(held.previous)
+
+            assembly = stack.enter_context(
+                assemble(
+                    spec,
+                    settings,
+                    campaign_id,
+                    [tracker, printer],
+                    oracle,
+                    manual=PauseForManualSteps(approval),
+                    lease=lease_instruments,
+                )
+            )
             loop = assembly.campaign
-            loop.start()
+            for note in assembly.reconciled:
+                print(f"reconciled {note}")
+            if resume:
+                loop.resume(run=this_run)
+                _record_missed_trials(loop, tracker)
+            else:
+                loop.start()
             try:
-                batch = propose(loop)
-                while batch:
-                    # With pipelining the next batch is proposed in a task thread meanwhile.
-                    upcoming = propose.submit(loop) if loop.pipelining() else None
-                    for candidate in batch:
-                        run_trial(loop, candidate)
-                    following = upcoming.result() if upcoming else []
-                    tell(loop, batch)
-                    batch = following or ([] if loop.done() else propose(loop))
-                loop.finish("budget spent")
+                drive(
+                    loop,
+                    Steps(
+                        propose=lambda: propose(loop),
+                        propose_later=lambda: propose.submit(loop),
+                        run_trial=lambda candidate: run_trial(loop, candidate),
+                        conclude=lambda batch: tell(loop, batch),
+                        review=(
+                            (lambda batch: review_batch(loop, batch, approval))
+                            if approval.required
+                            else None
+                        ),
+                        before_trial=keeper.check,
+                    ),
+                )
+                if loop.state.finished is None:
+                    loop.finish("budget spent")
                 status = "FINISHED"
             finally:
                 state = loop.state
     finally:
         state = state or CampaignState()
-        plots = campaign_plots(
-            state,
-            spec,
-            settings.resolved_home / campaign_id,
-            title=f"{campaign_id} ({spec.planner})",
-            optimum=oracle.optimum if oracle and oracle.applies_to(spec.goal) else None,
-        )
-        best = state.best(spec.goal)
-        summary = CampaignSummary(
-            campaign_id=campaign_id,
-            mlflow_run_id=tracker.run_id,
-            mlflow_experiment_id=tracker.experiment_id,
-            trials=state.trials_run,
-            failures=len(state.failures),
-            values=primary_values(state, spec),
-            best=best,
-            best_true_value=(
-                oracle.true_value(best.as_dosed or best.formulation)
-                if oracle is not None and best is not None
-                else None
-            ),
-            true_optimum=oracle.optimum_at if oracle else None,
-            true_optimum_value=oracle.optimum if oracle else None,
-            plot=str(plots[0]),
-            store=str(settings.store_path),
-            wall_time=time.perf_counter() - started,
-        )
+        summary = _summarise(spec, settings, campaign_id, state, tracker, oracle, started)
         try:
             tracker.finish(
                 status=status,
@@ -177,7 +254,7 @@ def conductivity_campaign(
                 true_optimum=summary.true_optimum_value,
                 planner_state=state.planner_state,
                 events=_event_log(settings, campaign_id),
-                plots=plots,
+                plots=[Path(p) for p in summary.plots],
                 summary=summary.model_dump(mode="json"),
             )
         except Exception as exc:  # noqa: BLE001  results are in the event log and the plots
@@ -187,17 +264,98 @@ def conductivity_campaign(
     return summary
 
 
+def _record_missed_trials(loop: Campaign, tracker: MlflowTracker) -> None:
+    """Hand MLflow the trials the dead process stored but never recorded there."""
+    recorded = tracker.recorded_candidates()
+    missed = [r for r in loop.trial_records() if r.candidate.id not in recorded]
+    for record in missed:
+        tracker(record)
+    if missed:
+        print(f"recorded {len(missed)} trials the interrupted run had not sent to MLflow")
+
+
+def _summarise(
+    spec: CampaignSpec,
+    settings: Settings,
+    campaign_id: str,
+    state: CampaignState,
+    tracker: MlflowTracker,
+    oracle: Oracle | None,
+    started: float,
+) -> CampaignSummary:
+    plots = campaign_plots(
+        state,
+        spec,
+        settings.resolved_home / campaign_id,
+        title=f"{campaign_id} ({spec.planner})",
+        optimum=oracle.optimum if oracle and oracle.applies_to(spec.goal) else None,
+    )
+    best = state.best(spec.goal)
+    return CampaignSummary(
+        campaign_id=campaign_id,
+        mlflow_run_id=tracker.run_id,
+        mlflow_experiment_id=tracker.experiment_id,
+        trials=state.trials_run,
+        failures=len(state.failures),
+        values=primary_values(state, spec),
+        best=best,
+        best_true_value=(
+            oracle.true_value(best.as_dosed or best.formulation)
+            if oracle is not None and best is not None
+            else None
+        ),
+        true_optimum=oracle.optimum_at if oracle else None,
+        true_optimum_value=oracle.optimum if oracle else None,
+        plot=str(plots[0]),
+        plots=[str(p) for p in plots],
+        store=str(settings.store_path),
+        wall_time=time.perf_counter() - started,
+        finished=state.finished,
+    )
+
+
+@flow(name="conductivity-campaign", log_prints=True)
+def conductivity_campaign(
+    campaign: CampaignSpec,
+    campaign_id: str | None = None,
+    approval: ApprovalPolicy | None = None,
+) -> CampaignSummary:
+    """Run a closed-loop conductivity campaign on the lab the campaign names."""
+    return run_campaign(campaign, campaign_id, approval)
+
+
+@flow(name="resume-campaign", log_prints=True)
+def resume_campaign(
+    campaign_id: str,
+    approval: ApprovalPolicy = ApprovalPolicy(),  # noqa: B008  a frozen model
+) -> CampaignSummary:
+    """Continue a campaign whose flow died, from its event log: nothing measured is run
+    again, nothing proposed is lost, and the dead run's leases are taken over."""
+    settings = Settings()
+    with CampaignStore(settings.store_path) as store:
+        if campaign_id not in store.campaign_ids():
+            known = store.campaign_ids()[-5:]
+            raise CampaignError(
+                f"campaign_id {campaign_id!r} is not in {settings.store_path}; recent: {known}"
+            )
+        state = store.state(campaign_id)
+    assert state.spec is not None
+    spec = CampaignSpec.model_validate(state.spec)
+    return run_campaign(spec, campaign_id, approval, resume=True)
+
+
 def _event_log(settings: Settings, campaign_id: str) -> list[dict[str, Any]]:
     """The campaign's events as JSON for the run's `events.jsonl` (empty if it never started).
 
-    Planner snapshots are left out: each holds the planner's whole history, so together they grow
-    with the square of the trials; `planner_state.json` keeps the last one.
+    Planner snapshots (with each proposal and tell) are left out: each holds the planner's whole
+    history, so together they grow with the square of the trials; `planner_state.json` keeps
+    the last one.
     """
     with CampaignStore(settings.store_path) as store:
         events = store.events(campaign_id)
     return [
         event.model_dump(mode="json", exclude={"planner_state"})
-        if isinstance(event, IterationCompleted)
+        if isinstance(event, IterationCompleted | CandidatesProposed)
         else event.model_dump(mode="json")
         for event in events
     ]

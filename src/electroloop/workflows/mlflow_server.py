@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -41,6 +42,7 @@ class MlflowServer:
         workers: int = 1,
         log_file: Path | None = None,
         startup_timeout: float = 180.0,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.backend_store_uri = backend_store_uri
         self.artifacts_destination = artifacts_destination
@@ -49,14 +51,29 @@ class MlflowServer:
         self.workers = workers
         self.log_file = log_file or artifacts_destination.parent / "mlflow-server.log"
         self.startup_timeout = startup_timeout
+        self.env = dict(env or {})  # extra environment for the server, over ours
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> MlflowServer:
-        """Launch the server and wait until `/health` answers; raise ConfigError if it dies."""
+    @property
+    def pid(self) -> int | None:
+        """The server's process id (also its process group: it runs in its own session)."""
+        return None if self._process is None else self._process.pid
+
+    def poll(self) -> int | None:
+        """The exit code once the launched server has died, else None."""
+        return None if self._process is None else self._process.poll()
+
+    def launch(self) -> MlflowServer:
+        """Spawn the server without waiting for it: `electroloop up` starts Prefect meanwhile.
+
+        The process runs in its own session with its output in `log_file`, so it outlives the
+        command that launched it. The backend URI goes through the environment, not the command
+        line, so a database password never shows up in `ps`.
+        """
         self.artifacts_destination.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         command = [
@@ -70,19 +87,32 @@ class MlflowServer:
             str(self.port),
             "--workers",
             str(self.workers),
-            "--backend-store-uri",
-            self.backend_store_uri,
             "--artifacts-destination",
             str(self.artifacts_destination.resolve()),
         ]
+        env = (
+            os.environ
+            | {
+                "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+                "MLFLOW_BACKEND_STORE_URI": self.backend_store_uri,
+            }
+            | self.env
+        )
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
                 command,
+                stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=os.environ | {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"},
+                env=env,
                 start_new_session=True,  # Ctrl-C in a terminal stops us, and we stop it
             )
+        return self
+
+    def start(self) -> MlflowServer:
+        """Launch the server and wait until `/health` answers; raise ConfigError if it dies."""
+        self.launch()
+        assert self._process is not None
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -120,7 +120,11 @@ class MlflowTracker:
         spec: CampaignSpec,
         campaign_id: str,
         oracle_model: str | None = None,
+        *,
+        resume: bool = False,
     ) -> None:
+        """Open the campaign's run: a new one, or (`resume`) the run it had before its
+        process died, so a resumed campaign stays one run in MLflow."""
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.spec = spec
         self.campaign_id = campaign_id
@@ -147,6 +151,11 @@ class MlflowTracker:
             tags["electroloop.oracle"] = oracle_model
         if spec.description:
             tags["mlflow.note.content"] = spec.description
+        earlier = self._campaign_run() if resume else None
+        if earlier is not None:
+            self.run_id = earlier
+            self.client.update_run(self.run_id, status="RUNNING")
+            return
         run = self.client.create_run(self.experiment_id, run_name=campaign_id, tags=tags)
         self.run_id = run.info.run_id
         self.client.log_batch(
@@ -156,6 +165,26 @@ class MlflowTracker:
         self.client.log_text(
             self.run_id, json.dumps(spec.model_dump(mode="json"), indent=2), "campaign.json"
         )
+
+    def _campaign_run(self) -> str | None:
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`electroloop.campaign_id` = '{self.campaign_id}' "
+                "and tags.`electroloop.kind` = 'campaign'"
+            ),
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def recorded_candidates(self) -> set[str]:
+        """Candidate ids that already have a trial run under this campaign's run."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`mlflow.parentRunId` = '{self.run_id}'",
+            max_results=10_000,
+        )
+        return {r.data.tags.get("electroloop.candidate_id", "") for r in runs}
 
     def _experiment(self, tracking_uri: str, artifact_root: Path) -> str:
         """The study's experiment, created on first use.

@@ -46,17 +46,21 @@ def test_a_meter_fault_fails_the_trial_and_keeps_the_dosing(lab: Assembly) -> No
         loop.run_trial(first)
 
 
-def test_a_trial_interrupted_after_dosing_is_never_dosed_again(lab: Assembly) -> None:
+def test_a_trial_interrupted_after_dosing_measures_its_vial_and_never_redoses(
+    lab: Assembly,
+) -> None:
     loop, sim = lab.campaign, lab.simulator
     assert sim is not None
     candidate = loop.propose()[0]
     record = loop.experiment.prepare(candidate)
     loop.store.append(loop.id, DosingRecorded(record=record))  # then the worker "died"
-    vials = len(sim.bench.history)
+    bottles = {name: sim.bench.bottle_mass(name) for name in sim.bench.stocks}
     restarted = Campaign(loop.id, loop.spec, loop.store, loop.planner, loop.experiment)
     result = restarted.run_trial(candidate)
-    assert result.failure == "interrupted after dosing; not re-dosed"
-    assert len(sim.bench.history) == vials  # no fresh vial, nothing pumped
+    assert result.failure is None and result.dosing == record
+    assert sim.bench.vial_contents() == pytest.approx(record.dosed_masses)  # that very vial
+    assert {name: sim.bench.bottle_mass(name) for name in sim.bench.stocks} == bottles
+    assert len(loop.store.state(loop.id).measurements[candidate.id]) == 1
 
 
 def test_an_abandoned_candidate_is_never_run_nor_proposed_again(lab: Assembly) -> None:

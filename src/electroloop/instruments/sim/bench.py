@@ -104,6 +104,28 @@ class SimulatedBench:
         with self._lock:
             return self._vial.id
 
+    def recover_vial(self, masses: Mapping[str, float]) -> bool:
+        """After a crash: the vial dosed with `masses` (stock -> g) is still on the bench.
+
+        Simulators live in the process that died, so the resumed lab rebuilds that vial from
+        the dosing record (the weighed masses) and puts it on the balance to be measured.
+        """
+        with self._lock:
+            self.history.append(self._vial)
+            self._vial = self._new_vial()
+            self._vial.contents = {name: float(mass) for name, mass in masses.items()}
+            return True
+
+    def refill_bottle(self, stock: str, mass: float) -> None:
+        """A person topped the bottle of `stock` up by `mass` g."""
+        with self._lock:
+            self._bottles[stock] += mass
+
+    def take_from_bottle(self, stock: str, mass: float) -> None:
+        """Liquid that left the bottle before this simulator started (a resumed campaign)."""
+        with self._lock:
+            self._bottles[stock] = max(0.0, self._bottles[stock] - mass)
+
     def vial_contents(self) -> dict[str, float]:
         """Stock name -> true mass in the vial on the balance, g."""
         with self._lock:

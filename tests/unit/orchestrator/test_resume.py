@@ -1,0 +1,151 @@
+"""Resuming a campaign whose process died, reviewing batches, and manual refills: the closed
+loop without Prefect, against the real simulators and the real SQLite event log."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from electroloop.errors import CampaignError
+from electroloop.models import Formulation
+from electroloop.orchestrator.campaign import CampaignSpec, default_campaign, parse_campaign
+from electroloop.orchestrator.closed_loop import Decision, ManualStep
+from electroloop.orchestrator.events import (
+    CampaignResumed,
+    DosingStarted,
+    MeasurementRecorded,
+)
+from electroloop.settings import Settings, default_lab_text
+from electroloop.workflows.build import assemble
+
+
+def spec(**overrides: object) -> CampaignSpec:
+    data = default_campaign().model_dump(mode="json")
+    data |= {"planner": "sobol", "budget": 8, "batch_size": 4, "name": "resume"} | overrides
+    return parse_campaign(data, "test")
+
+
+def measured_per_candidate(settings: Settings, campaign_id: str) -> Counter[str]:
+    from electroloop.orchestrator.store import CampaignStore
+
+    with CampaignStore(settings.store_path) as store:
+        events = store.events(campaign_id)
+    return Counter(e.measurement.candidate_id for e in events if isinstance(e, MeasurementRecorded))
+
+
+@pytest.mark.parametrize("planner", ["sobol", "ax"])
+def test_a_campaign_that_died_mid_batch_resumes_without_repeating_or_losing_anything(
+    tmp_path: Path, planner: str
+) -> None:
+    settings = Settings(home=tmp_path)
+    campaign = spec(planner=planner, pipeline=planner == "ax")
+    with assemble(campaign, settings, "c", []) as assembly:
+        loop = assembly.campaign
+        loop.start()
+        first = loop.propose()
+        for candidate in first:
+            loop.run_trial(candidate)
+        loop.conclude_iteration(first)
+        second = loop.propose()
+        loop.run_trial(second[0])
+        # The worker dies here: second[1:] never ran, nothing was told about second[0].
+    with assemble(campaign, settings, "c", []) as assembly:
+        resumed = assembly.campaign
+        if planner == "ax":  # restored from the snapshot stored with the second proposal
+            assert resumed.planner.state()["pending"] == [c.id for c in second]
+        state = resumed.run()
+    assert state.finished == "budget spent"
+    assert len(state.observations) == 8 and not state.pending
+    counts = measured_per_candidate(settings, "c")
+    assert set(counts.values()) == {1} and len(counts) == 8  # none twice, none lost
+    assert [c.id for c in second] == list(state.candidates)[4:8]  # what was proposed was run
+    assert len({c.formulation.model_dump_json() for c in state.candidates.values()}) == 8
+
+
+def test_a_dosing_cut_off_by_a_crash_is_redone_in_a_fresh_vial(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    with assemble(spec(budget=4), settings, "c", []) as assembly:
+        loop = assembly.campaign
+        loop.start()
+        batch = loop.propose()
+        loop.run_trial(batch[0])
+        loop.store.append("c", DosingStarted(candidate_id=batch[1].id))  # died while pumping
+    with assemble(spec(budget=4), settings, "c", []) as assembly:
+        state = assembly.campaign.run()
+        events = assembly.campaign.store.events("c")
+    resumed = [e for e in events if isinstance(e, CampaignResumed)]
+    assert len(resumed) == 1 and resumed[0].redosed == (batch[1].id,)
+    assert len(state.observations) == 4
+    assert set(measured_per_candidate(settings, "c").values()) == {1}
+
+
+def test_resuming_a_finished_campaign_is_refused(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    with assemble(spec(budget=4), settings, "c", []) as assembly:
+        assembly.campaign.run()
+    with assemble(spec(budget=4), settings, "c", []) as assembly:
+        with pytest.raises(CampaignError, match="finished .budget spent.; nothing to resume"):
+            assembly.campaign.resume()
+
+
+def test_review_rejects_edits_and_refuses_edits_outside_the_space(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    with assemble(spec(budget=4), settings, "c", []) as assembly:
+        loop = assembly.campaign
+        loop.start()
+        batch = loop.propose()
+        outside = Formulation(
+            fractions={"EC": 0.9, "EMC": 0.05, "DMC": 0.05},
+            salt="LiPF6",
+            molality=1.0,
+            temperature=25.0,
+        )
+        with pytest.raises(
+            CampaignError,
+            match=rf"{batch[1].id}: the edited formulation: fraction of EC is 0.9; "
+            r"allowed: 0.1..0.6",
+        ):
+            loop.review(batch, {batch[1].id: Decision(action="edit", formulation=outside)})
+        assert not loop.state.abandoned  # nothing recorded from a refused review
+        edited = outside.model_copy(update={"fractions": {"EC": 0.3, "EMC": 0.3, "DMC": 0.4}})
+        to_run = loop.review(
+            batch,
+            {
+                batch[0].id: Decision(action="reject", reason="cloudy stock"),
+                batch[1].id: Decision(action="edit", formulation=edited),
+            },
+            reviewer="tech",
+        )
+        assert [c.id for c in to_run] == [batch[2].id, batch[3].id, f"{batch[1].id}-edit"]
+        assert not loop.needs_review(batch)
+        for candidate in to_run:
+            loop.run_trial(candidate)
+        loop.conclude_iteration(batch)
+        state = loop.state
+    assert state.abandoned[batch[0].id] == "tech: cloudy stock"
+    assert state.observations[f"{batch[1].id}-edit"].formulation == edited
+    assert state.budget_used == 3  # vetoed candidates cost no budget
+    assert not loop.done()
+
+
+def test_a_low_stock_bottle_pauses_for_a_refill_instead_of_failing(tmp_path: Path) -> None:
+    lab_file = tmp_path / "lab.toml"
+    lab_file.write_text(
+        default_lab_text().replace("stock_mass = 500.0", "stock_mass = 5.0"), encoding="utf-8"
+    )
+    asked: list[ManualStep] = []
+
+    def technician(step: ManualStep) -> dict[str, float]:
+        asked.append(step)
+        return {"added_mass": 4.0}
+
+    settings = Settings(home=tmp_path)
+    with assemble(spec(budget=6, lab=str(lab_file)), settings, "c", [], manual=technician) as a:
+        state = a.campaign.run()
+        bench = a.simulator.bench if a.simulator else None
+    assert asked and all(step.key.startswith("refill-") for step in asked)
+    assert len(state.observations) == 6 and not state.failures
+    assert len(state.manual_steps) == len(asked)
+    assert bench is not None and all(bench.bottle_mass(s) > 0.0 for s in bench.stocks)
