@@ -440,7 +440,7 @@ def services_command(args: argparse.Namespace, settings: Settings) -> int:
         )
     from electroloop.workflows.deployments import serve_deployments
 
-    print(f"Prefect UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}/deployments")
+    print(f"Prefect UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}/v2/deployments")
     serve_deployments(limit=args.limit)
     return 0
 

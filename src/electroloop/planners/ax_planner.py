@@ -337,6 +337,21 @@ class AxPlanner:
             self._pending.remove(observation.candidate_id)
             self._apply({"op": "complete", "id": observation.candidate_id, "values": raw})
 
+    def tell_unplanned(self, observations: Sequence[Observation]) -> None:
+        """Learn from measured formulations Ax did not propose (a reviewer's edits): each is
+        attached as a completed trial, like a warm start; one outside the space is skipped."""
+        self._settle(time.monotonic())
+        for observation in observations:
+            usable, skipped = usable_observations(
+                self.space, self.goal, self.map, self._names, [observation]
+            )
+            for candidate_id, why in skipped:
+                logger.warning("not telling Ax about %s: %s", candidate_id, why)
+            for params, raw in usable:
+                cid = observation.candidate_id
+                self._apply({"op": "attach", "id": cid, "parameters": params})
+                self._apply({"op": "complete", "id": cid, "values": raw})
+
     def mark_failed(self, candidate_id: str, reason: str) -> None:
         """Mark the trial FAILED; Ax may propose the same point again."""
         check_pending(self.name, self._pending, [candidate_id])

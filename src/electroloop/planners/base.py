@@ -25,6 +25,8 @@ class Planner(Protocol):
 
     `mark_abandoned` is optional for classes loaded by `resolve_planner`: a planner without it
     is told about an abandoned candidate through `mark_failed` (so it may propose it again).
+    So is ``tell_unplanned(observations)``: measured formulations the planner did not propose
+    (a reviewer's edits); a planner without it is not told about them.
     """
 
     name: str

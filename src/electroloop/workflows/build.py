@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from electroloop.errors import ConfigError
+from electroloop.errors import ConfigError, InstrumentError
 from electroloop.instruments.balance import MettlerToledoBalance
 from electroloop.instruments.conductivity_meter import ConductivityMeter
 from electroloop.instruments.dosing_station import DosingChannel, DosingStation
@@ -154,12 +154,17 @@ def reconcile(left: Mapping[str, Lease], station: DosingStation) -> list[str]:
         if lease is None:
             continue
         pump = channel.pump
-        busy = not pump.ready()
-        if busy:
-            pump.wait_until_ready(timeout=60.0)
+        status = pump.status()
+        state = "moving" if not status.ready else "idle"
+        if not status.ready:
+            try:
+                pump.wait_until_ready(timeout=60.0)
+            except InstrumentError as exc:  # initialising it next clears what it reports
+                state = f"moving, then {exc}"
+        code = f" (status code {status.error})" if status.error else ""
         notes.append(
-            f"pump {name}: {lease.describe()} left it {'moving' if busy else 'idle'} at "
-            f"{pump.position():.3f} mL; homed"
+            f"pump {name}: {lease.describe()} left it {state}{code} at {pump.position():.3f} mL;"
+            " homed"
         )
     if "balance" in left:
         load = station.balance.weight(stable=False)

@@ -71,12 +71,12 @@ class CampaignForm(BaseModel):
         title="Inline search space",
         description="Optional: solvents, salt and ranges typed here replace the file's.",
     )
-    name: str | None = Field(
-        None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+    name: str = Field(
+        "",
+        pattern=r"^([A-Za-z0-9][A-Za-z0-9_.-]*)?$",
         max_length=80,
         title="Campaign name",
-        description="Letters, digits, '_', '.', '-' (default: the file's).",
+        description="Letters, digits, '_', '.', '-' (empty: the campaign file's).",
     )
     planner: Literal["ax", "sobol", "random"] = Field(
         "ax",

@@ -3,7 +3,10 @@ loop without Prefect, against the real simulators and the real SQLite event log.
 
 from __future__ import annotations
 
+import re
+import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from electroloop.orchestrator.events import (
     DosingStarted,
     MeasurementRecorded,
 )
+from electroloop.orchestrator.leases import Lease, LeaseBook
 from electroloop.settings import Settings, default_lab_text
 from electroloop.workflows.build import assemble
 
@@ -90,9 +94,12 @@ def test_resuming_a_finished_campaign_is_refused(tmp_path: Path) -> None:
             assembly.campaign.resume()
 
 
-def test_review_rejects_edits_and_refuses_edits_outside_the_space(tmp_path: Path) -> None:
+@pytest.mark.parametrize("planner", ["sobol", "ax"])
+def test_review_rejects_edits_and_refuses_edits_outside_the_space(
+    tmp_path: Path, planner: str
+) -> None:
     settings = Settings(home=tmp_path)
-    with assemble(spec(budget=4), settings, "c", []) as assembly:
+    with assemble(spec(budget=4, planner=planner), settings, "c", []) as assembly:
         loop = assembly.campaign
         loop.start()
         batch = loop.propose()
@@ -124,6 +131,9 @@ def test_review_rejects_edits_and_refuses_edits_outside_the_space(tmp_path: Path
             loop.run_trial(candidate)
         loop.conclude_iteration(batch)
         state = loop.state
+        if planner == "ax":  # the edit reached the model as a completed trial
+            statuses = loop.planner.client.summarize()["trial_status"].tolist()
+            assert statuses.count("COMPLETED") == 3 and statuses.count("ABANDONED") == 2
     assert state.abandoned[batch[0].id] == "tech: cloudy stock"
     assert state.observations[f"{batch[1].id}-edit"].formulation == edited
     assert state.budget_used == 3  # vetoed candidates cost no budget
@@ -149,3 +159,27 @@ def test_a_low_stock_bottle_pauses_for_a_refill_instead_of_failing(tmp_path: Pat
     assert len(state.observations) == 6 and not state.failures
     assert len(state.manual_steps) == len(asked)
     assert bench is not None and all(bench.bottle_mass(s) > 0.0 for s in bench.stocks)
+
+
+def test_instruments_a_dead_holder_left_are_reconciled_before_anything_moves(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(home=tmp_path)
+    leased: list[str] = []
+
+    def lease(addresses: Sequence[str]) -> dict[str, Lease]:
+        with LeaseBook(settings.store_path) as book:
+            for address in addresses:  # a worker that died holding them
+                book.acquire(address, "c/dead-run", ttl=0.05, note="flow run dead-run")
+            time.sleep(0.1)
+            taken = book.acquire_all(addresses, "c/new-run", ttl=30.0)
+        leased.extend(addresses)
+        return {a.lease.resource: a.previous for a in taken if a.previous is not None}
+
+    with assemble(spec(budget=4), settings, "c", [], lease=lease) as assembly:
+        notes = assembly.reconciled
+    pumps = [n for n in notes if n.startswith("pump ")]
+    assert len(leased) == 2 + len(pumps) and len(pumps) >= 3
+    assert all(re.search(r"'c/dead-run'.* left it idle.* at 0.000 mL; homed", n) for n in pumps)
+    assert any(n.startswith("balance: reads ") for n in notes)
+    assert any(n.startswith("meter: ") for n in notes)
