@@ -50,6 +50,7 @@ bench: install
 	$(PY) benchmarks/ax_latency.py --efficiency
 	$(PY) benchmarks/tracking.py
 	$(PY) benchmarks/instruments.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/workflows.py
 	$(PY) benchmarks/electrolyte_fit.py
 	$(PY) benchmarks/cell_twin.py
 	OMP_NUM_THREADS=1 $(PY) benchmarks/oracle.py

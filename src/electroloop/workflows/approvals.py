@@ -117,7 +117,7 @@ def _title(candidate: Candidate) -> str:
     return f"{candidate.id}: {_describe(candidate.formulation)}{guess}"
 
 
-def review_description(spec_unit: str, batch: list[Candidate], problem: str = "") -> str:
+def review_description(objective: str, batch: list[Candidate], problem: str = "") -> str:
     """Markdown shown above the form: the proposals with the planner's prediction."""
     rows = "\n".join(
         f"| {c.id} | {_describe(c.formulation)} | "
@@ -128,7 +128,7 @@ def review_description(spec_unit: str, batch: list[Candidate], problem: str = ""
     warning = f"**Not accepted: {problem}** Fix it or reject that candidate.\n\n" if problem else ""
     return (
         f"{warning}### Approve this batch before it is dosed\n\n"
-        f"| candidate | formulation (mass fractions, salt) | predicted ({spec_unit}) | by |\n"
+        f"| candidate | formulation (mass fractions, salt) | predicted {objective} | by |\n"
         f"|---|---|---|---|\n{rows}\n\n"
         "For each candidate choose **approve**, **edit** (change its values below) or "
         "**reject** (never dosed; the planner will not propose it again)."
@@ -185,16 +185,15 @@ def review_batch(campaign: Campaign, batch: list[Candidate], policy: ApprovalPol
     An edit outside the search space is refused and the form shown again with the reason.
     """
     space = campaign.spec.space
-    unit = campaign.spec.goal.primary.name
+    objective = campaign.spec.goal.primary.name
+    what = f"approve batch {', '.join(c.id for c in batch)}"
     problem = ""
     while True:
+        print(f"waiting to {what}: open this run in the Prefect UI, ⋮ → Resume")
         answer = _pause(
-            review_form(space, batch),
-            review_description(unit, batch, problem),
-            policy,
-            f"approve batch {', '.join(c.id for c in batch)}",
+            review_form(space, batch), review_description(objective, batch, problem), policy, what
         )
-        reviewer = (answer.metadata.sender or "") if hasattr(answer, "metadata") else ""
+        reviewer = answer.metadata.sender or ""
         try:
             if answer.stop_campaign:
                 everything = {

@@ -157,17 +157,43 @@ def run_campaign(
     *,
     resume: bool = False,
 ) -> CampaignSummary:
-    """The body of every campaign flow: lease, assemble, drive, record, summarise.
+    """The body of every campaign flow: lease the campaign, then run it (`_run_leased`).
+
+    The campaign's lease comes first, so a second flow for a campaign that is still running
+    stops here, before it touches the campaign's MLflow run or its instruments.
+    """
+    settings = Settings()
+    campaign_id = campaign_id or new_campaign_id(spec)
+    this_run = _this_run()
+    holder = f"{campaign_id}/{this_run}"
+    with LeaseBook(settings.store_path) as book:
+        taken = _take_over_campaign(book, campaign_id, holder, settings.lease_ttl)
+        with LeaseKeeper(book, [taken.lease], settings.lease_ttl) as keeper:
+            if resume and taken.previous is not None:
+                stale = book.release_holder(taken.previous.holder)
+                print(f"released {len(stale)} leases of the dead run {taken.previous.holder}")
+                _mark_dead_run_crashed(taken.previous, this_run)
+            return _run_leased(
+                spec, campaign_id, approval or ApprovalPolicy(), resume, book, keeper, holder
+            )
+
+
+def _run_leased(
+    spec: CampaignSpec,
+    campaign_id: str,
+    approval: ApprovalPolicy,
+    resume: bool,
+    book: LeaseBook,
+    keeper: LeaseKeeper,
+    holder: str,
+) -> CampaignSummary:
+    """Assemble (leasing the instruments), drive, record and summarise one campaign.
 
     Each proposal, trial and tell is a task run. A resumed campaign continues in the same
     MLflow run and first records the trials its dead process never handed to MLflow.
     """
     started = time.perf_counter()
     settings = Settings()
-    approval = approval or ApprovalPolicy()
-    campaign_id = campaign_id or new_campaign_id(spec)
-    this_run = _this_run()
-    holder = f"{campaign_id}/{this_run}"
     # Before anything moves: a space outside the simulator's physics is refused here.
     oracle = simulator_oracle(spec)
     tracker = MlflowTracker(
@@ -185,23 +211,23 @@ def run_campaign(
         + (", each batch approved by a technician" if approval.required else "")
     )
     printer = TrialObserverPrinter(spec.budget, spec.goal.primary.name)
+    keepers = [keeper]
     status = "FAILED"
     state: CampaignState | None = None
     try:
         with ExitStack() as stack:
-            book = stack.enter_context(LeaseBook(settings.store_path))
-            ttl = settings.lease_ttl
-            taken = _take_over_campaign(book, campaign_id, holder, ttl)
-            keeper = stack.enter_context(LeaseKeeper(book, [taken.lease], ttl))
-            if resume and taken.previous is not None:
-                stale = book.release_holder(taken.previous.holder)
-                print(f"released {len(stale)} leases of the dead run {taken.previous.holder}")
-                _mark_dead_run_crashed(taken.previous, this_run)
 
             def lease_instruments(addresses: Sequence[str]) -> dict[str, Lease]:
-                held = LeaseKeeper.acquire(book, addresses, holder, ttl, note=holder)
-                stack.enter_context(held)
+                held = stack.enter_context(
+                    LeaseKeeper.acquire(book, addresses, holder, settings.lease_ttl, note=holder)
+                )
+                keepers.append(held)
                 return dict(held.previous)
+
+            def check_leases() -> None:
+                """Stop before moving anything if another flow took over a lease."""
+                for held in keepers:
+                    held.check()
 
             assembly = stack.enter_context(
                 assemble(
@@ -218,7 +244,7 @@ def run_campaign(
             for note in assembly.reconciled:
                 print(f"reconciled {note}")
             if resume:
-                loop.resume(run=this_run)
+                loop.resume(run=holder)
                 _record_missed_trials(loop, tracker)
             else:
                 loop.start()
@@ -235,7 +261,7 @@ def run_campaign(
                             if approval.required
                             else None
                         ),
-                        before_trial=keeper.check,
+                        before_trial=check_leases,
                     ),
                 )
                 if loop.state.finished is None:
