@@ -54,6 +54,10 @@ bench: install
 	$(PY) benchmarks/electrolyte_fit.py
 	$(PY) benchmarks/cell_twin.py
 	OMP_NUM_THREADS=1 $(PY) benchmarks/oracle.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/screening.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/mixture_surrogate.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/crystal_surrogate.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/active_learning.py
 
 clean:
 	rm -rf runs .pytest_cache

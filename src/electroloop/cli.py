@@ -192,6 +192,65 @@ def build_parser() -> argparse.ArgumentParser:
         "with a typed form, and run their flows on this machine until Ctrl-C.",
     )
     serve.add_argument("--limit", type=int, default=4, help="flow runs at once (default 4)")
+    surrogate = commands.add_parser(
+        "surrogate",
+        help="train, evaluate and use surrogate models (registered in MLflow)",
+        description="GNN deep ensembles: mixture (conductivity, CALiSol-23), molecule (xTB "
+        "IP/EA, active learning) and crystal (oracle energy per atom).",
+    )
+    surrogate_commands = surrogate.add_subparsers(
+        dest="surrogate_command", required=True, metavar="COMMAND"
+    )
+    train = surrogate_commands.add_parser(
+        "train",
+        help="train a surrogate and register it as the next version of NAME",
+        description="Train a deep ensemble, score it on data it never saw (held-out sources, "
+        "molecules or compositions), train on everything and register it in MLflow.",
+    )
+    train.add_argument("kind", choices=["mixture", "molecule", "crystal"])
+    train.add_argument(
+        "--name", help="registered name (default: conductivity, xtb-<property>, crystal-energy)"
+    )
+    train.add_argument("--data", type=Path, help="mixture: CALiSol-23 calisol23.csv")
+    train.add_argument("--salt", default="LiPF6", help="mixture: salt(s), comma-separated, or all")
+    train.add_argument("--members", type=int, default=5, help="ensemble members (5)")
+    train.add_argument("--epochs", type=int, help="epochs per member (kind's default)")
+    train.add_argument("--molecules", type=Path, help="molecule: .smi pool (default: built in)")
+    train.add_argument("--property", dest="prop", default="ip", help="molecule: ip | ea")
+    for verb, text in (
+        ("evaluate", "print a surrogate's card and score it on data"),
+        ("predict", "predict inputs with a registered surrogate"),
+    ):
+        sub = surrogate_commands.add_parser(verb, help=text, description=text + ".")
+        sub.add_argument("name", help="registered name")
+        sub.add_argument("--version", default="latest", help="a version number or latest")
+        if verb == "evaluate":
+            sub.add_argument("--data", type=Path, help="mixture: CALiSol-23 CSV to score on")
+            sub.add_argument("--salt", default="LiPF6", help="salt(s), comma-separated, or all")
+        else:
+            sub.add_argument(
+                "inputs",
+                nargs="+",
+                help="SMILES; SMILES=w,SMILES=w (mixture); or CIF files (crystal)",
+            )
+            sub.add_argument("--salt", default="[Li+].F[P-](F)(F)(F)(F)F", help="salt SMILES")
+            sub.add_argument("--molality", type=float, default=1.0, help="mol/kg (1.0)")
+            sub.add_argument("--temperature", type=float, default=25.0, help="°C (25)")
+    screen = commands.add_parser(
+        "screen",
+        help="rank a SMILES library with a molecule surrogate",
+        description="Score every molecule of a .smi file (SMILES and optional name per line) "
+        "with a registered molecule surrogate, chunked and in parallel, and rank by the upper "
+        "(or lower, --minimize) confidence bound.",
+    )
+    screen.add_argument("library", type=Path, help="LIBRARY.smi")
+    screen.add_argument("--model", required=True, help="registered molecule surrogate")
+    screen.add_argument("--version", default="latest", help="a version number or latest")
+    screen.add_argument("--top", type=int, default=20, help="rows to print (20)")
+    screen.add_argument("--out", type=Path, help="CSV of every row (default under home)")
+    screen.add_argument("--minimize", action="store_true", help="lower is better")
+    screen.add_argument("--kappa", type=float, default=1.0, help="score = mean ± kappa·std")
+    screen.add_argument("--workers", type=int, default=2, help="featurising processes (2)")
     compare = commands.add_parser(
         "compare",
         help="compare campaigns recorded in MLflow (figure + table)",
@@ -445,6 +504,53 @@ def services_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def surrogate_command(args: argparse.Namespace, settings: Settings) -> int:
+    """`electroloop surrogate train|evaluate|predict` and `electroloop screen`."""
+    settings = prepare_environment(settings)
+    from electroloop.workflows import surrogate_commands as commands  # torch: only when asked
+
+    if args.command == "screen":
+        commands.screen_library(
+            args.library,
+            args.model,
+            args.version,
+            settings,
+            out=args.out,
+            top=args.top,
+            minimize=args.minimize,
+            kappa=args.kappa,
+            workers=args.workers,
+        )
+        return 0
+    salts = None if getattr(args, "salt", "all") == "all" else args.salt.split(",")
+    if args.surrogate_command == "train":
+        default = {"mixture": "conductivity", "molecule": f"xtb-{args.prop}"}
+        commands.train(
+            args.kind,
+            args.name or default.get(args.kind, "crystal-energy"),
+            settings,
+            data=args.data,
+            salts=salts,
+            members=args.members,
+            epochs=args.epochs,
+            molecules=args.molecules,
+            prop=args.prop,
+        )
+    elif args.surrogate_command == "evaluate":
+        commands.evaluate(args.name, args.version, settings, args.data, salts)
+    else:
+        commands.predict(
+            args.name,
+            args.version,
+            args.inputs,
+            settings,
+            salt=args.salt,
+            molality=args.molality,
+            temperature=args.temperature,
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -456,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
             return compare_campaigns(args, settings)
         if args.command in ("up", "down", "serve"):
             return services_command(args, settings)
+        if args.command in ("surrogate", "screen"):
+            return surrogate_command(args, settings)
         if args.command == "resume":
             return run_campaign(
                 stored_campaign(settings, args.campaign_id), settings, args.campaign_id

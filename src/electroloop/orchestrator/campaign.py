@@ -35,6 +35,24 @@ DEFAULT_CAMPAIGN = "conductivity.toml"
 LABS = ("simulated",)
 
 
+class SurrogateUse(FrozenModel):
+    """How a campaign uses a registered surrogate (`electroloop surrogate train`) of its
+    primary objective: to choose its solvents and to make its first proposals."""
+
+    name: str = Field(min_length=1, description="Registered surrogate, e.g. 'conductivity'.")
+    version: str = Field("latest", pattern=r"^(latest|[0-9]+)$", description="Or 'latest'.")
+    picks: int = Field(
+        4, ge=0, le=64, description="First proposals: the surrogate's best spread-out guesses."
+    )
+    choose: int | None = Field(
+        None,
+        ge=2,
+        description="Keep only the best `choose` of the campaign's solvents, as the surrogate "
+        "ranks every combination, before the campaign starts (a discrete pre-screen).",
+    )
+    kappa: float = Field(1.0, ge=0.0, le=10.0, description="UCB: mean + kappa × std.")
+
+
 class CampaignSpec(FrozenModel):
     """What to run: the search space, the objective, the budget and which planner and lab."""
 
@@ -87,6 +105,9 @@ class CampaignSpec(FrozenModel):
         description="Which lab runs it: 'simulated' (every instrument simulated) or a lab file, "
         "e.g. 'labs/bench1.toml' (relative to the campaign file).",
     )
+    surrogate: SurrogateUse | None = Field(
+        None, description="A registered surrogate that pre-screens and makes first proposals."
+    )
 
     @field_validator("planner")
     @classmethod
@@ -115,6 +136,11 @@ class CampaignSpec(FrozenModel):
                 "allowed: batch_size <= budget"
             )
         self.space  # noqa: B018  validates the mixture (bounds can sum to 1, unique names)
+        chosen = self.surrogate.choose if self.surrogate else None
+        if chosen is not None and chosen > len(self.solvents):
+            raise ValueError(
+                f"surrogate.choose {chosen}; allowed: 2..{len(self.solvents)} (the solvents given)"
+            )
         goal = self.goal
         unknown = sorted(set(goal.metrics) - set(METRICS))
         if unknown:

@@ -44,6 +44,7 @@ from electroloop.orchestrator.events import (
     DosingStarted,
     Event,
     IterationCompleted,
+    LibraryScreened,
     ManualStepDone,
     MeasurementRecorded,
     ObservationAdded,
@@ -256,6 +257,14 @@ class Campaign:
         remeasured = sorted(state.dosings.keys() & pending)
         self._record(CampaignResumed(run=run, redosed=tuple(redosed), remeasured=tuple(remeasured)))
         return self.state.open_batches()
+
+    def record_screening(
+        self, scored_by: str, options: Sequence[dict[str, Any]], chosen: Sequence[str]
+    ) -> None:
+        """Record how a surrogate chose the campaign's solvents (after `start`)."""
+        self._record(
+            LibraryScreened(scored_by=scored_by, options=tuple(options), chosen=tuple(chosen))
+        )
 
     def record_manual_step(self, step: ManualStep, response: Mapping[str, Any]) -> None:
         self._record(

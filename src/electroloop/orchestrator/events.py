@@ -76,6 +76,18 @@ class ManualStepDone(FrozenModel):
     response: dict[str, Any]
 
 
+class LibraryScreened(FrozenModel):
+    """A surrogate ranked the campaign's solvent combinations before it started; the campaign
+    searches the best one. Every option keeps the model that scored it."""
+
+    kind: Literal["library_screened"] = "library_screened"
+    scored_by: str
+    options: tuple[dict[str, Any], ...] = Field(
+        description="Each: solvents, best predicted mean and std, the formulation behind it."
+    )
+    chosen: tuple[str, ...]
+
+
 class CampaignResumed(FrozenModel):
     """A campaign whose flow died was picked up again: what was recovered and how."""
 
@@ -133,6 +145,7 @@ Event = Annotated[
     | CandidateEdited
     | DosingStarted
     | ManualStepDone
+    | LibraryScreened
     | CampaignResumed
     | DosingRecorded
     | MeasurementRecorded
@@ -251,7 +264,7 @@ def apply(state: CampaignState, event: Event) -> None:
             state.dosing_started.add(event.candidate_id)
         case ManualStepDone():
             state.manual_steps.append(event)
-        case CampaignResumed():
+        case CampaignResumed() | LibraryScreened():
             pass
         case DosingRecorded():
             state.dosings[event.record.candidate_id] = event.record

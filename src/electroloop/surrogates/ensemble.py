@@ -119,7 +119,7 @@ def train_model(
             loss = _nll(mean, var, y)
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(y)
+            total += loss.item() * len(y)
             count += len(y)
         history.append(total / count)
         if val:

@@ -38,20 +38,30 @@ from electroloop.orchestrator.progress import Oracle
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.planners.base import Planner
 from electroloop.planners.registry import resolve_planner
+from electroloop.planners.surrogate_guided import SurrogateGuided
 from electroloop.settings import LabFile, Settings, load_lab
 from electroloop.simulations.density import density
 from electroloop.simulations.optimum import true_optimum, true_value
 from electroloop.simulations.physics import MODEL, conductivity
+from electroloop.surrogates.surrogate import Surrogate
+from electroloop.workflows.surrogate_training import mixture_scorer
 
 
 def build_planner(
-    spec: CampaignSpec, store: CampaignStore, resume: CampaignState | None = None
+    spec: CampaignSpec,
+    store: CampaignStore,
+    resume: CampaignState | None = None,
+    surrogate: Surrogate | None = None,
 ) -> Planner:
-    """The planner the campaign names, seeded, warm-started and time-boxed as it asks; for a
-    campaign being resumed, restored from the last snapshot in its log."""
+    """The planner the campaign names, seeded, warm-started and time-boxed as it asks, behind
+    the campaign's surrogate's first picks if it has one; for a campaign being resumed,
+    restored from the last snapshot in its log."""
     planner_class = resolve_planner(spec.planner)
     if resume is not None and resume.planner_state is not None:
-        restored: Planner = planner_class.from_state(resume.planner_state)
+        state = resume.planner_state
+        if state.get("planner") == "surrogate-guided":
+            return SurrogateGuided.restore(state, planner_class)
+        restored: Planner = planner_class.from_state(state)
         return restored
     options: dict[str, Any] = {}
     if spec.warm_start:
@@ -70,6 +80,10 @@ def build_planner(
             "constructor takes them (e.g. 'ax'), or remove them from the campaign"
         )
     planner: Planner = planner_class(spec.space, spec.goal, spec.seed, **options)
+    use = spec.surrogate
+    if use is not None and use.picks and surrogate is not None:
+        score = mixture_scorer(surrogate, spec.space)
+        return SurrogateGuided(planner, score, surrogate.label, use.picks, kappa=use.kappa)
     return planner
 
 
@@ -230,6 +244,7 @@ def assemble(
     oracle: Oracle | None = None,
     manual: ManualSteps | None = None,
     lease: LeaseHook | None = None,
+    surrogate: Surrogate | None = None,
 ) -> Iterator[Assembly]:
     """Wire store, planner, instruments and experiment; shut everything down on exit.
 
@@ -251,7 +266,7 @@ def assemble(
     with ExitStack() as stack:
         store = stack.enter_context(CampaignStore(settings.store_path))
         earlier = store.state(campaign_id) if campaign_id in store.campaign_ids() else None
-        planner = build_planner(spec, store, earlier)  # bad options fail before anything moves
+        planner = build_planner(spec, store, earlier, surrogate)  # fails before anything moves
         taken = stock_taken(earlier) if earlier is not None else {}
         dosing = [r for r in DOSING_ROLES if lab.instruments()[r].simulated]  # balance, at least
         sim = stack.enter_context(simulated_lab(lab, spec, dosing))

@@ -203,7 +203,7 @@ def start_campaign(campaign: CampaignForm = CampaignForm()) -> CampaignSummary: 
 @flow(name="screen-molecules", log_prints=True)
 def screen_molecules(screen: ScreeningForm = ScreeningForm()) -> ScreenResult:  # noqa: B008
     """Screen molecules with the xTB oracle; results are cached under the project home."""
-    cache = Settings().resolved_home / "oracle-cache"
+    cache = Settings().resolved_home / "oracle-cache.sqlite"
     return oracle_screen(screen.smiles(), str(cache), screen.xtb)
 
 

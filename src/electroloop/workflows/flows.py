@@ -31,6 +31,7 @@ from electroloop.orchestrator.store import CampaignStore
 from electroloop.settings import Settings
 from electroloop.workflows.approvals import ApprovalPolicy, PauseForManualSteps, review_batch
 from electroloop.workflows.build import assemble, simulator_oracle
+from electroloop.workflows.surrogate_use import campaign_surrogate, choose_solvents
 from electroloop.workflows.tracking import MlflowTracker
 
 
@@ -194,6 +195,15 @@ def _run_leased(
     """
     started = time.perf_counter()
     settings = Settings()
+    surrogate = None if resume else campaign_surrogate(spec, settings)
+    screened: list[dict[str, Any]] = []
+    if surrogate is not None:
+        spec, screened = choose_solvents(spec, surrogate)
+        for option in screened:
+            print(
+                f"{surrogate.label}: {'/'.join(option['solvents'])} best predicted "
+                f"{option['mean']:.2f} ± {option['std']:.2f}"
+            )
     # Before anything moves: a space outside the simulator's physics is refused here.
     oracle = simulator_oracle(spec)
     tracker = MlflowTracker(
@@ -238,6 +248,7 @@ def _run_leased(
                     oracle,
                     manual=PauseForManualSteps(approval),
                     lease=lease_instruments,
+                    surrogate=surrogate,
                 )
             )
             loop = assembly.campaign
@@ -248,6 +259,8 @@ def _run_leased(
                 _record_missed_trials(loop, tracker)
             else:
                 loop.start()
+                if surrogate is not None and screened:
+                    loop.record_screening(surrogate.label, screened, screened[0]["solvents"])
             try:
                 drive(
                     loop,
