@@ -22,7 +22,7 @@ from electroloop.workflows.surrogate_training import train_molecule
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=int, default=2, help="repeats per strategy (2)")
+    parser.add_argument("--seeds", type=int, default=4, help="repeats per strategy (4)")
     parser.add_argument("--members", type=int, default=3, help="ensemble members (3)")
     parser.add_argument("--epochs", type=int, default=40, help="epochs per member (40)")
     args = parser.parse_args()
