@@ -45,7 +45,7 @@ MIN_SOURCE_POINTS = {"LiPF6": 100, "all": 300}
 MAX_RECORDS = {"LiPF6": 1500, "all": 3000}
 """Training rows per ensemble member and fold (random subset)."""
 MEMBERS = 5
-GP_POINTS = 600
+GP_POINTS = 400
 SALT_NAME = {smiles: name for name, smiles in SALT_SMILES.items()}
 
 
@@ -107,6 +107,13 @@ def verdict(ours: float, theirs: float, what: str) -> str:
     return f"the mixture ensemble loses to {what} by {-100 * change:.0f} % in MAE"
 
 
+def compare(a: float, b: float) -> str:
+    """How MAE `a` compares with `b`, calling differences under 5 % a tie."""
+    if abs(a - b) < 0.05 * b:
+        return "on par with"
+    return "better than" if a < b else "worse than"
+
+
 HEADER = "| model | MAE mS/cm | RMSE mS/cm | R² | coverage90 | NLL | fit time (sum over folds) |"
 RULE = "|---|---:|---:|---:|---:|---:|---:|"
 
@@ -139,7 +146,11 @@ def lipf6_section(points: list[CalisolPoint], jobs: int) -> None:
     print(RULE)
     for name, ev in results.items():
         print(row(name, ev))
-    print(point_row("physics model `simulations/electrolyte.py` (extrapolating)", y, phys, 0.0))
+    print(
+        point_row(
+            "physics model `simulations/electrolyte.py`, extrapolating", y, phys, phys_seconds
+        )
+    )
     print(
         f"\nThe {int(inside.sum())} held-out rows inside the physics model's validity domain "
         "(its own benchmark scores only these):\n"
@@ -174,8 +185,9 @@ def lipf6_section(points: list[CalisolPoint], jobs: int) -> None:
         f"{verdict(ours.mae, hgb.mae, 'tuned gradient boosting')} ({ours.mae:.3f} vs "
         f"{hgb.mae:.3f} mS/cm) and {verdict(ours.mae, gp.mae, 'the GP')} ({gp.mae:.3f}); its 90 % "
         f"intervals cover {ours.coverage90:.0%} of held-out rows (boosting "
-        f"{hgb.coverage90:.0%}, GP {gp.coverage90:.0%}). On the in-domain rows the fitted physics "
-        f"model ({phys_mae:.3f} mS/cm) is {'better' if phys_mae < ours_inside else 'worse'} than "
+        f"{hgb.coverage90:.0%}, GP {gp.coverage90:.0%}). On the rows inside its validity domain "
+        f"the fitted physics model has MAE {phys_mae:.3f} mS/cm (0.279 in its own 17-fold "
+        f"benchmark, docs/electrolyte_model.md), {compare(phys_mae, ours_inside)} "
         f"the mixture ensemble ({ours_inside:.3f}).\n"
     )
 
@@ -218,10 +230,14 @@ def all_salts_section(points: list[CalisolPoint], jobs: int) -> None:
             + " |"
         )
     ours, hgb = results[names[0]].overall, results[names[1]].overall
+    losses = [
+        s for s, r in results[names[0]].by_key.items() if r.mae > results[names[1]].by_key[s].mae
+    ]
     print(
         f"\n**Who wins (all salts):** {verdict(ours.mae, hgb.mae, 'tuned gradient boosting')} "
-        f"({ours.mae:.3f} vs {hgb.mae:.3f} mS/cm; coverage90 {ours.coverage90:.2f} vs "
-        f"{hgb.coverage90:.2f}, NLL {ours.nll:.2f} vs {hgb.nll:.2f}).\n"
+        f"({ours.mae:.3f} vs {hgb.mae:.3f} mS/cm; RMSE {ours.rmse:.3f} vs {hgb.rmse:.3f}; "
+        f"coverage90 {ours.coverage90:.2f} vs {hgb.coverage90:.2f}; NLL {ours.nll:.2f} vs "
+        f"{hgb.nll:.2f}). It has the larger MAE on {', '.join(losses) or 'no salt'}.\n"
     )
 
 
@@ -254,7 +270,10 @@ def main() -> None:
         f"{GP_POINTS}). Metrics in mS/cm on the median prediction; coverage90 and NLL on the "
         "Gaussian whose 90 % interval has the width of each model's own interval (log-normal "
         "for the networks and the GP, 5–95 % quantile models for boosting). Fit times are summed "
-        "over folds (folds run side by side, so they include contention)."
+        "over folds (folds run side by side, so they include contention). The network's design "
+        "(descriptor clipping, plain head, epochs) was chosen by looking at LiPF6 "
+        "leave-one-source-out results, while the baselines' hyperparameters are tuned inside "
+        "each fold, so the network's numbers are somewhat optimistic by comparison."
     )
 
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.model_selection import GroupKFold
@@ -172,7 +174,10 @@ class GaussianProcessBaseline:
             np.ones(x.shape[1]), (1e-2, 1e3)
         ) + WhiteKernel(1e-2, (1e-6, 1.0))
         gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=seed)
-        gp.fit((x - center) / scale, y)
+        with warnings.catch_warnings():
+            # ARD sends irrelevant features to the length-scale bound; that is the point of ARD
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gp.fit((x - center) / scale, y)
         return cls(featurizer, gp, center, scale)
 
     def predict(self, records: Sequence[MixtureRecord]) -> Prediction:
