@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,21 +193,23 @@ class DeepEnsemble:
         ensemble.history = history
         return ensemble
 
-    @torch.no_grad()
     def predict(self, data: Sequence[Data], batch_size: int = 256) -> Prediction:
         """Mean and standard deviation of the members' Gaussian mixture, in target units."""
-        means, variances = [], []
+        return self.predict_batches(DataLoader(list(data), batch_size=batch_size))
+
+    @torch.no_grad()
+    def predict_batches(self, batches: Iterable[Any]) -> Prediction:
+        """`predict` over ready-made batches, each collated once for every member."""
         for model in self.members:
             model.eval()
-            m, v = [], []
-            for batch in DataLoader(list(data), batch_size=batch_size):
-                mean, var = model(batch)
-                m.append(mean)
-                v.append(var)
-            means.append(torch.cat(m) if m else torch.empty(0))
-            variances.append(torch.cat(v) if v else torch.empty(0))
-        mu = torch.stack(means)  # [members, n]
-        var = torch.stack(variances)
+        means, variances = [], []
+        for batch in batches:
+            outputs = [model(batch) for model in self.members]
+            means.append(torch.stack([mean for mean, _ in outputs]))  # members x n
+            variances.append(torch.stack([var for _, var in outputs]))
+        if not means:
+            return Prediction(mean=np.zeros(0), std=np.zeros(0))
+        mu, var = torch.cat(means, dim=1), torch.cat(variances, dim=1)
         mixture_var = var.mean(0) + mu.var(0, unbiased=False)
         mean = mu.mean(0) * self.y_std + self.y_mean
         std = mixture_var.sqrt() * self.y_std

@@ -181,25 +181,14 @@ def predict_encoded(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(mean, std) of the ensemble's Gaussian mixture for packed molecules, in target units.
 
-    The same mixture as `DeepEnsemble.predict`, but each batch is collated once for all
-    members, straight from the packed arrays, instead of once per member from `Data` objects.
+    Batches are collated straight from the packed arrays, never through `Data` objects.
     """
-    for model in ensemble.members:
-        model.eval()
-    means, variances = [], []
-    for start in range(0, encoded.num_graphs, _PREDICT_BATCH):
-        batch = to_batch(encoded.slice(start, start + _PREDICT_BATCH))
-        outputs = [model(batch) for model in ensemble.members]
-        means.append(torch.stack([mean for mean, _ in outputs]))  # members x n
-        variances.append(torch.stack([var for _, var in outputs]))
-    if not means:
-        return np.zeros(0), np.zeros(0)
-    mu = torch.cat(means, dim=1)
-    var = torch.cat(variances, dim=1)
-    mixture_var = var.mean(0) + mu.var(0, unbiased=False)
-    mean = mu.mean(0) * ensemble.y_std + ensemble.y_mean
-    std = mixture_var.sqrt() * ensemble.y_std
-    return mean.numpy().astype(float), std.numpy().astype(float)
+    batches = (
+        to_batch(encoded.slice(start, start + _PREDICT_BATCH))
+        for start in range(0, encoded.num_graphs, _PREDICT_BATCH)
+    )
+    prediction = ensemble.predict_batches(batches)
+    return prediction.mean, prediction.std
 
 
 def _count_molecule_lines(path: Path) -> int:
