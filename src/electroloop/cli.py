@@ -102,14 +102,7 @@ def stored_campaign(settings: Settings, campaign_id: str) -> CampaignSpec:
     from electroloop.orchestrator.store import CampaignStore
 
     with CampaignStore(settings.store_path) as store:
-        known = store.campaign_ids()
-        if campaign_id not in known:
-            raise ConfigError(
-                f"campaign_id {campaign_id!r} is not in {settings.store_path}; "
-                f"recent campaigns: {known[-5:] or 'none'}"
-            )
-        spec = store.state(campaign_id).spec
-    return CampaignSpec.model_validate(spec)
+        return CampaignSpec.model_validate(store.started_spec(campaign_id))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -193,7 +193,10 @@ class Campaign:
         unknown = sorted(set(decisions) - set(ids))
         if unknown:
             raise CampaignError(f"decisions for {unknown}; allowed: the batch's candidates {ids}")
-        iterations = {i for i, members in state.batches.items() if set(ids) <= set(members)}
+        try:
+            iterations = {state.iteration_of(candidate_id) for candidate_id in ids}
+        except KeyError:
+            iterations = set()
         if len(iterations) != 1:
             raise CampaignError(f"candidates {ids} are not one proposed batch of {self.id!r}")
         edits: dict[str, Candidate] = {}
@@ -234,9 +237,7 @@ class Campaign:
                 reviewer=reviewer,
             )
         )
-        state = self.state
-        done = state.observations.keys() | state.failures.keys() | state.abandoned.keys()
-        return [state.candidates[c] for c in state.batches[iteration] if c not in done]
+        return self.runnable(batch)
 
     def resume(self, run: str = "") -> list[list[Candidate]]:
         """Pick a campaign up after its process died; returns its unconcluded batches.

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from electroloop.errors import CampaignError
 from electroloop.orchestrator.events import EVENT_ADAPTER, CampaignState, Event, fold
@@ -70,6 +71,19 @@ class CampaignStore:
         if not events:
             raise CampaignError(f"campaign {campaign_id!r} has no events in {self.path}")
         return fold(events)
+
+    def started_spec(self, campaign_id: str) -> dict[str, Any]:
+        """The spec (as JSON) a campaign started with; CampaignError naming recent campaigns."""
+        known = self.campaign_ids()
+        if campaign_id not in known:
+            raise CampaignError(
+                f"campaign_id {campaign_id!r} is not in {self.path}; "
+                f"recent campaigns: {known[-5:] or 'none'}"
+            )
+        spec = self.state(campaign_id).spec
+        if spec is None:
+            raise CampaignError(f"campaign {campaign_id!r} never started in {self.path}")
+        return spec
 
     def timeline(self, campaign_id: str) -> list[tuple[str, datetime]]:
         """(event kind, time it was recorded) for each event of a campaign, in order."""

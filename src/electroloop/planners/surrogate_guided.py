@@ -112,9 +112,7 @@ class SurrogateGuided:
         for observation in ours:
             self._pending.remove(observation.candidate_id)
         if ours:
-            tell_unplanned = getattr(self.inner, "tell_unplanned", None)
-            if tell_unplanned is not None:
-                tell_unplanned(ours)
+            self.tell_unplanned(ours)
         if theirs:
             self.inner.tell(theirs)
 

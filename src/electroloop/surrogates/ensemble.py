@@ -24,6 +24,7 @@ from torch_geometric.data import Data
 from torch_geometric.loader import DataLoader
 
 from electroloop.errors import ConfigError
+from electroloop.surrogates.calibration import Z90
 
 
 class GaussianHead(nn.Module):
@@ -66,6 +67,12 @@ class Prediction:
 
     mean: np.ndarray
     std: np.ndarray
+
+
+def log_normal_summary(mu: np.ndarray, sd: np.ndarray) -> Prediction:
+    """Median exp(μ) and the Gaussian std with the width of the log-normal 90 % interval."""
+    low, high = np.exp(mu - Z90 * sd), np.exp(mu + Z90 * sd)
+    return Prediction(mean=np.exp(mu), std=(high - low) / (2.0 * Z90))
 
 
 def _nll(mean: Tensor, var: Tensor, y: Tensor) -> Tensor:

@@ -57,8 +57,13 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from electroloop.errors import ConfigError
-from electroloop.surrogates.calibration import Z90
-from electroloop.surrogates.ensemble import DeepEnsemble, GaussianHead, Prediction, TrainConfig
+from electroloop.surrogates.ensemble import (
+    DeepEnsemble,
+    GaussianHead,
+    Prediction,
+    TrainConfig,
+    log_normal_summary,
+)
 
 FLOOR = 0.01
 """mS/cm; targets are clipped to it before the log (CALiSol holds digitised zeros at −70 °C)."""
@@ -302,12 +307,6 @@ class MixtureModel(nn.Module):
         )
         correction, var = self.gaussian(torch.cat([z, c], dim=1))
         return law + correction, var
-
-
-def log_normal_summary(mu: np.ndarray, sd: np.ndarray) -> Prediction:
-    """Median exp(μ) and the Gaussian std with the width of the log-normal 90 % interval."""
-    low, high = np.exp(mu - Z90 * sd), np.exp(mu + Z90 * sd)
-    return Prediction(mean=np.exp(mu), std=(high - low) / (2.0 * Z90))
 
 
 class MixtureEnsemble:

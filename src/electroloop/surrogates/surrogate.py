@@ -16,14 +16,12 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import nn
 from torch_geometric.data import Data
 
 from electroloop.errors import ConfigError
-from electroloop.surrogates.calibration import Z90
-from electroloop.surrogates.ensemble import DeepEnsemble, Prediction
+from electroloop.surrogates.ensemble import DeepEnsemble, Prediction, log_normal_summary
 
 Kind = Literal["molecule", "mixture", "crystal"]
 
@@ -68,10 +66,7 @@ class Surrogate:
         """Mean and std in the target's unit (for a log target: median and the std with the
         width of the log-normal 90 % interval)."""
         raw = self.ensemble.predict(graphs)
-        if not self.log_target:
-            return raw
-        low, high = np.exp(raw.mean - Z90 * raw.std), np.exp(raw.mean + Z90 * raw.std)
-        return Prediction(mean=np.exp(raw.mean), std=(high - low) / (2.0 * Z90))
+        return log_normal_summary(raw.mean, raw.std) if self.log_target else raw
 
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,6 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from electroloop.errors import CampaignError
 from electroloop.models import Candidate, Formulation, FrozenModel, Observation
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.campaign_plots import campaign_plots, primary_values
@@ -175,12 +174,20 @@ def run_campaign(
                 print(f"released {len(stale)} leases of the dead run {taken.previous.holder}")
                 _mark_dead_run_crashed(taken.previous, this_run)
             return _run_leased(
-                spec, campaign_id, approval or ApprovalPolicy(), resume, book, keeper, holder
+                spec,
+                settings,
+                campaign_id,
+                approval or ApprovalPolicy(),
+                resume,
+                book,
+                keeper,
+                holder,
             )
 
 
 def _run_leased(
     spec: CampaignSpec,
+    settings: Settings,
     campaign_id: str,
     approval: ApprovalPolicy,
     resume: bool,
@@ -194,7 +201,6 @@ def _run_leased(
     MLflow run and first records the trials its dead process never handed to MLflow.
     """
     started = time.perf_counter()
-    settings = Settings()
     surrogate = None if resume else campaign_surrogate(spec, settings)
     screened: list[dict[str, Any]] = []
     if surrogate is not None:
@@ -370,16 +376,8 @@ def resume_campaign(
 ) -> CampaignSummary:
     """Continue a campaign whose flow died, from its event log: nothing measured is run
     again, nothing proposed is lost, and the dead run's leases are taken over."""
-    settings = Settings()
-    with CampaignStore(settings.store_path) as store:
-        if campaign_id not in store.campaign_ids():
-            known = store.campaign_ids()[-5:]
-            raise CampaignError(
-                f"campaign_id {campaign_id!r} is not in {settings.store_path}; recent: {known}"
-            )
-        state = store.state(campaign_id)
-    assert state.spec is not None
-    spec = CampaignSpec.model_validate(state.spec)
+    with CampaignStore(Settings().store_path) as store:
+        spec = CampaignSpec.model_validate(store.started_spec(campaign_id))
     return run_campaign(spec, campaign_id, approval, resume=True)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from urllib.parse import urlparse
 
 import mlflow
 from mlflow.entities import Metric, Param
@@ -19,19 +18,9 @@ from mlflow.tracking import MlflowClient
 
 from electroloop.errors import ConfigError
 from electroloop.surrogates.surrogate import Surrogate
+from electroloop.workflows.tracking import experiment_id
 
 EXPERIMENT = "surrogates"
-
-
-def _experiment(client: MlflowClient, tracking_uri: str, artifact_root: Path) -> str:
-    found = client.get_experiment_by_name(EXPERIMENT)
-    if found is not None:
-        return str(found.experiment_id)
-    if urlparse(tracking_uri).scheme in {"http", "https"}:
-        return client.create_experiment(EXPERIMENT)
-    location = (artifact_root / EXPERIMENT).resolve()
-    location.mkdir(parents=True, exist_ok=True)
-    return client.create_experiment(EXPERIMENT, artifact_location=location.as_uri())
 
 
 def register(
@@ -44,7 +33,7 @@ def register(
     """Log the surrogate as a run and register it as the next version of `name`."""
     client = MlflowClient(tracking_uri=tracking_uri)
     run = client.create_run(
-        _experiment(client, tracking_uri, artifact_root),
+        experiment_id(client, EXPERIMENT, tracking_uri, artifact_root),
         run_name=name,
         tags={"electroloop.kind": "surrogate", "electroloop.surrogate": name},
     )

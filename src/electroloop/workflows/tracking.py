@@ -110,6 +110,22 @@ def _is_remote(tracking_uri: str) -> bool:
     return urlparse(tracking_uri).scheme in {"http", "https"}
 
 
+def experiment_id(client: MlflowClient, name: str, tracking_uri: str, artifact_root: Path) -> str:
+    """The experiment `name`, created on first use.
+
+    A tracking server stores artifacts where it is configured to (its proxy); a local
+    database keeps them in the project-local artifact folder.
+    """
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    if _is_remote(tracking_uri):
+        return client.create_experiment(name)
+    location = (artifact_root / name).resolve()
+    location.mkdir(parents=True, exist_ok=True)
+    return client.create_experiment(name, artifact_location=location.as_uri())
+
+
 class MlflowTracker:
     """Records a campaign and its trials into the MLflow experiment named after its study."""
 
@@ -131,7 +147,7 @@ class MlflowTracker:
         self.oracle_model = oracle_model
         self.started = time.time()
         self.failure: str | None = None
-        self.experiment_id = self._experiment(tracking_uri, artifact_root)
+        self.experiment_id = experiment_id(self.client, spec.study, tracking_uri, artifact_root)
         primary = spec.goal.primary
         tags = {
             "electroloop.kind": "campaign",
@@ -185,21 +201,6 @@ class MlflowTracker:
             max_results=10_000,
         )
         return {r.data.tags.get("electroloop.candidate_id", "") for r in runs}
-
-    def _experiment(self, tracking_uri: str, artifact_root: Path) -> str:
-        """The study's experiment, created on first use.
-
-        A tracking server stores artifacts where it is configured to (its proxy); a local
-        database keeps them in the project-local artifact folder.
-        """
-        experiment = self.client.get_experiment_by_name(self.spec.study)
-        if experiment is not None:
-            return str(experiment.experiment_id)
-        if _is_remote(tracking_uri):
-            return self.client.create_experiment(self.spec.study)
-        location = (artifact_root / self.spec.study).resolve()
-        location.mkdir(parents=True, exist_ok=True)
-        return self.client.create_experiment(self.spec.study, artifact_location=location.as_uri())
 
     def __call__(self, trial: TrialRecord) -> None:
         """Log one trial as a nested run, and the campaign's progress at its index.
