@@ -71,8 +71,13 @@ def run_campaign(spec: CampaignSpec, settings: Settings, resume: str | None = No
         f"{summary.wall_time:.1f} s"
     )
     if summary.best is not None:
-        value = summary.best.values[spec.goal.primary.name]
-        print(f"best found:      {value:.3f} mS/cm  {_describe(summary.best.formulation)}")
+        from electroloop.orchestrator.metrics import METRICS
+
+        primary = spec.goal.primary.name
+        value, unit = summary.best.values[primary], METRICS[primary]
+        print(
+            f"best found:      {primary} {value:.4g} {unit}  {_describe(summary.best.formulation)}"
+        )
         if summary.best.as_dosed is not None:
             print(f"  as dosed:      {_describe(summary.best.as_dosed)}")
     if summary.true_optimum is not None and summary.true_optimum_value is not None:

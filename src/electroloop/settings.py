@@ -88,6 +88,13 @@ class LabFile(FrozenModel):
     speedup: float = Field(
         1.0, gt=0.0, le=1e6, description="Simulated instrument time runs this much faster."
     )
+    cycler_speedup: float = Field(
+        10_000.0,
+        gt=0.0,
+        le=1e6,
+        description="The simulated cycler's own clock: a cycle-life test takes hundreds of "
+        "hours, so it runs faster than the bench's.",
+    )
     stock_molality: float = Field(
         2.5, gt=0.0, le=5.0, description="Salt molality of each salt stock, mol/kg."
     )

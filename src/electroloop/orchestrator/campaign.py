@@ -27,7 +27,8 @@ from electroloop.models import (
     SearchSpace,
     Solvent,
 )
-from electroloop.orchestrator.metrics import METRICS
+from electroloop.orchestrator.cycling_spec import CyclingSpec
+from electroloop.orchestrator.metrics import CELL_METRICS, METRICS
 
 PLANNER_PATTERN = r"^([A-Za-z_][\w-]*|[A-Za-z_][\w.]*:[A-Za-z_]\w*|[^:]+\.py:[A-Za-z_]\w*)$"
 """A built-in or entry-point name, ``package.module:Class``, or ``path/to/file.py:Class``."""
@@ -108,6 +109,11 @@ class CampaignSpec(FrozenModel):
     surrogate: SurrogateUse | None = Field(
         None, description="A registered surrogate that pre-screens and makes first proposals."
     )
+    cycling: CyclingSpec | None = Field(
+        None,
+        description="Build a cell from each formulation and cycle it (a cycling campaign); "
+        "without it, the campaign measures conductivity only.",
+    )
 
     @field_validator("planner")
     @classmethod
@@ -145,6 +151,17 @@ class CampaignSpec(FrozenModel):
         unknown = sorted(set(goal.metrics) - set(METRICS))
         if unknown:
             raise ValueError(f"unknown metrics {unknown}; allowed: {sorted(METRICS)}")
+        cell_metrics = sorted(set(goal.metrics) & CELL_METRICS)
+        if cell_metrics and self.cycling is None:
+            raise ValueError(
+                f"metrics {cell_metrics} come from cycling cells; allowed: add a [cycling] "
+                "table, or use conductivity and cost"
+            )
+        if self.cycling is not None and self.pipeline:
+            raise ValueError(
+                "pipeline: a cycling campaign proposes as channels free up; "
+                "allowed: pipeline = false"
+            )
         if len(goal.objectives) > 1 and goal.reference_point() is None:
             missing = [
                 f"objectives[{i}] ({o.name})"

@@ -15,7 +15,8 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pydantic import Field
@@ -69,6 +70,10 @@ class TrialRecord:
     failure: str | None
     best: float | None  # the primary objective's feasible best so far
     progress: dict[str, float]  # campaign-level metrics after this trial (orchestrator.progress)
+    series: Mapping[str, Sequence[tuple[int, float]]] = field(default_factory=dict)
+    """Per-step metrics, e.g. a cell's discharge capacity per cycle: name -> (step, value)."""
+    artifacts: Sequence[Path] = ()
+    """Files that belong to the trial, e.g. a cell's plots and exported records."""
 
 
 TrialObserver = Callable[[TrialRecord], None]
@@ -135,8 +140,11 @@ class Campaign:
         with self._lock:
             return self._state.snapshot()
 
-    def _record(self, event: Event) -> None:
+    def record(self, event: Event) -> None:
         """Append `event` durably, then advance the in-memory fold (no re-reading the log)."""
+        self._record(event)
+
+    def _record(self, event: Event) -> None:
         with self._lock:
             self.store.append(self.id, event)
             apply(self._state, event)
@@ -153,11 +161,14 @@ class Campaign:
         state = self.state
         return state.finished is not None or state.budget_used >= self.spec.budget
 
-    def propose(self) -> list[Candidate]:
-        """Ask the planner for the next batch (capped by the budget) and record it, together
-        with the planner's state right after (what a resumed campaign restores)."""
+    def propose(self, limit: int | None = None) -> list[Candidate]:
+        """Ask the planner for the next batch (capped by the budget and `limit`, e.g. the free
+        cycler channels) and record it, together with the planner's state right after (what a
+        resumed campaign restores)."""
         state = self.state
         n = min(self.spec.batch_size, self.spec.budget - state.budget_used)
+        if limit is not None:
+            n = min(n, limit)
         candidates = self.planner.ask(n)
         space = self.spec.space
         for candidate in candidates:
@@ -274,6 +285,17 @@ class Campaign:
 
     def run_trial(self, candidate: Candidate) -> TrialRecord:
         """Dose and measure one candidate, storing each fact as soon as it exists."""
+        sample = self.dose_and_measure(candidate)
+        if isinstance(sample, TrialRecord):
+            return sample
+        dosing, measurement = sample
+        return self.observe(candidate, dosing, measurement, {})
+
+    def dose_and_measure(
+        self, candidate: Candidate
+    ) -> tuple[DosingRecord, Measurement] | TrialRecord:
+        """Dose a sample of the candidate and measure its conductivity (each fact stored as it
+        exists); a failed trial's `TrialRecord` if an instrument failed."""
         state = self.state
         if candidate.id not in state.candidates:
             raise CampaignError(f"candidate {candidate.id!r} was never proposed in {self.id!r}")
@@ -281,6 +303,8 @@ class Campaign:
             raise CampaignError(f"candidate {candidate.id!r} has already been run")
         if candidate.id in state.abandoned:
             raise CampaignError(f"candidate {candidate.id!r} was abandoned; it is never run")
+        if candidate.id in state.measurements and candidate.id in state.dosings:
+            return state.dosings[candidate.id], state.measurements[candidate.id][-1]
         if candidate.id in state.dosings:  # the process died between dosing and measuring
             dosing = state.dosings[candidate.id]
             if not self.experiment.recover(dosing):
@@ -298,6 +322,19 @@ class Campaign:
         except InstrumentError as exc:
             return self._fail(candidate, state, dosing, f"measurement failed: {exc}")
         self._record(MeasurementRecorded(measurement=measurement))
+        return dosing, measurement
+
+    def observe(
+        self,
+        candidate: Candidate,
+        dosing: DosingRecord,
+        measurement: Measurement,
+        values: Mapping[str, float],
+        **extra: Any,
+    ) -> TrialRecord:
+        """Record the candidate's observation (the measurement, derived metrics and `values`,
+        e.g. a cell's cycling metrics) and hand the trial to the observers."""
+        state = self.state
         observation = Observation(
             candidate_id=candidate.id,
             formulation=candidate.formulation,
@@ -305,6 +342,7 @@ class Campaign:
             values={
                 measurement.quantity: measurement.value,
                 **derived_metrics(self.spec.space, dosing.as_dosed),
+                **values,
             },
         )
         self._record(ObservationAdded(observation=observation))
@@ -316,9 +354,15 @@ class Campaign:
             observation=observation,
             failure=None,
             **self._progress(),
+            **extra,
         )
         self._notify(record)
         return record
+
+    def fail(self, candidate: Candidate, reason: str, **extra: Any) -> TrialRecord:
+        """Record that the candidate's trial failed (e.g. its cell tripped a safety limit)."""
+        state = self.state
+        return self._fail(candidate, state, state.dosings.get(candidate.id), reason, **extra)
 
     def _refill_if_short(self, candidate: Candidate) -> None:
         """Ask a person to refill each bottle too low for this candidate (if anyone is there).
@@ -484,7 +528,12 @@ class Campaign:
         return {"best": progress.get(f"best_{goal.primary.name}"), "progress": progress}
 
     def _fail(
-        self, candidate: Candidate, state: CampaignState, dosing: DosingRecord | None, reason: str
+        self,
+        candidate: Candidate,
+        state: CampaignState,
+        dosing: DosingRecord | None,
+        reason: str,
+        **extra: Any,
     ) -> TrialRecord:
         self._record(CandidateFailed(candidate_id=candidate.id, reason=reason))
         record = TrialRecord(
@@ -495,6 +544,7 @@ class Campaign:
             observation=None,
             failure=reason,
             **self._progress(),
+            **extra,
         )
         self._notify(record)
         return record

@@ -15,6 +15,7 @@ from pydantic import Field, TypeAdapter
 from electroloop.models import (
     Candidate,
     DosingRecord,
+    Estimate,
     FrozenModel,
     Goal,
     Measurement,
@@ -127,6 +128,49 @@ class CandidateAbandoned(FrozenModel):
     reason: str
 
 
+class CellAssembled(FrozenModel):
+    """A cell filled with the candidate's electrolyte sits on a cycler channel, leased to it
+    for its whole test."""
+
+    kind: Literal["cell_assembled"] = "cell_assembled"
+    candidate_id: str
+    cell_id: str
+    cycler: str = Field(description="The cycler's VISA address.")
+    channel: int = Field(ge=1)
+    capacity: float = Field(gt=0.0, description="Nominal capacity, Ah.")
+
+
+class PhaseStarted(FrozenModel):
+    """A phase's protocol is loaded on the cell's channel and about to start; its records
+    begin at `first_index` (the channel's record count before START)."""
+
+    kind: Literal["phase_started"] = "phase_started"
+    candidate_id: str
+    phase: str
+    protocol: str = Field(description="The step list as loaded (PROT:LOAD format).")
+    roles: tuple[str, ...] = Field(description="Role of each step: charge, cv, rest, ...")
+    first_index: int = Field(ge=0)
+
+
+class InterimObservation(FrozenModel):
+    """What a running cell's first cycles predict, told to the planner before it finishes."""
+
+    kind: Literal["interim_observation"] = "interim_observation"
+    candidate_id: str
+    cycle: int = Field(ge=1, description="Cycling cycles complete when estimated.")
+    values: dict[str, Estimate]
+
+
+class CellFinished(FrozenModel):
+    """A cell's test ended (all cycles, the capacity floor, or stopped early); its channel is
+    free once its records are stored."""
+
+    kind: Literal["cell_finished"] = "cell_finished"
+    candidate_id: str
+    reason: str
+    early: bool = Field(False, description="Stopped by the stop rule to free its channel.")
+
+
 class IterationCompleted(FrozenModel):
     kind: Literal["iteration_completed"] = "iteration_completed"
     iteration: int = Field(ge=0)
@@ -152,11 +196,25 @@ Event = Annotated[
     | ObservationAdded
     | CandidateFailed
     | CandidateAbandoned
+    | CellAssembled
+    | PhaseStarted
+    | InterimObservation
+    | CellFinished
     | IterationCompleted
     | CampaignFinished,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+@dataclass
+class CellState:
+    """One cell's test as the log has it: where it runs, its phases, what it predicted."""
+
+    assembled: CellAssembled
+    phases: list[PhaseStarted] = field(default_factory=list)
+    interim: list[InterimObservation] = field(default_factory=list)
+    finished: CellFinished | None = None
 
 
 @dataclass
@@ -177,6 +235,7 @@ class CampaignState:
     observations: dict[str, Observation] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     abandoned: dict[str, str] = field(default_factory=dict)
+    cells: dict[str, CellState] = field(default_factory=dict)
     iterations_completed: int = 0
     iterations_proposed: int = 0
     planner_state: dict[str, Any] | None = None
@@ -199,6 +258,10 @@ class CampaignState:
         copy.reviewed, copy.edited = set(self.reviewed), dict(self.edited)
         copy.dosing_started = set(self.dosing_started)
         copy.manual_steps = list(self.manual_steps)
+        copy.cells = {
+            k: replace(v, phases=list(v.phases), interim=list(v.interim))
+            for k, v in self.cells.items()
+        }
         return copy
 
     def best(self, goal: Goal, objective: Objective | None = None) -> Observation | None:
@@ -277,6 +340,14 @@ def apply(state: CampaignState, event: Event) -> None:
             state.failures[event.candidate_id] = event.reason
         case CandidateAbandoned():
             state.abandoned[event.candidate_id] = event.reason
+        case CellAssembled():
+            state.cells[event.candidate_id] = CellState(assembled=event)
+        case PhaseStarted():
+            state.cells[event.candidate_id].phases.append(event)
+        case InterimObservation():
+            state.cells[event.candidate_id].interim.append(event)
+        case CellFinished():
+            state.cells[event.candidate_id].finished = event
         case IterationCompleted():
             state.iterations_completed = event.iteration + 1
             state.planner_state = event.planner_state

@@ -13,10 +13,17 @@ from electroloop.simulations.cost import electrolyte_cost
 METRICS: dict[str, str] = {
     "conductivity": "mS/cm",
     "cost": "USD/kg",
+    "retention": "fraction",
+    "rate_ratio": "fraction",
+    "coulombic_efficiency": "fraction",
+    "discharge_capacity": "mAh",
 }
 """Metric name -> unit."""
 
 MEASURED = frozenset({"conductivity"})
+
+CELL_METRICS = frozenset({"retention", "rate_ratio", "coulombic_efficiency", "discharge_capacity"})
+"""Metrics of a cell's cycling test (`orchestrator.cell_metrics`): cycling campaigns only."""
 
 
 def derived_metrics(space: SearchSpace, as_dosed: Formulation) -> dict[str, float]:

@@ -24,6 +24,8 @@ from electroloop.errors import PlannerError
 from electroloop.models import Candidate, Estimate, Formulation, Goal, Observation, SearchSpace
 from electroloop.planners.ax_support import (
     Op,
+    RawValues,
+    as_raw,
     ax_calls,
     client_snapshot,
     execute,
@@ -137,7 +139,7 @@ class AxPlanner:
         self._deferred: list[Op] = []  # client operations waiting for the worker to finish
         self._fallback = qmc.Sobol(self.map.dimension, scramble=True, rng=self.seed)
         self._fallback_drawn = 0
-        self._data: dict[int, dict[str, float]] = {}  # trial index -> exact values sent to Ax
+        self._data: dict[int, RawValues] = {}  # trial index -> exact values sent to Ax
         earlier, skipped = usable_observations(space, goal, self.map, self._names, warm_start)
         self.warm_start_skipped: list[tuple[str, str]] = skipped
         """(candidate id, reason) of the warm-start observations left out."""
@@ -352,6 +354,21 @@ class AxPlanner:
                 self._apply({"op": "attach", "id": cid, "parameters": params})
                 self._apply({"op": "complete", "id": cid, "values": raw})
 
+    def tell_interim(self, candidate_id: str, values: Mapping[str, Estimate]) -> None:
+        """Interim estimates (mean, std) for a candidate still running, e.g. a cell's predicted
+        retention at cycle 50 of 100. The trial stays RUNNING with this data, which Ax models
+        like any other (noisier) observation; a later interim or `tell` replaces it."""
+        check_pending(self.name, self._pending, [candidate_id])
+        missing = sorted(set(self.goal.metrics) - set(values))
+        if missing:
+            raise PlannerError(f"interim values of {candidate_id} lack {missing}")
+        for metric, estimate in values.items():
+            if not (math.isfinite(estimate.mean) and math.isfinite(estimate.std)):
+                raise PlannerError(f"interim {metric} of {candidate_id} is {estimate}; not finite")
+        self._settle(time.monotonic())
+        raw = {m: [values[m].mean, values[m].std] for m in self.goal.metrics}
+        self._apply({"op": "interim", "id": candidate_id, "values": raw})
+
     def mark_failed(self, candidate_id: str, reason: str) -> None:
         """Mark the trial FAILED; Ax may propose the same point again."""
         check_pending(self.name, self._pending, [candidate_id])
@@ -411,7 +428,10 @@ class AxPlanner:
             ],
             "abandoned": dict(self._abandoned),
             # Ax's snapshot keeps 10 significant digits of the data; these are the exact values.
-            "data": {str(index): dict(values) for index, values in self._data.items()},
+            "data": {
+                str(index): {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+                for index, values in self._data.items()
+            },
             "deferred": [dict(op) for op in self._deferred],
             "fallback_drawn": self._fallback_drawn,
             "warm_start_skipped": [list(pair) for pair in self.warm_start_skipped],
@@ -442,9 +462,7 @@ class AxPlanner:
                 for r in state["ready"]
             ]
             planner._abandoned = {str(k): str(v) for k, v in state["abandoned"].items()}
-            planner._data = {
-                int(k): {str(m): float(x) for m, x in v.items()} for k, v in state["data"].items()
-            }
+            planner._data = {int(k): as_raw(v) for k, v in state["data"].items()}
             planner._deferred = [dict(op) for op in state["deferred"]]
             drawn = int(state["fallback_drawn"])
             if drawn < 0:
@@ -461,7 +479,7 @@ class AxPlanner:
         client = load_client(snapshot, seed)
         with ax_calls("restore its data"):
             for index, values in planner._data.items():  # replaces the rounded copies
-                client.attach_data(trial_index=index, raw_data=values)  # type: ignore[arg-type]
+                client.attach_data(trial_index=index, raw_data=values)
         planner._client = client
         planner._flush()
         return planner

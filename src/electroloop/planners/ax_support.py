@@ -40,6 +40,7 @@ import torch
 from ax.api import Client, RangeParameterConfig
 from ax.api.utils.generation_strategy_dispatch import choose_generation_strategy
 from ax.api.utils.structs import GenerationStrategyDispatchStruct
+from ax.core.trial_status import TrialStatus
 from ax.exceptions.core import AxError, AxOptimizationWarning
 from ax.utils.common.logger import set_ax_logger_levels
 from botorch.exceptions.warnings import NumericsWarning, OptimizationWarning
@@ -167,6 +168,13 @@ def new_client(
                 allow_exceeding_initialization_budget=True,
             )
         )
+        # Interim data (a cell still cycling, `AxPlanner.tell_interim`) counts towards leaving
+        # the initialisation: otherwise Ax waits for a COMPLETED trial, i.e. for a whole
+        # cycle-life test, before its model sees anything. Campaigns that never attach interim
+        # data behave exactly as before.
+        for criterion in strategy.nodes_by_name["Sobol"].transition_criteria:
+            if getattr(criterion, "count_only_trials_with_data", False):
+                criterion.only_in_statuses = [TrialStatus.COMPLETED, TrialStatus.RUNNING]
         model_node = strategy.nodes_by_name["MBM"]
         for spec in model_node.generator_specs:
             spec.generator_gen_kwargs["model_gen_options"] = {
@@ -268,9 +276,19 @@ def observed_front(
     return front
 
 
-def execute(
-    client: Client, op: Op, index: dict[str, int], data: dict[int, dict[str, float]]
-) -> None:
+RawValues = dict[str, float | tuple[float, float]]
+"""Metric -> value, or (mean, standard error) for an interim estimate."""
+
+
+def as_raw(values: Mapping[str, Any]) -> RawValues:
+    """Values as Ax takes them: JSON lists ``[mean, sem]`` back to tuples."""
+    return {
+        k: (float(v[0]), float(v[1])) if isinstance(v, list | tuple) else float(v)
+        for k, v in values.items()
+    }
+
+
+def execute(client: Client, op: Op, index: dict[str, int], data: dict[int, RawValues]) -> None:
     """Apply `op` to `client`; `index` (candidate id -> trial) and `data` (trial -> exact
     values) are updated with the trials it attaches and the values it completes them with."""
     kind = op["op"]
@@ -279,8 +297,12 @@ def execute(
             index[op["id"]] = client.attach_trial(parameters=op["parameters"])
         elif kind == "complete":
             trial = index[op["id"]]
-            client.complete_trial(trial_index=trial, raw_data=op["values"])
-            data[trial] = dict(op["values"])
+            client.complete_trial(trial_index=trial, raw_data=as_raw(op["values"]))
+            data[trial] = as_raw(op["values"])
+        elif kind == "interim":  # the trial stays RUNNING; later data replaces this
+            trial = index[op["id"]]
+            client.attach_data(trial_index=trial, raw_data=as_raw(op["values"]))
+            data[trial] = as_raw(op["values"])
         elif kind == "fail":
             client.mark_trial_failed(trial_index=index[op["id"]], failed_reason=op["reason"])
         elif kind == "abandon":

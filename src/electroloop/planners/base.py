@@ -26,7 +26,10 @@ class Planner(Protocol):
     `mark_abandoned` is optional for classes loaded by `resolve_planner`: a planner without it
     is told about an abandoned candidate through `mark_failed` (so it may propose it again).
     So is ``tell_unplanned(observations)``: measured formulations the planner did not propose
-    (a reviewer's edits); a planner without it is not told about them.
+    (a reviewer's edits); a planner without it is not told about them. And so is
+    ``tell_interim(candidate_id, values)``: estimates (`Estimate`, mean and std per goal
+    metric) for a candidate still running, e.g. a cell part-way through a cycle-life test; a
+    later call or `tell` supersedes them. A planner without it waits for `tell`.
     """
 
     name: str

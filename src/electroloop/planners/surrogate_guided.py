@@ -12,7 +12,7 @@ them as it would from a warm start.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -115,6 +115,13 @@ class SurrogateGuided:
             self.tell_unplanned(ours)
         if theirs:
             self.inner.tell(theirs)
+
+    def tell_interim(self, candidate_id: str, values: Mapping[str, Estimate]) -> None:
+        """Interim estimates reach the wrapped planner for its own candidates; the surrogate's
+        picks are attached to it only once measured (`tell_unplanned`)."""
+        tell_interim = getattr(self.inner, "tell_interim", None)
+        if candidate_id not in self._pending and tell_interim is not None:
+            tell_interim(candidate_id, values)
 
     def mark_failed(self, candidate_id: str, reason: str) -> None:
         if candidate_id in self._pending:

@@ -33,6 +33,13 @@ the one quantity a campaign changes — the electrolyte's conductivity σ.
   graphite‖NMC. The fade rates do not depend on σ: a worse electrolyte shows up through its
   higher resistance (an earlier cut-off at a given rate). The SEI adds 50 Ω·cm² per unit of
   fractional capacity lost to R0 (assumption).
+- SEI additives (VC, FEC): `CellSpec.sei_multiplier` m scales k_cal and k_cyc alike, because
+  both laws describe the same loss of lithium inventory to SEI growth. m comes from
+  `electroloop.simulations.sei.sei_rate`, which follows the solvent-diffusion-limited SEI of
+  H. J. Ploehn et al., J. Electrochem. Soc. 151 (2004) A456, doi:10.1149/1.1644601, and
+  F. Single et al., ChemSusChem 11 (2018) 1950, doi:10.1002/cssc.201800077: the film grows
+  ∝ D_sol, so scaling D_sol by m scales the capacity lost to SEI by m to first order. m = 1 (no
+  additive) is the baseline above.
 - Coulombic efficiency of charging: 0.9995 (assumption; formed graphite‖NMC coin cells reach
   99.9–99.98 %).
 - `seed` draws the cell-to-cell spread of a real batch: capacity ×N(1, 1 %), R_other ×N(1, 3 %).
@@ -77,17 +84,21 @@ SEI_ASR_PER_LOSS = 50.0  # Ω·cm² added to R0 per unit fractional capacity los
 CHARGE_EFFICIENCY = 0.9995  # Coulombic efficiency of charging (assumption)
 CAPACITY_SPREAD = 0.01  # relative standard deviation of capacity in a batch (assumption)
 RESISTANCE_SPREAD = 0.03  # relative standard deviation of R_other in a batch (assumption)
+SEI_MULTIPLIER_RANGE = (0.05, 20.0)
+"""Accepted `CellSpec.sei_multiplier`: far beyond `sei.sei_rate`'s 0.3..1, still a fade model."""
 _REFERENCE_T = 298.15  # K
 
 
 @dataclass(frozen=True)
 class CellSpec:
-    """What a cell is built from: capacity Ah, electrolyte conductivity mS/cm, temperature °C."""
+    """What a cell is built from: capacity Ah, electrolyte conductivity mS/cm, temperature °C,
+    and the SEI growth-rate multiplier of its electrolyte (`sei.sei_rate(...).multiplier`)."""
 
     capacity: float = 0.005
     electrolyte_conductivity: float = 10.0
     temperature: float = 25.0
     initial_soc: float = 0.0
+    sei_multiplier: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1e-5 <= self.capacity <= 100.0:
@@ -101,6 +112,11 @@ class CellSpec:
             raise SimulationError(f"temperature is {self.temperature} °C; allowed: -40..80 °C")
         if not 0.0 <= self.initial_soc <= 1.0:
             raise SimulationError(f"initial SOC is {self.initial_soc}; allowed: 0..1")
+        low, high = SEI_MULTIPLIER_RANGE
+        if not low <= self.sei_multiplier <= high:
+            raise SimulationError(
+                f"SEI multiplier (sei_multiplier) is {self.sei_multiplier}; allowed: {low}..{high}"
+            )
 
 
 def _import_pybamm() -> ModuleType:
@@ -195,7 +211,9 @@ class EquivalentCircuitCell:
         self.electrolyte_resistance = electrolyte_path_length() / (sigma * self.area)  # Ω
         self._r_fixed = r_other / self.area + self.electrolyte_resistance  # Ω
         self.r1 = R1_ASR / _arrhenius(R1_ACTIVATION, spec.temperature) / self.area  # Ω
-        self._calendar_rate = K_CALENDAR * _arrhenius(CALENDAR_ACTIVATION, spec.temperature)
+        calendar = K_CALENDAR * _arrhenius(CALENDAR_ACTIVATION, spec.temperature)
+        self._calendar_rate = calendar * spec.sei_multiplier  # both are SEI growth
+        self._cycle_rate = K_CYCLE * spec.sei_multiplier
         self.soc = spec.initial_soc
         self.v1 = 0.0  # V across the RC pair
         self.throughput = 0.0  # Ah charged plus discharged
@@ -248,5 +266,5 @@ class EquivalentCircuitCell:
         self.throughput += abs(charge)
         self.elapsed += dt
         calendar = self._calendar_rate * math.sqrt(self.elapsed / 86400.0)
-        cycling = K_CYCLE * self.throughput / (2.0 * self.nominal_capacity)
+        cycling = self._cycle_rate * self.throughput / (2.0 * self.nominal_capacity)
         self.capacity = self.nominal_capacity * max(0.0, 1.0 - calendar - cycling)

@@ -30,6 +30,7 @@ from electroloop.instruments.transport import (
 from electroloop.models import SearchSpace, Stock
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.closed_loop import Campaign, ManualSteps, TrialObserver
+from electroloop.orchestrator.cycling_loop import CyclingRig
 from electroloop.orchestrator.events import CampaignState
 from electroloop.orchestrator.experiment import ConductivityExperiment
 from electroloop.orchestrator.leases import Lease
@@ -42,8 +43,9 @@ from electroloop.planners.surrogate_guided import SurrogateGuided
 from electroloop.settings import LabFile, Settings, load_lab
 from electroloop.simulations.density import density
 from electroloop.simulations.optimum import true_optimum, true_value
-from electroloop.simulations.physics import MODEL, conductivity
+from electroloop.simulations.physics import MODEL, check_space, conductivity
 from electroloop.surrogates.surrogate import Surrogate
+from electroloop.workflows.cycling_build import cycling_rig
 from electroloop.workflows.surrogate_training import mixture_scorer
 
 
@@ -112,6 +114,9 @@ def simulator_oracle(spec: CampaignSpec) -> Oracle | None:
     """
     if not lab_for(spec).meter.simulated:
         return None  # a real meter: nobody knows the true σ
+    if spec.cycling is not None:
+        check_space(spec.space)
+        return None  # cells: their optimum has no closed form to compare against
     space = spec.space
     optimum_at, optimum = true_optimum(space)
     return Oracle(
@@ -149,6 +154,8 @@ class Assembly:
     """The simulators and their bench (physical truth) when the lab is simulated, else None."""
     reconciled: list[str] = field(default_factory=list)
     """What instruments a dead holder left behind reported, one line each."""
+    cycling: CyclingRig | None = None
+    """The cycler side of a cycling campaign (None for a conductivity campaign)."""
 
 
 LeaseHook = Callable[[Sequence[str]], Mapping[str, Lease]]
@@ -337,4 +344,7 @@ def assemble(
         campaign = Campaign(
             campaign_id, spec, store, planner, experiment, observers, oracle, manual=manual
         )
-        yield Assembly(campaign=campaign, simulator=sim, reconciled=notes)
+        rig = None
+        if spec.cycling is not None:
+            rig = cycling_rig(spec, lab, settings, campaign_id, stack)
+        yield Assembly(campaign=campaign, simulator=sim, reconciled=notes, cycling=rig)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from electroloop.models import Candidate, Formulation, FrozenModel, Observation
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.campaign_plots import campaign_plots, primary_values
 from electroloop.orchestrator.closed_loop import Campaign, Steps, TrialRecord, drive
+from electroloop.orchestrator.cycling_loop import CellSteps, CyclingLoop, CyclingRig, drive_cells
+from electroloop.orchestrator.cycling_spec import CyclingSpec
 from electroloop.orchestrator.events import CampaignState, CandidatesProposed, IterationCompleted
 from electroloop.orchestrator.leases import Acquired, Lease, LeaseBook, LeaseHeld, LeaseKeeper
 from electroloop.orchestrator.progress import Oracle
@@ -66,6 +69,19 @@ def propose(campaign: Campaign) -> list[Candidate]:
 def run_trial(campaign: Campaign, candidate: Candidate) -> TrialRecord:
     """Dose and measure one candidate; instrument faults fail the trial, not the flow."""
     return campaign.run_trial(candidate)
+
+
+@task(cache_policy=NO_CACHE, retries=0)
+def propose_cells(cells: CyclingLoop) -> list[Candidate]:
+    """Ask the planner for as many candidates as cycler channels are free, and record them."""
+    return cells.propose()
+
+
+@task(cache_policy=NO_CACHE, retries=0, task_run_name="cell-{candidate.id}")
+def set_up_cell(cells: CyclingLoop, candidate: Candidate) -> None:
+    """Dose and measure the candidate, build its cell (a technician confirms in the UI when
+    one is watching), lease it a channel and start its formation."""
+    cells.set_up(candidate)
 
 
 @task(cache_policy=NO_CACHE, retries=0)
@@ -268,21 +284,26 @@ def _run_leased(
                 if surrogate is not None and screened:
                     loop.record_screening(surrogate.label, screened, screened[0]["solvents"])
             try:
-                drive(
-                    loop,
-                    Steps(
-                        propose=lambda: propose(loop),
-                        propose_later=lambda: propose.submit(loop),
-                        run_trial=lambda candidate: run_trial(loop, candidate),
-                        conclude=lambda batch: tell(loop, batch),
-                        review=(
-                            (lambda batch: review_batch(loop, batch, approval))
-                            if approval.required
-                            else None
+                if assembly.cycling is not None and spec.cycling is not None:
+                    _drive_cells(
+                        loop, spec.cycling, assembly.cycling, approval, resume, check_leases
+                    )
+                else:
+                    drive(
+                        loop,
+                        Steps(
+                            propose=lambda: propose(loop),
+                            propose_later=lambda: propose.submit(loop),
+                            run_trial=lambda candidate: run_trial(loop, candidate),
+                            conclude=lambda batch: tell(loop, batch),
+                            review=(
+                                (lambda batch: review_batch(loop, batch, approval))
+                                if approval.required
+                                else None
+                            ),
+                            before_trial=check_leases,
                         ),
-                        before_trial=check_leases,
-                    ),
-                )
+                    )
                 if loop.state.finished is None:
                     loop.finish("budget spent")
                 status = "FINISHED"
@@ -307,6 +328,37 @@ def _run_leased(
     if tracker.failure is not None:
         print(f"MLflow missed trials after: {tracker.failure}; the event log has all of them")
     return summary
+
+
+def _drive_cells(
+    loop: Campaign,
+    spec: CyclingSpec,
+    rig: CyclingRig,
+    approval: ApprovalPolicy,
+    resume: bool,
+    check_leases: Callable[[], None],
+) -> None:
+    """A cycling campaign's loop: proposals, cell set-ups and tells are task runs; the flow
+    itself polls the cells (thousands of polls over a test: not worth a task run each) and
+    prints every phase, checkpoint and end into the run's log."""
+    if approval.required:  # a technician follows the run: they confirm each cell too
+        rig = replace(rig, confirm_assembly=True)
+    cells = CyclingLoop(loop, spec, rig, say=print)
+    if resume:
+        cells.resume()
+    drive_cells(
+        cells,
+        CellSteps(
+            propose=lambda: propose_cells(cells),
+            set_up=lambda candidate: set_up_cell(cells, candidate),
+            poll=cells.poll,
+            conclude=lambda batch: tell(loop, batch),
+            review=(
+                (lambda batch: review_batch(loop, batch, approval)) if approval.required else None
+            ),
+            before_step=check_leases,
+        ),
+    )
 
 
 def _record_missed_trials(loop: Campaign, tracker: MlflowTracker) -> None:

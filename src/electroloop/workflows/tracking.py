@@ -278,11 +278,25 @@ class MlflowTracker:
             params=[Param(mlflow_key(k), v) for k, v in params.items()],
             tags=[RunTag(k, v) for k, v in run_tags.items()],
         )
+        self._log_cell(run_id, trial, now)
         self.client.set_terminated(run_id, "FAILED" if trial.failure else "FINISHED")
         self.client.log_batch(
             self.run_id,
             metrics=[Metric(k, v, now, trial.index) for k, v in trial.progress.items()],
         )
+
+    def _log_cell(self, run_id: str, trial: TrialRecord, now: int) -> None:
+        """A cell's per-cycle metrics (step = its cycle number, so MLflow draws fade curves)
+        and its files (V-Q and fade plots, cellpy-style exports) on the trial's run."""
+        points = [
+            Metric(mlflow_key(name), value, now, step)
+            for name, values in trial.series.items()
+            for step, value in values
+        ]
+        for start in range(0, len(points), 1000):  # MLflow's log_batch takes 1000 metrics
+            self.client.log_batch(run_id, metrics=points[start : start + 1000])
+        for path in trial.artifacts:
+            self.client.log_artifact(run_id, str(path), "cell")
 
     def finish(
         self,

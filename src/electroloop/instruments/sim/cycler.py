@@ -2,8 +2,11 @@
 
 Each channel holds its own `EquivalentCircuitCell`; `fill(channel, spec)` puts in a freshly
 filled cell, so the electrolyte's conductivity reaches the records through the cell's
-resistance. Channels are integrated lazily: every command first advances every channel to the
-shared `SimClock`'s present time, in sub-steps of at most `max_step` s (60 s) and 1 % SOC
+resistance. The simulator-only command ``SIM:CHAN<n>:FILL`` does the same over the link
+(`cell_line`), for a client in another process.
+
+Channels are integrated lazily: every command first advances every channel to the shared
+`SimClock`'s present time, in sub-steps of at most `max_step` s (60 s) and 1 % SOC
 (10 s in CV), and a constant-current step is landed on its voltage cut-off by bisection of the
 last sub-step to 0.1 s. A 10-hour test is a few thousand sub-steps: well under a CPU second.
 
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from electroloop.errors import SimulationError
+from electroloop.instruments.sim.cell_line import parse_fill, spec_wire
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.scpi import (
     ErrorQueue,
@@ -47,6 +51,7 @@ MAX_CYCLES = 100_000
 MAX_RECORDS_PER_QUERY = 500
 CV_STEP = 10.0  # s: a third of the cell's polarisation time constant keeps the CV taper smooth
 _CHANNEL = re.compile(r":?CHAN(?:NEL)?(\d+):(.+)", re.IGNORECASE)
+_SIM_FILL = re.compile(r":?SIM(?:ULATION)?:CHAN(?:NEL)?(\d+):FILL(\?)?", re.IGNORECASE)
 _LONG = {
     "SYSTEM": "SYST",
     "ERROR": "ERR",
@@ -414,7 +419,12 @@ class CyclerServer(LineServer):
             target = self._channel(channel)
             if target.state == "RUNNING":
                 raise SimulationError(f"channel {channel} is running; stop it before refilling")
-            target.cell = EquivalentCircuitCell(spec, seed=self._seed * 1000 + channel)
+            self._put_cell(channel, spec)
+
+    def _put_cell(self, channel: int, spec: CellSpec) -> None:
+        self._channels[channel - 1].cell = EquivalentCircuitCell(
+            spec, seed=self._seed * 1000 + channel
+        )
 
     def inject_error(self, code: int, message: str) -> None:
         """Queue an error as if the last command had failed."""
@@ -445,6 +455,9 @@ class CyclerServer(LineServer):
             return execute_message(line, self._dispatch, self._errors)
 
     def _dispatch(self, head: str, argument: str) -> str | None:
+        technician = _SIM_FILL.fullmatch(head)
+        if technician is not None:
+            return self._technician(int(technician[1]), technician[2] is not None, argument)
         match = _CHANNEL.fullmatch(head)
         if match is None:
             return self._common(_normalise(head), argument)
@@ -452,6 +465,17 @@ class CyclerServer(LineServer):
         if not 1 <= number <= len(self._channels):
             raise ScpiReject(-114, "Header suffix out of range")
         return self._channel_command(self._channels[number - 1], _normalise(match[2]), argument)
+
+    def _technician(self, number: int, query: bool, argument: str) -> str | None:
+        """``SIM:CHAN<n>:FILL[?]``, simulator only: a technician swaps the channel's cell."""
+        if not 1 <= number <= len(self._channels):
+            raise ScpiReject(-114, "Header suffix out of range")
+        if query:
+            return spec_wire(self._channels[number - 1].cell.spec)
+        if self._channels[number - 1].state == "RUNNING":
+            raise ScpiReject(-221, "Settings conflict;channel running")
+        self._put_cell(number, parse_fill(argument))
+        return None
 
     def _common(self, header: str, argument: str) -> str | None:
         if header == "*IDN?":

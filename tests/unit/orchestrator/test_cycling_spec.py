@@ -1,0 +1,60 @@
+"""A cycling campaign's protocols stay inside the chemistry's window, or the file is refused."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from electroloop.errors import LimitViolation
+from electroloop.instruments.cycler import MultichannelCycler
+from electroloop.orchestrator.campaign import load_campaign, parse_campaign
+from electroloop.orchestrator.cycling_spec import ROLES, CyclingSpec
+
+EXAMPLE = "examples/campaigns/cycling.toml"
+
+
+def test_the_example_is_a_valid_cycling_campaign() -> None:
+    spec = load_campaign(EXAMPLE)
+    assert spec.cycling is not None and spec.goal.primary.name == "retention"
+    phases = spec.cycling.phases()
+    assert [p.name for p in phases] == [
+        "formation",
+        "rate-0.2C",
+        "rate-0.5C",
+        "rate-1C",
+        "rate-2C",
+        "cycling",
+    ]
+    assert phases[-1].protocol.cycles == 100 and phases[0].protocol.cycles == 2
+    assert all(len(p.protocol.steps) == len(ROLES) for p in phases)
+    limits = spec.cycling.limits(cycler_max_current=0.01)
+    cycler = MultichannelCycler(resource=None, limits=limits)  # type: ignore[arg-type]
+    for phase in phases:  # every step inside the window, checked before anything is sent
+        cycler.validate(phase.protocol)
+    discharge = [p.protocol.steps[4].current for p in phases]
+    assert discharge[1:5] == pytest.approx([-0.001, -0.0025, -0.005, -0.01])
+
+
+def test_a_rate_beyond_the_chemistry_names_the_field_and_range() -> None:
+    with pytest.raises(ValidationError, match=r"rate_c_rates 4\.0; allowed: 0\.02\.\.3\.0 C"):
+        CyclingSpec(rate_c_rates=(0.2, 4.0))
+    with pytest.raises(ValidationError, match=r"c_rate\n.*less than or equal to 3"):
+        CyclingSpec(c_rate=5.0)
+    with pytest.raises(ValidationError, match="chemistry 'lco'; allowed"):
+        CyclingSpec(chemistry="lco")
+    with pytest.raises(ValidationError, match="checkpoints"):
+        CyclingSpec(cycles=20, checkpoints=(10, 25))
+
+
+def test_a_current_the_lab_cannot_source_is_refused_before_loading() -> None:
+    spec = CyclingSpec(cell_capacity=0.05)  # 50 mAh: 2C is 100 mA
+    cycler = MultichannelCycler(resource=None, limits=spec.limits(cycler_max_current=0.01))  # type: ignore[arg-type]
+    with pytest.raises(LimitViolation, match=r"current .* allowed \|I\| <= 0.01 A"):
+        cycler.validate(spec.phases()[1].protocol)
+
+
+def test_cell_metrics_need_a_cycling_table() -> None:
+    data = load_campaign(EXAMPLE).model_dump(mode="json", exclude_none=True)
+    del data["cycling"]
+    with pytest.raises(Exception, match=r"retention.*come from cycling cells"):
+        parse_campaign(data)

@@ -1,0 +1,114 @@
+"""Cells that go wrong on the real (detached) simulated cycler: a cell outside the chemistry's
+limits is stopped by the cycler, failed with the reason and its channel freed; a cell fading
+fast ends at the capacity floor, early, and is still observed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from electroloop.models import DosingRecord, Measurement
+from electroloop.orchestrator.campaign import CampaignSpec, load_campaign
+from electroloop.orchestrator.cycling_loop import CyclingLoop
+from electroloop.orchestrator.leases import LeaseBook
+from electroloop.settings import Settings
+from electroloop.workflows.build import assemble
+from electroloop.workflows.cycler_service import stop_cycler
+from electroloop.workflows.cycling_build import SimulatedCellLine
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "campaigns" / "cycling.toml"
+
+
+def small_campaign(**cycling: object) -> CampaignSpec:
+    """The example, shrunk to minutes of instrument time per phase."""
+    spec = load_campaign(EXAMPLE)
+    assert spec.cycling is not None
+    short = spec.cycling.model_copy(
+        update={
+            "formation_cycles": 1,
+            "formation_c_rate": 1.0,
+            "rate_c_rates": (1.0, 2.0),
+            "cycles": 8,
+            "checkpoints": (4,),
+            "record_interval": 300.0,
+            **cycling,
+        }
+    )
+    return spec.model_copy(update={"budget": 1, "batch_size": 1, "cycling": short})
+
+
+@dataclass
+class AlteredCells:
+    """The simulated cell line, but every cell it builds is changed (a faulty chamber, a
+    cell with a bad SEI): what a real lab sees now and then."""
+
+    line: SimulatedCellLine
+    temperature: float | None = None
+    sei_multiplier: float | None = None
+
+    def assemble(
+        self, channel: int, dosing: DosingRecord, measurement: Measurement, capacity: float
+    ) -> None:
+        from electroloop.instruments.sim.cell_line import fill_over_link
+
+        spec = self.line.spec_for(dosing, capacity)
+        changes = {"temperature": self.temperature, "sei_multiplier": self.sei_multiplier}
+        spec = replace(spec, **{k: v for k, v in changes.items() if v is not None})
+        fill_over_link(self.line.resource, channel, spec)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "runs"
+    monkeypatch.setenv("ELECTROLOOP_HOME", str(home))
+    yield home
+    stop_cycler(home)
+
+
+def run(spec: CampaignSpec, campaign_id: str, **alter: float) -> tuple[CyclingLoop, list[str]]:
+    lines: list[str] = []
+    with assemble(spec, Settings(), campaign_id, []) as parts:
+        assert parts.cycling is not None and spec.cycling is not None
+        line = parts.cycling.cells
+        assert isinstance(line, SimulatedCellLine)
+        rig = replace(parts.cycling, cells=AlteredCells(line, **alter))
+        loop = CyclingLoop(parts.campaign, spec.cycling, rig, say=lines.append)
+        parts.campaign.start()
+        loop.run()
+        channel = loop.campaign.state.cells["t0000"].assembled.channel
+        status = rig.cycler.status(channel)
+        lines.append(f"{len(loop.free_channels())} free channels")
+        lines.append(f"channel state {status.state}")
+    return loop, lines
+
+
+def test_a_cell_outside_the_chemistrys_limits_fails_with_the_reason(home: Path) -> None:
+    loop, lines = run(small_campaign(), "hot", temperature=50.0)  # chemistry: <= 45 °C
+    state = loop.campaign.state
+    assert "TEMP_HIGH" in state.failures["t0000"]
+    assert "50.00 C > 45.00 C" in state.failures["t0000"]
+    assert lines[-1] == "channel state FAULT"  # the cycler stopped it at once
+    assert not state.observations and state.iterations_completed == 1  # planner told: failed
+    with LeaseBook(Settings().store_path) as book:
+        assert not [lease for lease in book.all() if lease.holder.startswith("hot/")]
+    assert lines[-2] == "8 free channels"  # its channel is free again
+
+
+def test_a_fast_fading_cell_ends_at_the_capacity_floor_and_is_observed(home: Path) -> None:
+    spec = small_campaign(capacity_floor=0.995, stop_early=False)
+    loop, lines = run(spec, "fading", sei_multiplier=20.0)
+    state = loop.campaign.state
+    cell = state.cells["t0000"]
+    assert cell.finished is not None and "below the floor 0.995" in cell.finished.reason
+    retention = state.observations["t0000"].values["retention"]
+    assert retention < 0.995  # its last measured retention: an upper bound at cycle 8
+    ended_at = int(cell.finished.reason.split(" at cycle ")[1].split(":")[0])
+    assert ended_at < 8  # before its last cycle: the channel is freed early
+    with LeaseBook(Settings().store_path) as book:
+        assert not [lease for lease in book.all() if lease.holder.startswith("fading/")]
+    files = sorted(p.name for p in (home / "fading" / "cells" / cell.assembled.cell_id).iterdir())
+    assert f"{cell.assembled.cell_id}_raw.parquet" in files
+    assert f"{cell.assembled.cell_id}_fade.png" in files
