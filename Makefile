@@ -58,6 +58,7 @@ bench: install
 	OMP_NUM_THREADS=1 $(PY) benchmarks/mixture_surrogate.py
 	OMP_NUM_THREADS=1 $(PY) benchmarks/crystal_surrogate.py
 	OMP_NUM_THREADS=1 $(PY) benchmarks/active_learning.py
+	$(PY) benchmarks/cycling.py
 
 clean:
 	rm -rf runs .pytest_cache

@@ -179,8 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--mlflow-port", type=int, default=5000, help="0: any free port (5000)")
     commands.add_parser(
         "down",
-        help="stop the servers `electroloop up` started",
-        description="Stop the Prefect and MLflow servers of this home; their data stays.",
+        help="stop the servers `electroloop up` started, and the simulated cycler",
+        description="Stop the Prefect and MLflow servers of this home, and the simulated "
+        "cycler cycling campaigns started (it ends the cells on it); their data stays.",
     )
     serve = commands.add_parser(
         "serve",
@@ -474,8 +475,13 @@ def services_command(args: argparse.Namespace, settings: Settings) -> int:
     from electroloop.workflows.services import ServiceConfig, down, format_services, up
 
     if args.command == "down":
+        from electroloop.workflows.cycler_service import cycler_process, stop_cycler
+
         for line in down(settings.resolved_home):
             print(line)
+        cycler = cycler_process(settings.resolved_home)
+        if cycler is not None and stop_cycler(settings.resolved_home):
+            print(f"stopped the simulated cycler (pid {cycler.pid}, {cycler.resource})")
         return 0
     if args.command == "up":
         config = ServiceConfig.from_settings(

@@ -172,9 +172,10 @@ def new_client(
         # the initialisation: otherwise Ax waits for a COMPLETED trial, i.e. for a whole
         # cycle-life test, before its model sees anything. Campaigns that never attach interim
         # data behave exactly as before.
-        for criterion in strategy.nodes_by_name["Sobol"].transition_criteria:
-            if getattr(criterion, "count_only_trials_with_data", False):
-                criterion.only_in_statuses = [TrialStatus.COMPLETED, TrialStatus.RUNNING]
+        for node in strategy.nodes_by_name.values():
+            for criterion in node.transition_criteria or ():
+                if getattr(criterion, "count_only_trials_with_data", False):
+                    criterion.only_in_statuses = [TrialStatus.COMPLETED, TrialStatus.RUNNING]
         model_node = strategy.nodes_by_name["MBM"]
         for spec in model_node.generator_specs:
             spec.generator_gen_kwargs["model_gen_options"] = {

@@ -75,6 +75,10 @@ def build_planner(
     if spec.ask_timeout is not None:
         options["ask_timeout"] = spec.ask_timeout
     accepted = inspect.signature(planner_class).parameters
+    if spec.cycling is not None and "initialization_budget" in accepted:
+        # Cells take days: the first batch is the whole initial design, and later batches come
+        # from the model fitted on the first cells' interim results.
+        options["initialization_budget"] = spec.batch_size
     refused = sorted(name for name in options if name not in accepted)
     if refused:
         raise ConfigError(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,7 @@ class AlteredCells:
     line: SimulatedCellLine
     temperature: float | None = None
     sei_multiplier: float | None = None
+    channels: frozenset[int] | None = None  # only the cells on these channels (None: all)
 
     def assemble(
         self, channel: int, dosing: DosingRecord, measurement: Measurement, capacity: float
@@ -55,6 +57,9 @@ class AlteredCells:
         from electroloop.instruments.sim.cell_line import fill_over_link
 
         spec = self.line.spec_for(dosing, capacity)
+        if self.channels is not None and channel not in self.channels:
+            fill_over_link(self.line.resource, channel, spec)
+            return
         changes = {"temperature": self.temperature, "sei_multiplier": self.sei_multiplier}
         spec = replace(spec, **{k: v for k, v in changes.items() if v is not None})
         fill_over_link(self.line.resource, channel, spec)
@@ -68,7 +73,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     stop_cycler(home)
 
 
-def run(spec: CampaignSpec, campaign_id: str, **alter: float) -> tuple[CyclingLoop, list[str]]:
+def run(spec: CampaignSpec, campaign_id: str, **alter: Any) -> tuple[CyclingLoop, list[str]]:
     lines: list[str] = []
     with assemble(spec, Settings(), campaign_id, []) as parts:
         assert parts.cycling is not None and spec.cycling is not None
@@ -78,10 +83,10 @@ def run(spec: CampaignSpec, campaign_id: str, **alter: float) -> tuple[CyclingLo
         loop = CyclingLoop(parts.campaign, spec.cycling, rig, say=lines.append)
         parts.campaign.start()
         loop.run()
-        channel = loop.campaign.state.cells["t0000"].assembled.channel
-        status = rig.cycler.status(channel)
         lines.append(f"{len(loop.free_channels())} free channels")
-        lines.append(f"channel state {status.state}")
+        for candidate_id, cell in loop.campaign.state.cells.items():
+            status = rig.cycler.status(cell.assembled.channel)
+            lines.append(f"{candidate_id} channel state {status.state}")
     return loop, lines
 
 
@@ -90,7 +95,7 @@ def test_a_cell_outside_the_chemistrys_limits_fails_with_the_reason(home: Path) 
     state = loop.campaign.state
     assert "TEMP_HIGH" in state.failures["t0000"]
     assert "50.00 C > 45.00 C" in state.failures["t0000"]
-    assert lines[-1] == "channel state FAULT"  # the cycler stopped it at once
+    assert lines[-1] == "t0000 channel state FAULT"  # the cycler stopped it at once
     assert not state.observations and state.iterations_completed == 1  # planner told: failed
     with LeaseBook(Settings().store_path) as book:
         assert not [lease for lease in book.all() if lease.holder.startswith("hot/")]
@@ -112,3 +117,23 @@ def test_a_fast_fading_cell_ends_at_the_capacity_floor_and_is_observed(home: Pat
     files = sorted(p.name for p in (home / "fading" / "cells" / cell.assembled.cell_id).iterdir())
     assert f"{cell.assembled.cell_id}_raw.parquet" in files
     assert f"{cell.assembled.cell_id}_fade.png" in files
+
+
+def test_a_cell_clearly_worse_than_the_best_is_stopped_at_a_checkpoint(home: Path) -> None:
+    spec = small_campaign(cycles=20, checkpoints=(5, 10), capacity_floor=0.8)
+    spec = spec.model_copy(update={"budget": 2, "batch_size": 2})
+    loop, lines = run(spec, "doomed", sei_multiplier=20.0, channels=frozenset({2}))
+    state = loop.campaign.state
+    cells = {c.assembled.channel: (cid, c) for cid, c in state.cells.items()}
+    good_id, good = cells[1]
+    bad_id, bad = cells[2]
+    assert good.finished is not None and good.finished.reason == "completed 20 cycles"
+    assert bad.finished is not None and bad.finished.early
+    assert bad.finished.reason.startswith("stopped early") and "best" in bad.finished.reason
+    last = bad.interim[-1]
+    assert last.cycle < 20 and last.values["retention"].mean < 0.95
+    retention = state.observations[bad_id].values["retention"]
+    assert retention == pytest.approx(last.values["retention"].mean)  # its prediction
+    assert retention < state.observations[good_id].values["retention"]
+    assert f"{bad_id} channel state IDLE" in lines  # the orchestrator stopped it (PROT:STOP)
+    assert "8 free channels" in lines
