@@ -255,7 +255,8 @@ class Campaign:
 
         Records what recovery will do: a dosing that started and never finished is redone in a
         fresh vial (the half-dosed vial is retired, never measured); a vial dosed but not
-        measured is measured. Nothing measured is measured again.
+        measured is measured. Nothing measured is measured again (a measured candidate without
+        its observation, e.g. a cell still cycling, keeps its measurement).
         """
         state = self.state
         if state.spec is None:
@@ -266,7 +267,7 @@ class Campaign:
             )
         pending = {c.id for c in state.pending}
         redosed = sorted((state.dosing_started - state.dosings.keys()) & pending)
-        remeasured = sorted(state.dosings.keys() & pending)
+        remeasured = sorted((state.dosings.keys() - state.measurements.keys()) & pending)
         self._record(CampaignResumed(run=run, redosed=tuple(redosed), remeasured=tuple(remeasured)))
         return self.state.open_batches()
 

@@ -147,9 +147,13 @@ class CyclingLoop:
         )
 
     def resume(self) -> None:
-        """After a restart: tell the planner again what running cells predicted (its
-        snapshot may predate those tells); the cells are re-attached by the next `poll`."""
-        for candidate_id, cell in self.running().items():
+        """After a restart: free the channels of cells that ended just before it, and tell the
+        planner again what running cells predicted (its snapshot may predate those tells);
+        the running cells are re-attached by the next `poll`."""
+        running = self.running()
+        for candidate_id in self.campaign.state.cells.keys() - running.keys():
+            self._release(candidate_id)
+        for candidate_id, cell in running.items():
             if cell.interim:
                 self._tell_interim(candidate_id, cell.interim[-1].values)
 
@@ -196,7 +200,7 @@ class CyclingLoop:
         if isinstance(sample, TrialRecord):
             return  # the trial failed and is recorded
         dosing, measurement = sample
-        leased = self._lease_channel(candidate)
+        leased = self._held_channel(candidate.id) or self._lease_channel(candidate)
         if leased is None:  # another campaign took the last one meanwhile: wait for one
             logger.info("no free cycler channel for %s yet", candidate.id)
             return
@@ -214,8 +218,9 @@ class CyclingLoop:
             ),
             fields={"electrolyte_volume": (40.0, 10.0, 200.0)},
         )
+        confirmed = any(done.step == step.key for done in self.campaign.state.manual_steps)
         try:
-            if self.campaign.manual is not None and self.rig.confirm_assembly:
+            if self.campaign.manual is not None and self.rig.confirm_assembly and not confirmed:
                 response = self.campaign.manual(step)
                 self.campaign.record_manual_step(step, {**response, "channel": channel})
             if self.rig.cells is not None:
@@ -252,15 +257,18 @@ class CyclingLoop:
         channel = cell.assembled.channel
         self._renew_lease(candidate_id, channel)
         status = self.rig.cycler.status(channel)
-        new = self._store_records(cell)
+        new = self._store_records(cell) if cell.phases else []
         if cell.finished is not None:  # recorded before STOP: make sure it stopped, then end
             if status.state == "RUNNING":
                 self.rig.cycler.stop(channel)
                 self._store_records(cell)
             self._end_cell(candidate_id)
             return
+        if not cell.phases:  # the process died between building the cell and its formation
+            self._start_phase(candidate_id, 0)
+            return
         phase = cell.phases[-1]
-        if status.state == "IDLE" and self.rig.cycler.record_count(channel) == phase.first_index:
+        if status.state != "RUNNING" and self.rig.cycler.record_count(channel) == phase.first_index:
             self.rig.cycler.start(channel)  # loaded and recorded, START never arrived
             return
         if status.state == "FAULT":
@@ -308,8 +316,8 @@ class CyclingLoop:
         )
         self._tell_interim(candidate_id, values)
         retention = values.get("retention")
-        told = ", ".join(f"{k} {v.mean:.4f} ± {v.std:.4f}" for k, v in sorted(values.items()))
-        self.say(f"cell {candidate_id}: cycle {len(cycling)}, planner told {told}")
+        summary = ", ".join(f"{k} {v.mean:.4f} ± {v.std:.4f}" for k, v in sorted(values.items()))
+        self.say(f"cell {candidate_id}: cycle {len(cycling)}, planner told {summary}")
         if self.spec.stop_early and retention is not None:
             decision = stop_rule(
                 retention, floor=self.spec.capacity_floor, best=self._best_retention(candidate_id)
@@ -444,6 +452,14 @@ class CyclingLoop:
 
     def _holder(self, candidate_id: str) -> str:
         return f"{self.campaign.id}/cell/{candidate_id}"
+
+    def _held_channel(self, candidate_id: str) -> tuple[int, Lease] | None:
+        """The channel this candidate's cell leased before a restart cut its set-up short."""
+        holder, prefix = self._holder(candidate_id), self._resource(0)[:-1]
+        for lease in self.rig.leases.all():
+            if lease.holder == holder and lease.resource.startswith(prefix):
+                return int(lease.resource.removeprefix(prefix)), lease
+        return None
 
     def _lease_channel(self, candidate: Candidate) -> tuple[int, Lease] | None:
         for channel in self.free_channels():

@@ -13,6 +13,7 @@ import pytest
 
 from electroloop.models import DosingRecord, Measurement
 from electroloop.orchestrator.campaign import CampaignSpec, load_campaign
+from electroloop.orchestrator.cell_records import CellRecordStore
 from electroloop.orchestrator.cycling_loop import CyclingLoop
 from electroloop.orchestrator.leases import LeaseBook
 from electroloop.settings import Settings
@@ -137,3 +138,56 @@ def test_a_cell_clearly_worse_than_the_best_is_stopped_at_a_checkpoint(home: Pat
     assert retention < state.observations[good_id].values["retention"]
     assert f"{bad_id} channel state IDLE" in lines  # the orchestrator stopped it (PROT:STOP)
     assert "8 free channels" in lines
+
+
+class Crash(BaseException):
+    """The orchestrator process dying at one exact point (not an error it could handle)."""
+
+
+@dataclass
+class CrashOnStart:
+    """The real cycler driver, except that the process 'dies' instead of sending START
+    number `crash_at` (after the phase's protocol is loaded and recorded)."""
+
+    cycler: Any
+    crash_at: int
+    starts: int = 0
+
+    def start(self, channel: int) -> Any:
+        self.starts += 1
+        if self.starts == self.crash_at:
+            raise Crash(f"killed before START {self.starts}")
+        return self.cycler.start(channel)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cycler, name)
+
+
+@pytest.mark.parametrize("crash_at", [1, 2], ids=["formation", "rate test after formation"])
+def test_a_phase_loaded_but_never_started_is_started_after_a_restart(
+    home: Path, crash_at: int
+) -> None:
+    spec = small_campaign(cycles=5, checkpoints=(3,))
+    assert spec.cycling is not None
+    with assemble(spec, Settings(), "restart", []) as parts:
+        assert parts.cycling is not None
+        crashing = replace(parts.cycling, cycler=CrashOnStart(parts.cycling.cycler, crash_at))
+        parts.campaign.start()
+        with pytest.raises(Crash):
+            CyclingLoop(parts.campaign, spec.cycling, crashing).run()
+    with assemble(spec, Settings(), "restart", []) as parts:  # a new process, same cycler
+        assert parts.cycling is not None
+        loop = CyclingLoop(parts.campaign, spec.cycling, parts.cycling)
+        parts.campaign.resume()
+        loop.resume()
+        loop.run()
+        state = loop.campaign.state
+        with CellRecordStore(Settings().store_path) as records:
+            stored = records.records("restart", state.cells["t0000"].assembled.cell_id)
+    cell = state.cells["t0000"]
+    names = ["formation", "rate-1C", "rate-2C", "cycling"]
+    assert [p.phase for p in cell.phases] == names  # each phase once, none skipped
+    assert sorted({phase for phase, _ in stored}) == sorted(names)  # and each one ran
+    indices = [r.index for _, r in stored]
+    assert indices == list(range(indices[0], indices[0] + len(indices)))
+    assert "retention" in state.observations["t0000"].values and not state.failures
