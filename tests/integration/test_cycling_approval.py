@@ -76,3 +76,18 @@ def test_a_technician_confirms_each_cell_before_it_cycles(
     channel = final.cells[candidate.id].assembled.channel
     assert step.response == {"electrolyte_volume": 35.0, "channel": channel}
     assert "retention" in final.observations[candidate.id].values
+    # The technician sees the cell's life step by step as task runs of the campaign's flow.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    names = {t.name for t in tasks}
+    cell = candidate.id
+    steps = {f"cell-{cell}", f"{cell}-rate-1C", f"{cell}-rate-2C", f"{cell}-cycling", f"{cell}-end"}
+    assert steps <= names
+    assert any(name.startswith(f"{cell}-cycle-") for name in names)  # the checkpoint at 3

@@ -87,6 +87,9 @@ class Sleeper(Protocol):
     def sleep(self, seconds: float) -> None: ...
 
 
+StepRunner = Callable[[str, Callable[[], None]], None]
+"""(step name, action) -> runs the action, e.g. as a task run named after the step."""
+
 CellArtifacts = Callable[[str, Sequence[PhaseData], Sequence[CycleStats]], list[Path]]
 """(cell id, phases, per-cycle stats) -> files written for the cell (exports and plots)."""
 
@@ -120,12 +123,16 @@ class CyclingLoop:
         spec: CyclingSpec,
         rig: CyclingRig,
         say: Callable[[str], None] = logger.info,
+        step: StepRunner = lambda name, action: action(),
     ) -> None:
         self.campaign = campaign
         self.spec = spec
         self.rig = rig
         self.say = say
         """Where progress lines go (the flow prints them into the run's log)."""
+        self.step = step
+        """How each step of a cell (a phase's start, a checkpoint, its end) runs: a named
+        Prefect task run in the flow, so the UI shows every cell's life step by step."""
         self.phases: list[Phase] = spec.phases()
         roles = self.phases[-1].roles
         self._closing_steps = {  # records in these steps mean a cycling cycle is complete
@@ -262,20 +269,24 @@ class CyclingLoop:
             if status.state == "RUNNING":
                 self.rig.cycler.stop(channel)
                 self._store_records(cell)
-            self._end_cell(candidate_id)
+            self._step(candidate_id, "end", lambda: self._end_cell(candidate_id))
             return
         if not cell.phases:  # the process died between building the cell and its formation
-            self._start_phase(candidate_id, 0)
+            self._step(
+                candidate_id, self.phases[0].name, lambda: self._start_phase(candidate_id, 0)
+            )
             return
         phase = cell.phases[-1]
         if status.state != "RUNNING" and self.rig.cycler.record_count(channel) == phase.first_index:
             self.rig.cycler.start(channel)  # loaded and recorded, START never arrived
             return
-        if status.state == "FAULT":
-            self._fail_cell(candidate_id, f"cycler channel {channel} tripped: {status.reason}")
-            return
-        if status.state == "IDLE":
-            self._fail_cell(candidate_id, f"cycler channel {channel} was stopped by someone else")
+        if status.state in ("FAULT", "IDLE"):
+            why = (
+                f"cycler channel {channel} tripped: {status.reason}"
+                if status.state == "FAULT"
+                else f"cycler channel {channel} was stopped by someone else"
+            )
+            self._step(candidate_id, "failed", lambda: self._fail_cell(candidate_id, why))
             return
         if phase.phase == "cycling" and any(r.step in self._closing_steps for r in new):
             self._report(candidate_id, self._stats(candidate_id))  # a cycle completed
@@ -285,11 +296,14 @@ class CyclingLoop:
         if status.state == "DONE":
             number = [p.name for p in self.phases].index(phase.phase)
             if number + 1 < len(self.phases):
-                self._start_phase(candidate_id, number + 1)
-                self.say(f"cell {candidate_id}: {self.phases[number + 1].name} started")
+                following = self.phases[number + 1].name
+                self._step(
+                    candidate_id, following, lambda: self._start_phase(candidate_id, number + 1)
+                )
+                self.say(f"cell {candidate_id}: {following} started")
             else:
                 self._finish(candidate_id, f"completed {self.spec.cycles} cycles", early=False)
-                self._end_cell(candidate_id)
+                self._step(candidate_id, "end", lambda: self._end_cell(candidate_id))
 
     def _report(self, candidate_id: str, stats: Sequence[CycleStats]) -> None:
         """Interim estimates at checkpoints, the stop rule, and the capacity floor."""
@@ -307,17 +321,23 @@ class CyclingLoop:
             return
         cell = self.campaign.state.cells[candidate_id]
         told = max((i.cycle for i in cell.interim), default=0)  # covers checkpoints up to it
-        due = [c for c in self.spec.checkpoints if told < c <= len(cycling)]
-        if not due:
-            return
+        if any(told < c <= len(cycling) for c in self.spec.checkpoints):
+            self._step(
+                candidate_id,
+                f"cycle-{len(cycling)}",
+                lambda: self._checkpoint(candidate_id, stats, len(cycling)),
+            )
+
+    def _checkpoint(self, candidate_id: str, stats: Sequence[CycleStats], cycles: int) -> None:
+        """Tell the planner what the cell predicts now, and stop it if it is clearly poor."""
         values = cell_values(stats, self.spec, final=False)
         self.campaign.record(
-            InterimObservation(candidate_id=candidate_id, cycle=len(cycling), values=values)
+            InterimObservation(candidate_id=candidate_id, cycle=cycles, values=values)
         )
         self._tell_interim(candidate_id, values)
-        retention = values.get("retention")
         summary = ", ".join(f"{k} {v.mean:.4f} ± {v.std:.4f}" for k, v in sorted(values.items()))
-        self.say(f"cell {candidate_id}: cycle {len(cycling)}, planner told {summary}")
+        self.say(f"cell {candidate_id}: cycle {cycles}, planner told {summary}")
+        retention = values.get("retention")
         if self.spec.stop_early and retention is not None:
             decision = stop_rule(
                 retention, floor=self.spec.capacity_floor, best=self._best_retention(candidate_id)
@@ -341,6 +361,9 @@ class CyclingLoop:
             if estimate is not None and (best is None or estimate.mean > best.mean):
                 best = estimate
         return best
+
+    def _step(self, candidate_id: str, what: str, action: Callable[[], None]) -> None:
+        self.step(f"{candidate_id}-{what}", action)
 
     def _finish(self, candidate_id: str, reason: str, *, early: bool) -> None:
         self.campaign.record(CellFinished(candidate_id=candidate_id, reason=reason, early=early))

@@ -85,6 +85,17 @@ def set_up_cell(cells: CyclingLoop, candidate: Candidate) -> None:
 
 
 @task(cache_policy=NO_CACHE, retries=0)
+def cell_step(action: Callable[[], None]) -> None:
+    """One step of a cell's life (a phase's start, a checkpoint told to the planner, its end),
+    run under the step's name (e.g. ``t0003-rate-2C``, ``t0003-cycle-10``, ``t0003-end``)."""
+    action()
+
+
+def _run_cell_step(name: str, action: Callable[[], None]) -> None:
+    cell_step.with_options(task_run_name=name)(action)
+
+
+@task(cache_policy=NO_CACHE, retries=0)
 def tell(campaign: Campaign, batch: list[Candidate]) -> None:
     """Tell the planner the batch's outcomes and snapshot its state."""
     campaign.conclude_iteration(batch)
@@ -338,12 +349,13 @@ def _drive_cells(
     resume: bool,
     check_leases: Callable[[], None],
 ) -> None:
-    """A cycling campaign's loop: proposals, cell set-ups and tells are task runs; the flow
-    itself polls the cells (thousands of polls over a test: not worth a task run each) and
-    prints every phase, checkpoint and end into the run's log."""
+    """A cycling campaign's loop. Proposals, tells, each cell's set-up and each step of its
+    life (every phase started, every checkpoint told, its end) are task runs named after the
+    cell; the flow itself polls the cells between them (thousands of polls over a test: not
+    worth a task run each) and prints every phase, checkpoint and end into the run's log."""
     if approval.required:  # a technician follows the run: they confirm each cell too
         rig = replace(rig, confirm_assembly=True)
-    cells = CyclingLoop(loop, spec, rig, say=print)
+    cells = CyclingLoop(loop, spec, rig, say=print, step=_run_cell_step)
     if resume:
         cells.resume()
     drive_cells(
