@@ -157,6 +157,12 @@ class CampaignSpec(FrozenModel):
                 f"metrics {cell_metrics} come from cycling cells; allowed: add a [cycling] "
                 "table, or use conductivity and cost"
             )
+        cycling = self.cycling
+        if cycling is not None and self.temperature > cycling.window.max_temperature:
+            raise ValueError(
+                f"temperature {self.temperature} °C; allowed: <= "
+                f"{cycling.window.max_temperature} °C for {cycling.chemistry} cells"
+            )
         if self.cycling is not None and self.pipeline:
             raise ValueError(
                 "pipeline: a cycling campaign proposes as channels free up; "

@@ -58,3 +58,9 @@ def test_cell_metrics_need_a_cycling_table() -> None:
     del data["cycling"]
     with pytest.raises(Exception, match=r"retention.*come from cycling cells"):
         parse_campaign(data)
+
+
+def test_cells_hotter_than_their_chemistry_allows_are_refused_before_anything_moves() -> None:
+    data = load_campaign(EXAMPLE).model_dump(mode="json", exclude_none=True)
+    with pytest.raises(Exception, match=r"temperature 50.0 °C; allowed: <= 45.0 °C for graphite"):
+        parse_campaign(data | {"temperature": 50.0})
