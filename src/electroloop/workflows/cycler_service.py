@@ -24,13 +24,7 @@ from typing import Any
 from electroloop.errors import ConfigError, ElectroloopError
 from electroloop.instruments.cycler import MultichannelCycler
 from electroloop.instruments.transport import open_resource
-from electroloop.workflows.services import (
-    _command_line,
-    _locked,
-    _log_offset,
-    _reap,
-    _terminate,
-)
+from electroloop.workflows.processes import command_line, locked, log_offset, reap, terminate
 
 __all__ = [
     "CYCLER_MODULE",
@@ -128,8 +122,8 @@ def _foreign(path: Path, why: str) -> ConfigError:
 def _alive(state: CyclerProcess, path: Path) -> bool:
     """Whether the recorded pid is still our simulator for this home: the OS reuses pids, and
     we must never signal somebody else's process."""
-    _reap(state.pid)
-    args = _command_line(state.pid)
+    reap(state.pid)
+    args = command_line(state.pid)
     return args is not None and CYCLER_MODULE in args and str(path) in args
 
 
@@ -191,7 +185,7 @@ def ensure_cycler(
     _check(channels, speedup, seed, max_current)
     speedup, max_current = float(speedup), float(max_current)
     path = cycler_state_path(home)
-    with _locked(path.parent):  # one start per home, whoever asks
+    with locked(path.parent):  # one start per home, whoever asks
         state = _read_state(path)
         if state is not None:
             alive = _alive(state, path)
@@ -208,7 +202,7 @@ def ensure_cycler(
                     )
                 return state
             if alive:  # our process, but not answering: hung; replace it
-                _terminate([state.pid], STOP_TIMEOUT)
+                terminate([state.pid], STOP_TIMEOUT)
             path.unlink(missing_ok=True)
         return _start(path, channels=channels, speedup=speedup, seed=seed, max_current=max_current)
 
@@ -219,13 +213,13 @@ def stop_cycler(home: Path) -> bool:
     path = cycler_state_path(home)
     if not path.exists():
         return False
-    with _locked(path.parent):
+    with locked(path.parent):
         state = _read_state(path)
         if state is None:
             return False
         stopped = _alive(state, path)
         if stopped:
-            _terminate([state.pid], STOP_TIMEOUT)
+            terminate([state.pid], STOP_TIMEOUT)
         path.unlink(missing_ok=True)
         return stopped
 
@@ -239,7 +233,7 @@ def _start(
     home = path.parent.parent
     log = home / LOG_FILE
     log.parent.mkdir(parents=True, exist_ok=True)
-    offset = _log_offset(log)
+    offset = log_offset(log)
     command = [
         sys.executable,
         "-m",
@@ -269,7 +263,7 @@ def _start(
     try:
         return _wait_ready(path, process, log, offset)
     except BaseException:
-        _terminate([process.pid], STOP_TIMEOUT)  # also on Ctrl-C: leave nothing half-started
+        terminate([process.pid], STOP_TIMEOUT)  # also on Ctrl-C: leave nothing half-started
         path.unlink(missing_ok=True)
         raise
 

@@ -9,19 +9,16 @@ holds a password: database URLs are written redacted.
 
 from __future__ import annotations
 
-import fcntl
 import http.client
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.util import find_spec
@@ -35,6 +32,13 @@ from electroloop.errors import ConfigError, ElectroloopError
 from electroloop.models import FrozenModel
 from electroloop.settings import Settings
 from electroloop.workflows.mlflow_server import MlflowServer, free_port
+from electroloop.workflows.processes import (
+    command_line,
+    locked,
+    log_offset,
+    reap,
+    terminate,
+)
 
 HOST = "127.0.0.1"
 STATE_FILE = "services.json"
@@ -205,96 +209,14 @@ class Services(FrozenModel):
 # --- processes ------------------------------------------------------------------------------
 
 
-def _command_line(pid: int) -> list[str] | None:
-    """The process's arguments, or None if it is gone (or a zombie: an empty cmdline)."""
-    proc = Path(f"/proc/{pid}/cmdline")
-    if Path("/proc/self").exists():
-        try:
-            raw = proc.read_bytes()
-        except OSError:
-            return None
-        return raw.decode(errors="replace").split("\0")[:-1] or None
-    reply = subprocess.run(
-        ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
-    )
-    return reply.stdout.split() or None
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status if the server is our own child (it is in tests), so a dead
-    server does not linger as a zombie that still looks alive."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
 def _ours(record: ServiceRecord) -> bool:
     """Whether the recorded pid is still the server we started: the OS reuses pids, and we must
     never signal somebody else's process."""
-    _reap(record.pid)
-    args = _command_line(record.pid)
+    reap(record.pid)
+    args = command_line(record.pid)
     if args is None:
         return False
     return any(record.name in arg for arg in args) and str(record.port) in args
-
-
-def _group_alive(pid: int) -> bool:
-    _reap(pid)
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _group_has_members(pid)
-
-
-def _group_has_members(pgid: int) -> bool:
-    """Whether anything but zombies is left in the process group (MLflow's workers)."""
-    proc = Path("/proc")
-    if not proc.exists():
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rpartition(")")[2].split()
-        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
-
-
-def _signal(pid: int, signum: signal.Signals) -> None:
-    """Signal the server's whole process group (MLflow runs workers). We started it as a
-    session leader, so the group id is its pid, and it stays ours while any member lives,
-    even after the leader itself has gone."""
-    try:
-        os.killpg(pid, signum)
-    except ProcessLookupError:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-
-def _terminate(pids: list[int], timeout: float) -> set[int]:
-    """SIGTERM every server, wait up to `timeout`, SIGKILL the rest; return the killed pids."""
-    for pid in pids:
-        _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_group_alive(p) for p in pids):
-        time.sleep(0.2)
-    killed = {p for p in pids if _group_alive(p)}
-    for pid in killed:
-        _signal(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10.0
-    while time.monotonic() < deadline and any(_group_alive(p) for p in killed):
-        time.sleep(0.1)
-    return killed
 
 
 def _healthy(record: ServiceRecord, timeout: float = 2.0) -> bool:
@@ -360,18 +282,6 @@ def _write_state(services: Services) -> Path:
     return path
 
 
-@contextmanager
-def _locked(home: Path) -> Iterator[None]:
-    """One `up` or `down` at a time per home: two technicians must not start two pairs."""
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / ".services.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 # --- public API ---------------------------------------------------------------------------
 
 
@@ -399,7 +309,7 @@ def client_environment(services: Services) -> dict[str, str]:
 
 def up(config: ServiceConfig) -> Services:
     """Start Prefect and MLflow (both at once), wait until healthy, record them; idempotent."""
-    with _locked(config.home):
+    with locked(config.home):
         notes: list[str] = []
         previous = _read_state(config.home)
         if previous is not None:
@@ -408,7 +318,7 @@ def up(config: ServiceConfig) -> Services:
                 return previous.model_copy(
                     update={"reused": True, "notes": _reuse_notes(previous, config)}
                 )
-            _terminate([r.pid for r in alive], STOP_TIMEOUT)
+            terminate([r.pid for r in alive], STOP_TIMEOUT)
             state_path(config.home).unlink(missing_ok=True)
             gone = ", ".join(f"{r.name} pid {r.pid}" for r in previous.records if r not in alive)
             notes.append(
@@ -441,12 +351,12 @@ def down(home: Path, timeout: float = STOP_TIMEOUT) -> list[str]:
     path = state_path(home)
     if not path.exists():
         return [f"nothing to stop: no servers recorded in {path}"]
-    with _locked(home):
+    with locked(home):
         services = _read_state(home)
         if services is None:
             return [f"nothing to stop: no servers recorded in {path}"]
         ours = [r for r in services.records if _ours(r)]
-        killed = _terminate([r.pid for r in ours], timeout)
+        killed = terminate([r.pid for r in ours], timeout)
         lines = []
         for record in services.records:
             if record not in ours:
@@ -521,19 +431,12 @@ def _prefect_environment(config: ServiceConfig, port: int) -> dict[str, str]:
     return env
 
 
-def _log_offset(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
 def _start(config: ServiceConfig, prefect_port: int, mlflow_port: int) -> Services:
     config.logs.mkdir(parents=True, exist_ok=True)
     config.resolved_prefect_home.mkdir(parents=True, exist_ok=True)
     prefect_log = config.logs / "prefect-server.log"
     mlflow_log = config.logs / "mlflow-server.log"
-    offsets = {"prefect": _log_offset(prefect_log), "mlflow": _log_offset(mlflow_log)}
+    offsets = {"prefect": log_offset(prefect_log), "mlflow": log_offset(mlflow_log)}
     now = datetime.now(UTC)
     started: list[int] = []
     try:
@@ -590,7 +493,7 @@ def _start(config: ServiceConfig, prefect_port: int, mlflow_port: int) -> Servic
             offsets,
         )
     except BaseException:
-        _terminate(started, STOP_TIMEOUT)  # also on Ctrl-C: leave nothing half-started
+        terminate(started, STOP_TIMEOUT)  # also on Ctrl-C: leave nothing half-started
         raise
     return services
 
