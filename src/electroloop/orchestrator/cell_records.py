@@ -14,13 +14,13 @@ record exactly once.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from electroloop.errors import CampaignError
 from electroloop.instruments.cycler import CycleRecord
+from electroloop.orchestrator.store import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cell_records (
@@ -52,11 +52,7 @@ class CellRecordStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db = connect(self.path, SCHEMA)
         self._lock = threading.Lock()
 
     def next_index(self, campaign_id: str, cell_id: str) -> int:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from electroloop.errors import ConfigError, ElectroloopError
+from electroloop.orchestrator.store import connect
 
 logger = logging.getLogger(__name__)
 
@@ -154,14 +155,8 @@ class LeaseBook:
     ) -> None:
         self.path = Path(path)
         self.clock = clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # The busy timeout makes a racing process wait for the other's short transaction.
-        self._db = sqlite3.connect(
-            self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db = connect(self.path, SCHEMA, busy_timeout)
         self._lock = threading.Lock()  # one connection, shared with the heartbeat thread
 
     @contextmanager

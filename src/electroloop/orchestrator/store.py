@@ -32,16 +32,24 @@ BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 """
 
 
+def connect(path: Path, schema: str, busy_timeout: float = 5.0) -> sqlite3.Connection:
+    """Open the campaigns database as every writer of it does: autocommit (each caller opens
+    its own transactions), WAL so readers never wait, fully synced commits, `schema` applied.
+    One connection may be shared by a flow's threads (each user holds its own lock)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(schema)
+    return db
+
+
 class CampaignStore:
     """Append and read campaign events; state is always recomputed with `fold`."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self._db = connect(self.path, SCHEMA)
         self._lock = threading.Lock()  # one connection, shared by the flow's task threads
 
     def append(self, campaign_id: str, event: Event) -> int:

@@ -15,7 +15,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from pydantic import Field, ValidationError
 
 from electroloop.errors import ConfigError, ElectroloopError
+from electroloop.files import write_atomically
 from electroloop.models import FrozenModel
 from electroloop.settings import Settings
 from electroloop.workflows.mlflow_server import MlflowServer, free_port
@@ -268,17 +268,7 @@ def _read_state(home: Path) -> Services | None:
 def _write_state(services: Services) -> Path:
     """Write atomically: a reader never sees half a file."""
     path = state_path(services.home)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=".services-", suffix=".json", delete=False, encoding="utf-8"
-    ) as out:
-        out.write(json.dumps(services.model_dump(mode="json"), indent=2) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    try:
-        os.replace(out.name, path)
-    except OSError:
-        Path(out.name).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(services.model_dump(mode="json"), indent=2) + "\n")
     return path
 
 

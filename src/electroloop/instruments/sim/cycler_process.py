@@ -20,11 +20,11 @@ import json
 import os
 import signal
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from electroloop.errors import SimulationError
+from electroloop.files import write_atomically
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.cycler import CyclerServer
 
@@ -49,18 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _write_ready(path: Path, content: dict[str, object]) -> None:
     """Write `content` to `path` so that a reader sees either no file or the whole of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}-", delete=False, encoding="utf-8"
-    ) as out:
-        out.write(json.dumps(content, indent=2) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-    try:
-        os.replace(out.name, path)
-    except OSError:
-        Path(out.name).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(content, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
