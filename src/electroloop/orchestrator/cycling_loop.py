@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ from electroloop.orchestrator.leases import Lease, LeaseBook, LeaseHeld
 logger = logging.getLogger(__name__)
 
 PAGE = 500  # records per DATA? query, the cycler's maximum
+LEASE_RENEWAL = 60.0  # wall s between renewals of a cell's channel lease
 
 
 class CellCycler(Protocol):
@@ -134,6 +136,7 @@ class CyclingLoop:
         """How each step of a cell (a phase's start, a checkpoint, its end) runs: a named
         Prefect task run in the flow, so the UI shows every cell's life step by step."""
         self.phases: list[Phase] = spec.phases()
+        self._renewed: dict[str, float] = {}  # cell -> monotonic time of its last lease renewal
         roles = self.phases[-1].roles
         self._closing_steps = {  # records in these steps mean a cycling cycle is complete
             step for step in range(1, len(roles) + 1) if step > roles.index("discharge") + 1
@@ -191,10 +194,12 @@ class CyclingLoop:
         ]
 
     def may_propose(self) -> bool:
-        """Free channels, budget left, nobody waiting, and every running cell heard from."""
-        if self.campaign.done() or self.waiting() or not self.free_channels():
+        """Budget left, nobody waiting, every running cell heard from, and a free channel
+        (asked of the cycler last: the rest is in memory)."""
+        if self.campaign.done() or self.waiting():
             return False
-        return all(cell.interim or cell.finished for cell in self.running().values())
+        heard = all(cell.interim or cell.finished for cell in self.running().values())
+        return heard and bool(self.free_channels())
 
     def propose(self) -> list[Candidate]:
         return self.campaign.propose(limit=len(self.free_channels()))
@@ -499,13 +504,18 @@ class CyclingLoop:
         return None
 
     def _renew_lease(self, candidate_id: str, channel: int) -> None:
-        """Re-take the channel's lease as the cell's holder (a restart re-attaches here)."""
+        """Re-take the channel's lease as the cell's holder (a restart re-attaches here), at
+        most every `LEASE_RENEWAL` s: it lasts days, and polls come many times a second."""
+        now = time.monotonic()
+        if now - self._renewed.get(candidate_id, -math.inf) < LEASE_RENEWAL:
+            return
         self.rig.leases.acquire(
             self._resource(channel),
             self._holder(candidate_id),
             self.rig.channel_lease_ttl,
             note=f"cell {candidate_id}",
         )
+        self._renewed[candidate_id] = now
 
     def _release(self, candidate_id: str) -> None:
         self.rig.leases.release_holder(self._holder(candidate_id))
