@@ -89,14 +89,14 @@ def check_cycling_space(spec: CampaignSpec) -> None:
 _BY_NAME = {Chem.CanonSmiles(smiles): name for name, smiles in COMPONENTS.items()}
 
 
-def cell_artifacts(folder: Path) -> CellArtifacts:
+def cell_artifacts(folder: Path, campaign_id: str) -> CellArtifacts:
     """Writes each ended cell's cellpy-style exports and plots under `folder/<cell id>/`."""
 
     def write(cell_id: str, phases: Sequence[PhaseData], stats: Sequence[CycleStats]) -> list[Path]:
         target = folder / cell_id
+        title = f"{campaign_id}\ncell {cell_id.removeprefix(campaign_id + '-')}"  # fits the plot
         files = list(export_cell(phases, target, cell_id).values())
-        files += plot_cell(phases, target, cell_id, title=cell_id)
-        return files
+        return files + plot_cell(phases, target, cell_id, title=title)
 
     return write
 
@@ -144,6 +144,6 @@ def cycling_rig(
         records=records,
         leases=leases,
         clock=clock,
-        artifacts=cell_artifacts(settings.resolved_home / campaign_id / "cells"),
+        artifacts=cell_artifacts(settings.resolved_home / campaign_id / "cells", campaign_id),
         confirm_assembly=not chosen.simulated,
     )
