@@ -77,14 +77,24 @@ def electroloop(home: Path, *words: str) -> list[str]:
 
 
 def api_call(api: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    """GET (no body) or POST JSON to the Prefect REST API; the decoded answer."""
+    """GET (no body) or POST JSON to the Prefect REST API; the decoded answer.
+
+    A 503 is asked again, as Prefect's own client does: the server answers it when its SQLite
+    database is locked for too long (two busy cores), and nothing was done then.
+    """
     request = urllib.request.Request(
         f"{api}{path}",
         data=None if body is None else json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        return json.loads(reply.read())
+    for attempt in range(5):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                return json.loads(reply.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or attempt == 4:
+                raise
+            time.sleep(2.0)
 
 
 def served_deployments(api: str) -> set[str]:
