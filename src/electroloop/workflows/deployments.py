@@ -57,14 +57,15 @@ class InlineSpace(BaseModel):
 
 
 class CampaignForm(BaseModel):
-    """What a technician fills in to start a conductivity campaign."""
+    """What a technician fills in to start a campaign (conductivity, or cells cycled)."""
 
     campaign_file: str = Field(
         EMBEDDED,
         title="Campaign file",
         description="A campaign TOML, relative to the project folder (e.g. "
-        "examples/campaigns/conductivity.toml), or 'embedded demo'. Its objectives, budget "
-        "and planner are the defaults the fields below override.",
+        "examples/campaigns/conductivity.toml, or examples/campaigns/cycling.toml to build and "
+        "cycle a cell from each formulation), or 'embedded demo'. Its objectives, budget and "
+        "planner are the defaults the fields below override.",
     )
     search_space: InlineSpace | None = Field(
         None,

@@ -147,3 +147,11 @@ def test_resume_names_unknown_campaigns_and_serve_needs_a_server(
     assert "campaign_id 'nope' is not in" in capsys.readouterr().err
     assert main(["--home", str(tmp_path), "serve"]) == 2
     assert "start one with `electroloop up`" in capsys.readouterr().err
+
+
+def test_a_cycling_campaign_file_keeps_its_cells_under_the_forms_overrides() -> None:
+    form = CampaignForm(campaign_file="examples/campaigns/cycling.toml", budget=12, batch_size=4)
+    spec = form.to_spec(ROOT)
+    assert spec.cycling is not None and spec.cycling.cycles == 100
+    assert spec.goal.primary.name == "retention"
+    assert (spec.budget, spec.batch_size) == (12, 4)
