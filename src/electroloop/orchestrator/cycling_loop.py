@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from electroloop.errors import InstrumentError
+from electroloop.errors import InstrumentError, InstrumentTimeout
 from electroloop.instruments.cycler import (
     ChannelStatus,
     CycleRecord,
     CyclingProtocol,
 )
+from electroloop.instruments.transport import ConnectionLost
 from electroloop.models import Candidate, DosingRecord, Estimate, Measurement
 from electroloop.orchestrator.cell_metrics import cell_values
 from electroloop.orchestrator.cell_records import CellRecordStore
@@ -54,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 PAGE = 500  # records per DATA? query, the cycler's maximum
 LEASE_RENEWAL = 60.0  # wall s between renewals of a cell's channel lease
+MAX_STRIKES = 5  # polls in a row a cell's channel may answer wrongly before the cell fails
 
 
 class CellCycler(Protocol):
@@ -137,6 +139,7 @@ class CyclingLoop:
         Prefect task run in the flow, so the UI shows every cell's life step by step."""
         self.phases: list[Phase] = spec.phases()
         self._renewed: dict[str, float] = {}  # cell -> monotonic time of its last lease renewal
+        self._strikes: dict[str, int] = {}  # cell -> polls in a row its channel answered wrongly
         roles = self.phases[-1].roles
         self._closing_steps = {  # records in these steps mean a cycling cycle is complete
             step for step in range(1, len(roles) + 1) if step > roles.index("discharge") + 1
@@ -256,12 +259,36 @@ class CyclingLoop:
         )
 
     def poll(self) -> None:
-        """Store every running cell's new records and move each cell on."""
+        """Store every running cell's new records and move each cell on.
+
+        A lost link or a timeout is waited out (the cycler keeps cycling and recording: the
+        next poll fetches what was missed). Any other instrument error (answers that cannot be
+        parsed, records beyond what the safety limits allow) is given `MAX_STRIKES` polls in
+        a row; then the cell's data cannot be trusted: its channel is stopped and the cell
+        failed with the error, so the campaign goes on without it.
+        """
         for candidate_id in list(self.running()):
             try:
                 self._poll_cell(candidate_id)
-            except InstrumentError as exc:  # the link may come back: try again next poll
+            except (ConnectionLost, InstrumentTimeout) as exc:
                 logger.warning("cell %s: %s; polled again later", candidate_id, exc)
+            except InstrumentError as exc:
+                strikes = self._strikes.get(candidate_id, 0) + 1
+                self._strikes[candidate_id] = strikes
+                logger.warning("cell %s: %s (%d of %d)", candidate_id, exc, strikes, MAX_STRIKES)
+                if strikes >= MAX_STRIKES:
+                    self._give_up(candidate_id, exc)
+            else:
+                self._strikes.pop(candidate_id, None)
+
+    def _give_up(self, candidate_id: str, error: InstrumentError) -> None:
+        channel = self.campaign.state.cells[candidate_id].assembled.channel
+        try:
+            self.rig.cycler.stop(channel)
+        except InstrumentError as exc:  # its own safety limits still guard the cell
+            logger.warning("cell %s: could not stop channel %d: %s", candidate_id, channel, exc)
+        why = f"cycler channel {channel}: {MAX_STRIKES} polls in a row failed, last: {error}"
+        self._step(candidate_id, "failed", lambda: self._fail_cell(candidate_id, why))
 
     def _poll_cell(self, candidate_id: str) -> None:
         state = self.campaign.state

@@ -191,3 +191,54 @@ def test_a_phase_loaded_but_never_started_is_started_after_a_restart(
     indices = [r.index for _, r in stored]
     assert indices == list(range(indices[0], indices[0] + len(indices)))
     assert "retention" in state.observations["t0000"].values and not state.failures
+
+
+def test_a_networked_cycler_whose_readings_drift_fails_the_cell_not_the_campaign(
+    home: Path, tmp_path: Path
+) -> None:
+    """A cycler that is not ours (a lab file address): a technician builds each cell (the
+    manual step, answered here), and when its readings drift past what the safety limits allow,
+    the cell is failed with the reason and its channel stopped and freed."""
+    from electroloop.instruments.sim.clock import SimClock
+    from electroloop.instruments.sim.cycler import CyclerServer
+    from electroloop.instruments.sim.server import Fault, FaultRule
+    from electroloop.orchestrator.closed_loop import ManualStep
+    from electroloop.settings import default_lab_text
+    from electroloop.simulations.cell_circuit import CellSpec
+
+    server = CyclerServer(4, clock=SimClock(20_000.0), seed=3)
+    try:
+        lab_text = default_lab_text().replace(
+            "[cycler]                 # multichannel battery cycler (docs/cycler_protocol.md)\n"
+            'driver = "electroloop-cycler"\naddress = "sim"',
+            f'[cycler]\ndriver = "electroloop-cycler"\naddress = "{server.resource_name}"',
+        )
+        assert server.resource_name in lab_text
+        (tmp_path / "lab.toml").write_text(lab_text, encoding="utf-8")
+        spec = small_campaign(cycles=40, checkpoints=(5,), poll_interval=1.0)
+        spec = spec.model_copy(update={"lab": str(tmp_path / "lab.toml")})
+        asked: list[ManualStep] = []
+
+        def technician(step: ManualStep) -> dict[str, float]:
+            asked.append(step)
+            channel = int(step.title.rsplit(" ", 1)[1])
+            server.fill(channel, CellSpec(capacity=0.005))  # clips a cell on the channel
+            return {"electrolyte_volume": 45.0}
+
+        with assemble(spec, Settings(), "drifting", [], manual=technician) as parts:
+            assert parts.cycling is not None and spec.cycling is not None
+            assert parts.cycling.cells is None and parts.cycling.confirm_assembly
+            server.drift_per_command = 0.01
+            server.schedule(FaultRule(Fault.DRIFT, after=60))
+            loop = CyclingLoop(parts.campaign, spec.cycling, parts.cycling)
+            parts.campaign.start()
+            loop.run()
+            state = loop.campaign.state
+        assert [step.key for step in asked] == ["assemble-t0000"]
+        assert state.manual_steps[0].response == {"electrolyte_volume": 45.0, "channel": 1}
+        reason = state.failures["t0000"]
+        assert "5 polls in a row failed" in reason and "beyond what its safety limits" in reason
+        with LeaseBook(Settings().store_path) as book:
+            assert not [lease for lease in book.all() if lease.holder.startswith("drifting/")]
+    finally:
+        server.close()
