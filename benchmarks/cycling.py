@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from electroloop.instruments.cycler import CycleRecord
 from electroloop.orchestrator.cell_records import CellRecordStore
 from electroloop.orchestrator.events import (
     CandidatesProposed,
@@ -42,6 +44,14 @@ def run(home: Path) -> float:
     return time.perf_counter() - started
 
 
+def instrument_hours(records: list[tuple[str, CycleRecord]]) -> float:
+    """Hours a cell spent cycling: each phase's last record time (phases restart at 0)."""
+    ends: dict[str, float] = {}
+    for phase, record in records:
+        ends[phase] = max(ends.get(phase, 0.0), record.time)
+    return sum(ends.values()) / 3600.0
+
+
 def report(home: Path, wall: float) -> str:
     store_path = home / "campaigns.sqlite"
     with CampaignStore(store_path) as store:
@@ -59,9 +69,9 @@ def report(home: Path, wall: float) -> str:
         ]
 
     with CellRecordStore(store_path) as records:
-        stored = sum(
-            len(records.records(campaign_id, c.assembled.cell_id)) for c in state.cells.values()
-        )
+        per_cell = [records.records(campaign_id, c.assembled.cell_id) for c in state.cells.values()]
+    stored = sum(len(cell) for cell in per_cell)
+    hours = statistics.median(instrument_hours(cell) for cell in per_cell)
     proposals = [e for e in events if isinstance(e, CandidatesProposed)]
     predicted = [sum(c.predicted is not None for c in p.candidates) for p in proposals]
     retention = sorted(o.values["retention"] for o in state.observations.values())
@@ -80,6 +90,7 @@ def report(home: Path, wall: float) -> str:
         f"| second batch proposed | {at(CandidatesProposed)[1]:.1f} s, {predicted[1]} of "
         f"{len(proposals[1].candidates)} by the GP (fitted on interim data only) |",
         f"| cycler records stored (once each) | {stored} |",
+        f"| instrument time per cell (median; test time of its phases) | {hours:.0f} h |",
         f"| cells stopped early | {early} |",
         f"| retention at cycle 100, min / max | {retention[0]:.4f} / {retention[-1]:.4f} |",
         f"| failures | {len(state.failures)} |",

@@ -34,6 +34,7 @@ from electroloop.orchestrator.leases import LeaseBook
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.settings import Settings, default_lab_text
 from electroloop.workflows.cycler_service import cycler_process, stop_cycler
+from electroloop.workflows.tracking import trial_runs
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "campaigns" / "cycling.toml"
 BUDGET = 4
@@ -159,10 +160,7 @@ def test_killed_during_cycling_resumes_with_no_record_lost_and_no_cell_rerun(
             assert not [lease for lease in book.all() if lease.holder.startswith(campaign_id)]
         # MLflow: each cell's trial run has its V-Q and fade plots and a per-cycle history.
         mlflow = MlflowClient(settings.resolved_tracking_uri)
-        trials = mlflow.search_runs(
-            [summary.mlflow_experiment_id],
-            filter_string=f"tags.`mlflow.parentRunId` = '{summary.mlflow_run_id}'",
-        )
+        trials = trial_runs(mlflow, summary.mlflow_experiment_id, summary.mlflow_run_id)
         assert sorted(r.data.tags["electroloop.candidate_id"] for r in trials) == sorted(
             state.candidates
         )

@@ -21,6 +21,7 @@ from electroloop.orchestrator.events import CampaignResumed, MeasurementRecorded
 from electroloop.orchestrator.leases import LeaseBook, LeaseHeld
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.settings import Settings
+from electroloop.workflows.tracking import trial_runs
 
 BUDGET = 8
 
@@ -116,10 +117,7 @@ def test_a_killed_worker_resumes_with_no_measurement_repeated_or_lost(
     assert killed_runs and killed_runs[0].state is not None and killed_runs[0].state.is_crashed()
 
     mlflow = MlflowClient(settings.resolved_tracking_uri)
-    trials = mlflow.search_runs(
-        [summary.mlflow_experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{summary.mlflow_run_id}'",
-    )
+    trials = trial_runs(mlflow, summary.mlflow_experiment_id, summary.mlflow_run_id)
     assert sorted(r.data.tags["electroloop.candidate_id"] for r in trials) == sorted(
         state.candidates
     )

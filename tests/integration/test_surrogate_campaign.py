@@ -15,6 +15,7 @@ from electroloop.settings import Settings
 from electroloop.surrogates.ensemble import TrainConfig
 from electroloop.workflows.surrogate_registry import register
 from electroloop.workflows.surrogate_training import train_mixture
+from electroloop.workflows.tracking import trial_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,10 +58,7 @@ def test_a_registered_surrogate_chooses_solvents_and_makes_the_first_proposals(
     assert len(state.observations) == 8
 
     client = MlflowClient(settings.resolved_tracking_uri)
-    trials = client.search_runs(
-        [summary.mlflow_experiment_id],
-        filter_string=f"tags.`mlflow.parentRunId` = '{summary.mlflow_run_id}'",
-    )
+    trials = trial_runs(client, summary.mlflow_experiment_id, summary.mlflow_run_id)
     scored = {
         r.data.tags["electroloop.candidate_id"]: r.data.tags.get("electroloop.scored_by")
         for r in trials

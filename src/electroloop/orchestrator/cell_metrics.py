@@ -29,6 +29,11 @@ MEASURED_RELATIVE_STD = 1e-3
 CE_WINDOW = 10
 
 
+def measured_retention(value: float) -> Estimate:
+    """A retention measured at cycle N (a ratio of two capacities: twice their error)."""
+    return Estimate(mean=value, std=value * MEASURED_RELATIVE_STD * 2)
+
+
 def cell_values(
     stats: Sequence[CycleStats], spec: CyclingSpec, *, final: bool
 ) -> dict[str, Estimate]:
@@ -58,8 +63,7 @@ def cell_values(
             mean=statistics.fmean(window), std=math.hypot(spread, 1e-4)
         )
     if len(q) >= spec.cycles or (final and q[-1] < spec.capacity_floor * q[0]):
-        measured = q[min(len(q), spec.cycles) - 1] / q[0]
-        values["retention"] = Estimate(mean=measured, std=measured * MEASURED_RELATIVE_STD * 2)
+        values["retention"] = measured_retention(q[min(len(q), spec.cycles) - 1] / q[0])
     elif len(q) >= 3:
         values["retention"] = retention_estimate(q, spec.cycles)
     return values

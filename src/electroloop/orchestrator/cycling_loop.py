@@ -36,7 +36,7 @@ from electroloop.instruments.cycler import (
 )
 from electroloop.instruments.transport import ConnectionLost
 from electroloop.models import Candidate, DosingRecord, Estimate, Measurement
-from electroloop.orchestrator.cell_metrics import cell_values
+from electroloop.orchestrator.cell_metrics import cell_values, measured_retention
 from electroloop.orchestrator.cell_records import CellRecordStore
 from electroloop.orchestrator.closed_loop import Campaign, ManualStep, TrialRecord
 from electroloop.orchestrator.cycle_life import stop_rule
@@ -94,8 +94,8 @@ class Sleeper(Protocol):
 StepRunner = Callable[[str, Callable[[], None]], None]
 """(step name, action) -> runs the action, e.g. as a task run named after the step."""
 
-CellArtifacts = Callable[[str, Sequence[PhaseData], Sequence[CycleStats]], list[Path]]
-"""(cell id, phases, per-cycle stats) -> files written for the cell (exports and plots)."""
+CellArtifacts = Callable[[str, Sequence[PhaseData]], list[Path]]
+"""(cell id, its phases' records) -> files written for the cell (exports and plots)."""
 
 
 @dataclass(frozen=True)
@@ -387,7 +387,7 @@ class CyclingLoop:
             estimate: Estimate | None = None
             observed = state.observations.get(candidate_id)
             if observed is not None and "retention" in observed.values:
-                estimate = Estimate(mean=observed.values["retention"], std=0.002)
+                estimate = measured_retention(observed.values["retention"])
             elif cell.interim and "retention" in cell.interim[-1].values:
                 estimate = cell.interim[-1].values["retention"]
             if estimate is not None and (best is None or estimate.mean > best.mean):
@@ -407,12 +407,13 @@ class CyclingLoop:
         candidate = state.candidates[candidate_id]
         dosing = state.dosings[candidate_id]
         measurement = state.measurements[candidate_id][-1]
-        stats = self._stats(candidate_id)
+        cell = state.cells[candidate_id]
+        phases = self._phase_data(cell)
+        stats = summarize(phases)
         cycling = [s for s in stats if s.phase == "cycling"]
         if len(cycling) < 3:
             self._fail_cell(candidate_id, f"ended after {len(cycling)} cycling cycles; need 3")
             return
-        cell = state.cells[candidate_id]
         values = cell_values(stats, self.spec, final=True)
         self.campaign.observe(
             candidate,
@@ -420,26 +421,26 @@ class CyclingLoop:
             measurement,
             {name: estimate.mean for name, estimate in values.items()},
             series=_series(stats),
-            artifacts=self._artifacts(cell, stats),
+            artifacts=self._artifacts(cell, phases),
         )
         self._release(candidate_id)
 
     def _fail_cell(self, candidate_id: str, reason: str) -> None:
         self.say(f"cell {candidate_id} FAILED: {reason}")
         cell = self.campaign.state.cells[candidate_id]
-        stats = self._stats(candidate_id)
+        phases = self._phase_data(cell)
         self.campaign.fail(
             self.campaign.state.candidates[candidate_id],
             reason,
-            series=_series(stats),
-            artifacts=self._artifacts(cell, stats),
+            series=_series(summarize(phases)),
+            artifacts=self._artifacts(cell, phases),
         )
         self._release(candidate_id)
 
-    def _artifacts(self, cell: CellState, stats: Sequence[CycleStats]) -> list[Path]:
+    def _artifacts(self, cell: CellState, phases: Sequence[PhaseData]) -> list[Path]:
         if self.rig.artifacts is None:
             return []
-        return self.rig.artifacts(cell.assembled.cell_id, self._phase_data(cell), stats)
+        return self.rig.artifacts(cell.assembled.cell_id, phases)
 
     # -- records -------------------------------------------------------------------------
 

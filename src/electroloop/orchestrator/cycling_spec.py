@@ -17,7 +17,6 @@ just outside them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from pydantic import Field, model_validator
@@ -167,15 +166,6 @@ class CyclingSpec(FrozenModel):
         )
         protocol = CyclingProtocol(steps, cycles=cycles, record_interval=self.record_interval)
         return Phase(name=name, protocol=protocol, roles=ROLES, discharge_c_rate=discharge)
-
-    def expected_duration(self) -> float:
-        """Instrument seconds a full test takes at nominal capacity (for planning a dry run)."""
-        total = 0.0
-        for phase in self.phases():
-            rate_in = phase.protocol.steps[0].current / self.cell_capacity
-            per_cycle = 3600.0 / rate_in + 3600.0 / phase.discharge_c_rate + 2 * REST + PULSE
-            total += phase.protocol.cycles * (per_cycle + 0.5 * 3600.0)  # + CV taper
-        return math.ceil(total)
 
 
 @dataclass(frozen=True)

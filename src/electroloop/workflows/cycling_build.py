@@ -28,7 +28,7 @@ from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.cell_plots import plot_cell
 from electroloop.orchestrator.cell_records import CellRecordStore
 from electroloop.orchestrator.cellpy_export import export_cell
-from electroloop.orchestrator.cycle_summary import CycleStats, PhaseData
+from electroloop.orchestrator.cycle_summary import PhaseData
 from electroloop.orchestrator.cycling_loop import CellArtifacts, CyclingRig
 from electroloop.orchestrator.leases import LeaseBook
 from electroloop.settings import LabFile, Settings
@@ -92,7 +92,7 @@ _BY_NAME = {Chem.CanonSmiles(smiles): name for name, smiles in COMPONENTS.items(
 def cell_artifacts(folder: Path, campaign_id: str) -> CellArtifacts:
     """Writes each ended cell's cellpy-style exports and plots under `folder/<cell id>/`."""
 
-    def write(cell_id: str, phases: Sequence[PhaseData], stats: Sequence[CycleStats]) -> list[Path]:
+    def write(cell_id: str, phases: Sequence[PhaseData]) -> list[Path]:
         target = folder / cell_id
         title = f"{campaign_id}\ncell {cell_id.removeprefix(campaign_id + '-')}"  # fits the plot
         files = list(export_cell(phases, target, cell_id).values())

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import tomli_w
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
 from electroloop import __version__
@@ -195,11 +195,7 @@ class MlflowTracker:
 
     def recorded_candidates(self) -> set[str]:
         """Candidate ids that already have a trial run under this campaign's run."""
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`mlflow.parentRunId` = '{self.run_id}'",
-            max_results=10_000,
-        )
+        runs = trial_runs(self.client, self.experiment_id, self.run_id)
         return {r.data.tags.get("electroloop.candidate_id", "") for r in runs}
 
     def __call__(self, trial: TrialRecord) -> None:
@@ -327,6 +323,17 @@ class MlflowTracker:
             self.client.log_artifact(self.run_id, str(plot), "plots")
         self.client.log_text(self.run_id, json.dumps(summary, indent=2), "summary.json")
         self.client.set_terminated(self.run_id, status)
+
+
+def trial_runs(client: MlflowClient, experiment_id: str, campaign_run_id: str) -> list[Run]:
+    """The trial runs nested under a campaign's run (one per candidate that reached an end)."""
+    return list(
+        client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`mlflow.parentRunId` = '{campaign_run_id}'",
+            max_results=10_000,
+        )
+    )
 
 
 def _trial_json(trial: TrialRecord) -> str:
