@@ -25,7 +25,12 @@ def spec(**overrides: object) -> Any:
 
 
 def wait_for_pause(flow_run_name: str, timeout: float = 120.0) -> Any:
-    """The flow run once it is Paused (found by name through the API)."""
+    """The flow run once it is Paused with its form saved (found by name through the API).
+
+    Prefect's `pause_flow_run` sets the run PAUSED first and saves the form's schema just after;
+    an answer sent in between is rejected ("Run input schema not found").
+    """
+    import httpx
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
@@ -36,7 +41,14 @@ def wait_for_pause(flow_run_name: str, timeout: float = 120.0) -> Any:
                 flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[flow_run_name]))
             )
             if runs and runs[0].state is not None and runs[0].state.is_paused():
-                return runs[0]
+                keyset = runs[0].state.state_details.run_input_keyset or {}
+                try:
+                    if "schema" in keyset:
+                        client.read_flow_run_input(runs[0].id, keyset["schema"])
+                    return runs[0]
+                except httpx.HTTPStatusError as exc:
+                    if exc.response.status_code != 404:
+                        raise
             time.sleep(0.5)
     raise AssertionError(f"flow run {flow_run_name} never paused")
 

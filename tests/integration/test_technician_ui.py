@@ -203,13 +203,18 @@ def paused_state(lab: Lab, run_id: str, answered: set[str]) -> dict[str, Any] | 
 
 
 def candidates_of(lab: Lab, run_id: str, state: dict[str, Any]) -> list[str]:
-    """The candidate ids of the pause's form, read from the schema the UI renders."""
-    keys = state["state_details"]["run_input_keyset"]
-    schema = api_call(lab.api, f"/flow_runs/{run_id}/input/{keys['schema']}")
+    """The candidate ids of the pause's form, read from the schema the UI renders.
+
+    Prefect's `pause_flow_run` sets the run PAUSED first and saves the form's schema just after,
+    so the schema is waited for.
+    """
+    key = state["state_details"]["run_input_keyset"]["schema"]
+    schema = wait_for("the pause's form", lambda: run_input(lab, run_id, key), 30, lab, 0.2)
     return [name for name in schema["properties"] if name != "stop_campaign"]
 
 
-def submitted_input(lab: Lab, run_id: str, key: str) -> Any:
+def run_input(lab: Lab, run_id: str, key: str) -> Any:
+    """A flow run input by key, or None while it does not exist yet."""
     try:
         return api_call(lab.api, f"/flow_runs/{run_id}/input/{key}")
     except urllib.error.HTTPError as exc:
@@ -272,6 +277,9 @@ def test_a_technician_starts_approves_and_finds_a_campaign_in_the_uis(
             "first pause", lambda: paused_state(lab, run_id, answered), 120, lab, interval=0.5
         )
 
+        first = candidates_of(lab, run_id, state)  # the form exists before the UI opens it
+        assert first == ["t0000", "t0001"]
+
         # The technician's view of the pause: run page, ⋮ menu -> Resume: the typed form.
         chromium.set_window_size(1400, 1400)
         chromium.get(f"{ui}/runs/flow-run/{run_id}")
@@ -284,8 +292,6 @@ def test_a_technician_starts_approves_and_finds_a_campaign_in_the_uis(
                 By.XPATH, "//*[@role='dialog'][contains(., 'Resume Flow Run')]"
             )
         )
-        first = candidates_of(lab, run_id, state)
-        assert first == ["t0000", "t0001"]
         wait.until(lambda d: "t0000" in dialog.text and "Decision" in dialog.text)
         shown = dialog.text
         assert "Approve this batch before it is dosed" in shown
@@ -298,7 +304,7 @@ def test_a_technician_starts_approves_and_finds_a_campaign_in_the_uis(
         dialog.find_element(By.XPATH, ".//button[normalize-space()='Resume']").click()
         answered.add(state["state_details"]["pause_key"])
         sent = wait_for(
-            "the UI's answer", lambda: submitted_input(lab, run_id, keys["response"]), 30, lab
+            "the UI's answer", lambda: run_input(lab, run_id, keys["response"]), 30, lab
         )
         assert sent["stop_campaign"] is False
         assert {c: sent[c]["action"] for c in first} == {c: "approve" for c in first}
