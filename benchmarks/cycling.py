@@ -3,7 +3,9 @@
 Runs ``electroloop run examples/campaigns/cycling.toml`` in a fresh process and home (its own
 temporary Prefect server, the detached simulated cycler), then reads the event log: wall time,
 when the planner first heard a cell's interim result against when the first cell finished,
-records stored, and which generation node made each proposal. Prints a Markdown report.
+records stored, which generation node made each proposal, the run's CPU time, and what the
+loop's re-summary of a whole cell after each completed cycle costs at the test's end. Prints a
+Markdown report.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -21,9 +24,12 @@ from pathlib import Path
 
 from electroloop.instruments.cycler import CycleRecord
 from electroloop.orchestrator.cell_records import CellRecordStore
+from electroloop.orchestrator.cycle_summary import summarize
+from electroloop.orchestrator.cycling_loop import cell_phase_data
 from electroloop.orchestrator.events import (
     CandidatesProposed,
     CellFinished,
+    CellState,
     InterimObservation,
 )
 from electroloop.orchestrator.store import CampaignStore
@@ -44,6 +50,22 @@ def run(home: Path) -> float:
     return time.perf_counter() - started
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of the waited-for children so far (the run and its Prefect server)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def resummary_seconds(records: CellRecordStore, campaign_id: str, cell: CellState) -> float:
+    """Median of 5: read a cell's records and summarise them, as the loop does after a cycle."""
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        summarize(cell_phase_data(records, campaign_id, cell))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def instrument_hours(records: list[tuple[str, CycleRecord]]) -> float:
     """Hours a cell spent cycling: each phase's last record time (phases restart at 0)."""
     ends: dict[str, float] = {}
@@ -52,7 +74,7 @@ def instrument_hours(records: list[tuple[str, CycleRecord]]) -> float:
     return sum(ends.values()) / 3600.0
 
 
-def report(home: Path, wall: float) -> str:
+def report(home: Path, wall: float, cpu: float) -> str:
     store_path = home / "campaigns.sqlite"
     with CampaignStore(store_path) as store:
         (campaign_id,) = store.campaign_ids()
@@ -70,6 +92,9 @@ def report(home: Path, wall: float) -> str:
 
     with CellRecordStore(store_path) as records:
         per_cell = [records.records(campaign_id, c.assembled.cell_id) for c in state.cells.values()]
+        resummary = statistics.median(
+            resummary_seconds(records, campaign_id, c) for c in state.cells.values()
+        )
     stored = sum(len(cell) for cell in per_cell)
     hours = statistics.median(instrument_hours(cell) for cell in per_cell)
     proposals = [e for e in events if isinstance(e, CandidatesProposed)]
@@ -91,6 +116,9 @@ def report(home: Path, wall: float) -> str:
         f"{len(proposals[1].candidates)} by the GP (fitted on interim data only) |",
         f"| cycler records stored (once each) | {stored} |",
         f"| instrument time per cell (median; test time of its phases) | {hours:.0f} h |",
+        f"| CPU time of the run (user + system, with its Prefect server) | {cpu:.1f} s |",
+        f"| re-summary of a whole cell at its end (read + summarise; median) | "
+        f"{resummary * 1000:.0f} ms |",
         f"| cells stopped early | {early} |",
         f"| retention at cycle 100, min / max | {retention[0]:.4f} / {retention[-1]:.4f} |",
         f"| failures | {len(state.failures)} |",
@@ -104,8 +132,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "runs"
         try:
+            cpu = cpu_seconds()
             wall = run(home)
-            print(report(home, wall))
+            print(report(home, wall, cpu_seconds() - cpu))
         finally:
             stop_cycler(home)
 

@@ -470,15 +470,7 @@ class CyclingLoop:
                 return current
 
     def _phase_data(self, cell: CellState) -> list[PhaseData]:
-        stored = self.rig.records.records(self.campaign.id, cell.assembled.cell_id)
-        data = []
-        for number, started in enumerate(cell.phases):
-            records = tuple(r for phase, r in stored if phase == started.phase)
-            later = number + 1 < len(cell.phases)
-            data.append(
-                PhaseData(name=started.phase, roles=started.roles, records=records, done=later)
-            )
-        return data
+        return cell_phase_data(self.rig.records, self.campaign.id, cell)
 
     def _stats(self, candidate_id: str) -> list[CycleStats]:
         cell = self.campaign.state.cells[candidate_id]
@@ -557,6 +549,20 @@ class CyclingLoop:
             )
             return
         tell_interim(candidate_id, dict(values))
+
+
+def cell_phase_data(records: CellRecordStore, campaign_id: str, cell: CellState) -> list[PhaseData]:
+    """A cell's stored records grouped by phase, as `summarize` takes them (all but the last
+    phase are done)."""
+    stored = records.records(campaign_id, cell.assembled.cell_id)
+    data = []
+    for number, started in enumerate(cell.phases):
+        phase_records = tuple(r for phase, r in stored if phase == started.phase)
+        later = number + 1 < len(cell.phases)
+        data.append(
+            PhaseData(name=started.phase, roles=started.roles, records=phase_records, done=later)
+        )
+    return data
 
 
 def _series(stats: Sequence[CycleStats]) -> dict[str, list[tuple[int, float]]]:
