@@ -1,27 +1,47 @@
 # Two commands do all the set-up: `make demo` and `make test`.
-# Each creates .venv when missing, installs the CPU build of torch first (a plain `torch`
-# requirement would pull a multi-GB CUDA build), then the project with its extras, and skips
-# reinstalling while pyproject.toml is unchanged.
+# Both install from requirements.lock: exact versions and hashes of every package for Python 3.11
+# on Linux x86_64, the CPU build of torch included (it lies on this kind of machine's disk; a plain
+# `torch` requirement would pull a multi-GB CUDA build). `make lock` updates the lock.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+LOCKED := $(VENV)/.locked-stamp
 STAMP  := $(VENV)/.installed-stamp
-TORCH  := torch==2.13.0
+PIP_TOOLS := pip-tools==7.7.0
+LOCK_ARGS := --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+             --no-emit-find-links --extra dev --extra surrogates --extra cell \
+             --output-file requirements.lock requirements.in pyproject.toml
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install browser demo test lint bench clean
+.PHONY: install lock lock-upgrade browser demo test lint bench clean
 
-$(PY):
+# A new lock makes the environment anew, so nothing from an older lock survives in it.
+$(LOCKED): requirements.lock
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements.lock
+	touch $@
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[dev,surrogates,cell]'
-	touch $(STAMP)
+# The project itself, without touching its dependencies; `pip check` fails when pyproject.toml
+# asks for a package or version the lock lacks.
+$(STAMP): pyproject.toml $(LOCKED)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) check || { echo "requirements.lock does not satisfy pyproject.toml: run make lock"; exit 1; }
+	touch $@
 
 install: $(STAMP)
+
+# Resolve requirements.in and pyproject.toml's dependencies with every extra into
+# requirements.lock, keeping the versions already locked where they still fit (`lock-upgrade`
+# moves every package to its newest release). pip-tools runs in a throwaway environment.
+lock lock-upgrade:
+	tmp=$$(mktemp -d) && $(PYTHON) -m venv $$tmp \
+	  && $$tmp/bin/pip install --quiet $(PIP_TOOLS) \
+	  && $$tmp/bin/pip-compile --quiet $(if $(filter lock-upgrade,$@),--upgrade) $(LOCK_ARGS); \
+	  status=$$?; rm -rf $$tmp; exit $$status
 
 # Debian's Chromium and its driver, for the tests that look at the MLflow and Prefect UIs
 # (no browser download at run time: the driver is given by path).

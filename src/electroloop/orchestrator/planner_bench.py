@@ -241,11 +241,13 @@ def render_section(
     opt = problem.optimum_formulation
     mix = " / ".join(f"{name} {value:.3f}" for name, value in opt.fractions.items())
     space = problem.space
-    on_bounds = [
-        f"{s.name} = {opt.fractions[s.name]:g}"
-        for s in space.solvents
-        if min(abs(opt.fractions[s.name] - b) for b in (s.min_fraction, s.max_fraction)) < 1e-6
-    ]
+    # name the bound itself: the optimiser's value sits within 1e-6 of it, off by its last bits
+    on_bounds = []
+    for s in space.solvents:
+        value = opt.fractions[s.name]
+        bound = min((s.min_fraction, s.max_fraction), key=lambda b: abs(value - b))
+        if abs(value - bound) < 1e-6:
+            on_bounds.append(f"{s.name} = {bound:g}")
     where = f" on the boundary ({', '.join(on_bounds)})" if on_bounds else ""
     thread_text = (
         f"; torch limited to {threads} thread{'s' if threads > 1 else ''} (`--threads`)"

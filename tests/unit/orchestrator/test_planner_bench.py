@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -100,6 +101,26 @@ def _section(ax: list[list[float]], rnd: list[list[float]]) -> str:
 def _flat(text: str) -> str:
     """The section with wrapped prose joined back into single spaces."""
     return " ".join(text.split())
+
+
+def test_the_boundary_named_is_the_bound_not_the_optimisers_last_bits() -> None:
+    problem = conductivity_problem()
+    ec = problem.optimum_formulation.fractions["EC"]
+    results = {"ax": _result("ax", [[problem.optimum] * 3], problem.optimum)}
+    for emc, on_bound in ((3e-17, True), (-2e-9, True), (2e-3, False)):
+        fractions = {"EC": ec, "EMC": emc, "DMC": 1.0 - ec - emc}
+        moved = problem.optimum_formulation.model_copy(update={"fractions": fractions})
+        text = _flat(
+            render_section(
+                replace(problem, optimum_formulation=moved),
+                results,
+                command="electroloop bench planners",
+                plot=None,
+                total_seconds=1.0,
+            )
+        )
+        assert ("on the boundary (EMC = 0)" in text) is on_bound, emc
+        assert "e-17" not in text and "e-09" not in text
 
 
 def test_section_reports_table_ratio_and_censoring() -> None:
