@@ -74,6 +74,7 @@ def test_a_technician_confirms_each_cell_before_it_cycles(
         final = log.state("confirm-1")
     (step,) = [s for s in final.manual_steps if s.step == f"assemble-{candidate.id}"]
     channel = final.cells[candidate.id].assembled.channel
+    # The technician's 35.0 mL, stored and read back: a copy, not computed.
     assert step.response == {"electrolyte_volume": 35.0, "channel": channel}
     assert "retention" in final.observations[candidate.id].values
     # The technician sees the cell's life step by step as task runs of the campaign's flow.

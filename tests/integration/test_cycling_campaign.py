@@ -155,6 +155,7 @@ def test_killed_during_cycling_resumes_with_no_record_lost_and_no_cell_rerun(
                     if other.assembled.channel == channel and other.phases[0].first_index > first
                 ]
                 mine = on_cycler[: min(later, default=end) - first]
+                # Records parsed from the cycler's replies, stored and read back: copies.
                 assert stored == mine, f"{candidate_id}: records lost or stored twice"
         with LeaseBook(settings.store_path) as book:
             assert not [lease for lease in book.all() if lease.holder.startswith(campaign_id)]

@@ -63,7 +63,7 @@ def test_a_campaign_with_faults_in_every_instrument_completes_and_loses_nothing(
     assert measured and len(measured) == len(log.observations)
     for measurement in measured:
         observation = log.observations[measurement.candidate_id]
-        assert observation.values["conductivity"] == measurement.value
+        assert observation.values["conductivity"] == measurement.value  # copied, not computed
     # A trial whose meter failed keeps the dosing record of what was made.
     for candidate_id, reason in log.failures.items():
         if reason.startswith("measurement failed"):

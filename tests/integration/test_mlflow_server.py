@@ -152,6 +152,7 @@ def test_compare_view_data_has_both_best_so_far_curves(recorded: Recorded) -> No
         steps = sorted((m["step"], m["value"]) for m in history)
         assert [s for s, _ in steps] == list(range(6))
         values = [v for _, v in steps]
+        # sorted() only reorders the logged values: an ordering check, not a float comparison.
         assert values == sorted(values)  # best-so-far never falls when maximising
         regret = rest(
             recorded.url, "metrics/get-history", {"run_id": run_id, "metric_key": "simple_regret"}

@@ -28,6 +28,7 @@ def test_a_screen_reports_bad_input_and_computes_each_molecule_once(
     assert len(ResultCache(cache)) == 2
 
     again = screen([EC, DME], cache, runner="threads", workers=1)
+    # Read back from the cache (JSON round-trips floats exactly): copies of the first results.
     assert again.results == first.results and len(ResultCache(cache)) == 2
 
 

@@ -83,6 +83,7 @@ def rich_space(**extra: object) -> SearchSpace:
 def test_linear_constraint_strings_parse_and_refuse_equalities() -> None:
     s = rich_space(linear_constraints=["EC + 0.5 * PC <= 0.6", "2DMC - EC >= -1e-1"])
     first, second = s.linear_constraints
+    # coefficients and bounds are parsed from the strings, not computed: compared exactly
     assert first.terms == {"EC": 1.0, "PC": 0.5} and first.op == "<=" and first.bound == 0.6
     assert second.terms == {"DMC": 2.0, "EC": -1.0} and second.bound == -0.1
     with pytest.raises(ValidationError, match="'=' is not allowed"):
@@ -140,6 +141,7 @@ def test_feasibility_and_the_reference_point_come_from_thresholds_and_floors() -
             OutcomeConstraint(metric="cost", op="<=", bound=6.0),
         ),
     )
+    # picked from the given bounds and thresholds, not computed
     assert goal.reference_point() == {"conductivity": 8.0, "cost": 6.0}
     assert goal.feasible({"conductivity": 9.0, "cost": 5.0})
     assert not goal.feasible({"conductivity": 21.0, "cost": 5.0})

@@ -17,6 +17,10 @@ from electroloop.simulations.conductivity import conductivity
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "pyvisa_sim"
 
+POSITION = {"rel": 1e-12, "abs": 1e-12}
+"""Plunger positions (mL) are read-back increments times the step volume: exact but for the
+rounding of that product, far below one increment (1/600 mL)."""
+
 
 @pytest.fixture
 def stocks() -> list[Stock]:

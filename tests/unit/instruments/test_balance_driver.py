@@ -32,10 +32,10 @@ def test_parses_level_0_and_1_answers(dialogue) -> None:
     scale = balance(dialogue, OK)
     assert scale.serial_number() == "B123456789"
     assert scale.reset() == "B123456789"
-    assert scale.weight() == pytest.approx(100.0012)
-    assert scale.weight(stable=False) == pytest.approx(99.9871)
+    assert scale.weight() == 100.0012  # parsed from a reply in g: copied, not computed
+    assert scale.weight(stable=False) == 99.9871
     scale.zero()
-    assert scale.tare() == pytest.approx(12.3456)
+    assert scale.tare() == 12.3456
     text = scale.resource.take().text
     first = [line.split(" ", 1)[1] for line in text.splitlines()[:2]]
     assert first == ["> I4", '< I4 A "B123456789"']
@@ -72,7 +72,8 @@ def test_general_errors_and_odd_answers(dialogue) -> None:
         scale.weight()
     with pytest.raises(DeviceFault, match="ET: transmission"):
         scale.tare()
-    assert scale.weight(stable=False) == pytest.approx(12.3)  # kg converted to g
+    # kg converted to g: one rounding in the multiplication by 1000
+    assert scale.weight(stable=False) == pytest.approx(12.3, rel=1e-12, abs=0.0)
     with pytest.raises(DeviceFault, match="quoted"):
         scale.serial_number()
     with pytest.raises(DeviceFault, match="unexpected"):
@@ -121,7 +122,7 @@ def test_busy_is_a_typed_timeout_and_not_ready_is_a_device_fault(dialogue) -> No
 def test_identity_and_tare_memory(dialogue) -> None:
     scale = balance(dialogue, LEVEL1)
     assert scale.sics_level() == SicsLevel("01", ("2.20", "2.20", "", ""))
-    assert scale.balance_data() == BalanceData("XS204", 220.0)
+    assert scale.balance_data() == BalanceData("XS204", 220.0)  # parsed from the reply, in g
     assert scale.software_version() == "2.10 10.28.0.493.142"
     assert scale.identity() == BalanceIdentity(
         model="XS204",
@@ -133,7 +134,7 @@ def test_identity_and_tare_memory(dialogue) -> None:
     assert "XS204 (220 g), serial B123456789" in str(scale.identity())
     assert scale.tare_weight() == 0.0
     scale.resource.take()
-    assert scale.set_tare_weight(12.5) == pytest.approx(12.5)
+    assert scale.set_tare_weight(12.5) == 12.5  # the read-back "12.5000 g", parsed
     sent = [line.split(" ", 2)[2] for line in scale.resource.take().text.splitlines()]
     assert sent == ["TA 12.50000 g", "TA A    12.5000 g", "TA", "TA A    12.5000 g"]
     with pytest.raises(BalanceLogicalError, match="'TA L'"):
@@ -147,8 +148,9 @@ def test_identity_and_tare_memory(dialogue) -> None:
 def test_other_editions_quote_i2_apart_and_answer_in_mg(dialogue) -> None:
     scale = balance(dialogue, APART)
     assert scale.sics_level().levels == "0123"
-    assert scale.balance_data() == BalanceData("WMS404C-L/10", pytest.approx(410.009))
-    assert scale.tare_weight() == pytest.approx(5.0)
+    assert scale.balance_data() == BalanceData("WMS404C-L/10", 410.009)  # parsed, in g
+    # "5000.0 mg" converted to g: one rounding in the multiplication by 1e-3
+    assert scale.tare_weight() == pytest.approx(5.0, rel=1e-12, abs=0.0)
 
 
 def test_refusals_and_bad_read_backs(dialogue) -> None:

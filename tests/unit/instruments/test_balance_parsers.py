@@ -60,9 +60,10 @@ def _number(digits: int, decimals: int) -> str:
 def test_weight_answers_parse_back(digits: int, decimals: int, unit: str, status: str) -> None:
     value = _number(digits, decimals)
     reply = parse_weight("SI", f"S {status} {value:>10} {unit}", ident="S", allowed="SD")
+    # The unit conversion is one multiplication: only its rounding may differ.
     assert reply.grams == pytest.approx(float(value) * UNITS[unit], rel=1e-12, abs=1e-12)
     assert reply.status == status and reply.stable == (status == "S")
-    assert reply.resolution == pytest.approx(10.0**-decimals * UNITS[unit])
+    assert reply.resolution == pytest.approx(10.0**-decimals * UNITS[unit], rel=1e-12, abs=0.0)
 
 
 @given(status=st.sampled_from("+-IL"), ident=st.sampled_from(["S", "T", "Z", "TA", "TAC"]))
@@ -108,7 +109,8 @@ def test_balance_data_parses_back(
     quoted = f'"{model}" "{capacity}" "{unit}"' if apart else f'"{model} {capacity} {unit}"'
     data = parse_balance_data(f"I2 A {quoted}")
     assert data.model == model
-    assert data.capacity == pytest.approx(float(capacity) * UNITS[unit])
+    # The unit conversion is one multiplication: only its rounding may differ.
+    assert data.capacity == pytest.approx(float(capacity) * UNITS[unit], rel=1e-12, abs=0.0)
 
 
 @pytest.mark.parametrize("name", sorted(PARSERS))

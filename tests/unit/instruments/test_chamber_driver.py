@@ -38,7 +38,7 @@ def test_dialogue_sets_reads_back_and_starts(dialogue) -> None:
     assert c.identity() == "Acme Climate,TC-150,SN77,3.2"
     assert c.status() == ChamberStatus(25.0, 25.0, 1.0, False, "CLOSED", "NONE")
     sent(c)
-    assert c.set_ramp_rate(2.5) == 2.5
+    assert c.set_ramp_rate(2.5) == 2.5  # read back and parsed: copies, not computed
     assert c.set_setpoint(-12.5) == -12.5
     c.start()
     assert c.output()
@@ -102,7 +102,7 @@ def test_a_chamber_that_never_settles_times_out(dialogue) -> None:
     c = chamber(dialogue, NEVER_SETTLES)
     with pytest.raises(InstrumentTimeout, match=r"±0.5 K of 40.0 °C in 0.02 s \(last reading 25.0"):
         c.wait_until_stable(tolerance=0.5, timeout=0.02)
-    assert c.wait_until_stable(tolerance=15.0, timeout=0.02) == 25.0
+    assert c.wait_until_stable(tolerance=15.0, timeout=0.02) == 25.0  # the reading, as parsed
 
 
 def test_garbled_answers_are_device_faults(dialogue) -> None:

@@ -150,5 +150,6 @@ def test_replayed_session_gives_the_same_results(chamber) -> None:
 
     live = session(chamber)
     replay = ReplayResource(chamber.resource.take())
+    # The driver only parses: every float is a copy of the same reply text, live or replayed.
     assert session(ThermalChamber(replay, poll_interval=0.0)) == live
     assert replay.remaining == 0

@@ -95,7 +95,8 @@ def test_wait_times_out_in_instrument_time(dialogue) -> None:
     c = cycler(dialogue, OK)
     with pytest.raises(InstrumentError, match="still RUNNING after 600"):
         c.wait(1, timeout=600.0, poll_interval=100.0)
-    assert c.clock.now() == 600.0  # type: ignore[attr-defined]
+    # Seconds on a stepped clock: a sum of 100 s polls, exact but for rounding.
+    assert c.clock.now() == pytest.approx(600.0, rel=0.0, abs=1e-9)  # type: ignore[attr-defined]
 
 
 def test_inconsistent_data_is_a_device_fault(dialogue) -> None:
@@ -178,8 +179,10 @@ REASON = st.text(st.characters(blacklist_characters='"\n', codec="ascii"), max_s
 def test_parse_status_round_trips(
     state: str, step: int, cycle: int, time: float, reason: str
 ) -> None:
-    status = parse_status(f'{state},{step},{cycle},{time:.3f},"{reason}"')
-    assert status == ChannelStatus(state, step, cycle, round(time, 3), reason)  # type: ignore[arg-type]
+    reply_time = f"{time:.3f}"
+    status = parse_status(f'{state},{step},{cycle},{reply_time},"{reason}"')
+    # Parsed from the reply: the time is a copy of the text's value, not computed.
+    assert status == ChannelStatus(state, step, cycle, float(reply_time), reason)  # type: ignore[arg-type]
 
 
 @given(
@@ -199,6 +202,7 @@ def test_parse_records_round_trips(start: int, rows: list[tuple]) -> None:
     for record, (t, c, s, a, v, q, e, k) in zip(records, rows, strict=True):
         assert (record.cycle, record.step) == (c, s)
         values = (record.time, record.current, record.voltage, record.capacity, record.energy)
+        # NR3 with 7 significant digits: the reply rounds each value by at most 5e-7 relative.
         assert values == pytest.approx((t, a, v, q, e), rel=1e-6, abs=1e-300)
         assert record.temperature == pytest.approx(k, rel=1e-6, abs=1e-300)
 
@@ -224,8 +228,9 @@ def test_parse_protocol_round_trips_the_wire_format(steps: list, cycles: int) ->
     assert parsed.cycles == cycles
     for a, b in zip(parsed.steps, protocol.steps, strict=True):
         assert a.kind == b.kind
+        # The wire format is NR3 with 7 significant digits: at most 5e-7 relative.
         assert (a.current, a.voltage, a.cutoff_current) == pytest.approx(
-            (b.current, b.voltage, b.cutoff_current), rel=1e-6
+            (b.current, b.voltage, b.cutoff_current), rel=1e-6, abs=0.0
         )
         assert (a.duration is None) == (b.duration is None)
 

@@ -111,7 +111,7 @@ def test_stuck_channel_never_finishes(rig) -> None:
     frozen = cycler.status(1)
     with pytest.raises(InstrumentTimeout, match="still RUNNING"):
         cycler.wait(1, timeout=4 * 3600.0, poll_interval=600.0)
-    assert cycler.status(1) == frozen
+    assert cycler.status(1) == frozen  # the same reply parsed again: its test time is a copy
 
 
 def test_drifting_measurement_is_caught_by_the_record_check(rig) -> None:

@@ -161,7 +161,8 @@ def test_stop_and_restart_continue_the_record_indices(server, cycler, clock) -> 
     c.stop(3)
     records, next_index = c.fetch_all(3)
     assert [r.index for r in records] == list(range(next_index))
-    assert records[count].time == 0.0 and records[count].step == 1  # the second run's start
+    # The second run's start: its test time is reset to 0 s and sent as such, not computed.
+    assert records[count].time == 0.0 and records[count].step == 1
 
 
 def test_fetching_in_pages_while_running_yields_every_record_once(server, cycler) -> None:
@@ -191,6 +192,7 @@ def test_replayed_transcript_gives_the_same_results(server, cycler) -> None:
     again = MultichannelCycler(replay, limits=LIMITS, clock=SteppedClock())
     again.load(1, protocol)
     again.start(1)
+    # The driver only parses: statuses and records are copies of the same reply text.
     assert again.wait(1, timeout=8 * 3600.0, poll_interval=600.0) == status
     assert again.fetch_all(1) == (records, len(records))
     assert replay.remaining == 0

@@ -50,7 +50,8 @@ def test_doses_targets_within_tolerance(lab, station) -> None:
     for name, target in targets.items():
         assert weighed[name] == pytest.approx(target, abs=0.002), name
         assert truth[name] == pytest.approx(weighed[name], abs=0.001), name
-        assert station.remaining[name] == pytest.approx(500.0 - weighed[name])
+        # Booked as the initial mass less the weighed one: one subtraction, only its rounding.
+        assert station.remaining[name] == pytest.approx(500.0 - weighed[name], rel=1e-12, abs=0.0)
         assert lab.bench.bottle_mass(name) == pytest.approx(500.0 - truth[name], abs=1e-9)
     dmc_pump = station.channels["DMC"].pump.resource.take().text
     strokes = re.findall(r"> /1P(\d+)R", dmc_pump)
@@ -96,7 +97,8 @@ def test_limits_before_anything_moves(lab, station, targets) -> None:
 
 def test_bookkeeping_limits_later_doses(lab, station, stocks) -> None:
     restored = DosingStation(station.balance, station.channels, taken={"EC": 499.5})
-    assert restored.remaining["EC"] == pytest.approx(0.5)
+    # 500 g less the 499.5 g taken: one subtraction, only its rounding.
+    assert restored.remaining["EC"] == pytest.approx(0.5, rel=1e-12, abs=0.0)
     with pytest.raises(LimitViolation, match="left in the bottle"):
         restored.dose({"EC": 0.6})
     with pytest.raises(LimitViolation, match="holds stock"):

@@ -37,8 +37,9 @@ def sent(m: ConductivityMeter) -> list[str]:
 def test_parses_readings_and_converts_units(dialogue) -> None:
     m = meter(dialogue, OK)
     assert m.identity() == "Acme Instruments,CM-9,SN4242,2.1"
-    assert m.conductivity() == pytest.approx(11.83)  # 1.183 S/m = 11.83 mS/cm
-    assert m.temperature() == pytest.approx(25.12)
+    # 1.183 S/m = 11.83 mS/cm: one multiplication by 10, only its rounding may differ.
+    assert m.conductivity() == pytest.approx(11.83, rel=1e-12, abs=0.0)
+    assert m.temperature() == 25.12  # parsed from "2.512000E+01": a copy
     m.reset()
     m.check_errors()
     assert sent(m) == ["*IDN?", "MEAS:COND?", "MEAS:TEMP?", "*RST", "SYST:ERR?", "SYST:ERR?"]
@@ -91,22 +92,25 @@ def test_compensation_is_set_read_back_and_applied(dialogue) -> None:
         "SENS:COND:TCOMP?",
     ]
     reading = m.reading()
-    assert (reading.conductivity, reading.raw_conductivity) == pytest.approx((11.0, 12.1))
-    assert reading.temperature == pytest.approx(30.0)
+    # S/m to mS/cm: one multiplication by 10, only its rounding may differ.
+    conductivities = (reading.conductivity, reading.raw_conductivity)
+    assert conductivities == pytest.approx((11.0, 12.1), rel=1e-12, abs=0.0)
+    assert reading.temperature == 30.0  # parsed: a copy
+    # The meter's compensation law, to the 7 significant digits of its NR3 replies.
     assert reading.conductivity == pytest.approx(
-        reading.raw_conductivity / (1 + 2.0 / 100 * (reading.temperature - 25.0))
+        reading.raw_conductivity / (1 + 2.0 / 100 * (reading.temperature - 25.0)), rel=1e-6, abs=0.0
     )
     assert sent(m) == ["INIT", "*OPC?", "FETC:COND?", "FETC:COND:RAW?", "FETC:TEMP?"]
 
 
 def test_cell_constant_limits_and_device_refusal(dialogue) -> None:
     m = meter(dialogue, TCOMP, "meter_tcomp.yaml")
-    assert m.cell_constant() == pytest.approx(1.0)
-    assert m.set_cell_constant(0.4567891) == pytest.approx(0.456789)
+    assert m.cell_constant() == 1.0  # parsed from the reply: a copy
+    assert m.set_cell_constant(0.4567891) == 0.456789  # sent as 6 digits (.6G), read back
     with pytest.raises(MeterError, match="-222") as error:  # this meter takes at most 10
         m.set_cell_constant(50.0)
     assert error.value.errors == [(-222, "Data out of range")]
-    assert m.cell_constant() == pytest.approx(0.456789)
+    assert m.cell_constant() == 0.456789
     sent(m)
     for bad in (0.001, 500.0, float("nan"), float("inf")):
         with pytest.raises(LimitViolation, match="cell constant"):

@@ -16,6 +16,7 @@ from electroloop.instruments.conductivity_meter import (
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.meter import MeterServer
 from electroloop.instruments.transport import ReplayResource, query, write
+from tests.floats import SAME_COMPUTATION, assert_close
 
 T = ConductivityMeter.TERMINATIONS
 GRAMS = {"EC": 1.0, "LiPF6-EC": 1.2, "EMC": 2.0, "DMC": 0.8}
@@ -32,7 +33,8 @@ def test_compensation_refers_the_raw_reading_to_the_reference_temperature(lab, c
     truth = lab.bench.true_conductivity()  # at 32 °C
     m = ConductivityMeter(connect(lab.meter_resource, T))
     off = m.reading()
-    assert off.conductivity == off.raw_conductivity  # compensation is OFF after power-up
+    # Compensation is OFF after power-up: both are the same reply times 10.
+    assert_close(off.conductivity, off.raw_conductivity, **SAME_COMPUTATION)
     assert off.raw_conductivity == pytest.approx(truth, rel=0.03)
     assert off.temperature == pytest.approx(32.0, abs=0.3)
     setting = TemperatureCompensation(enabled=True, coefficient=2.1, reference=25.0)
@@ -40,7 +42,8 @@ def test_compensation_refers_the_raw_reading_to_the_reference_temperature(lab, c
     for _ in range(5):
         r = m.reading()
         factor = 1.0 + 2.1 / 100.0 * (r.temperature - 25.0)
-        assert r.conductivity == pytest.approx(r.raw_conductivity / factor, rel=2e-6)
+        # The law applied to three NR3 replies of 7 significant digits (5e-7 relative each).
+        assert r.conductivity == pytest.approx(r.raw_conductivity / factor, rel=2e-6, abs=0.0)
         assert r.raw_conductivity == pytest.approx(truth, rel=0.03)
     assert m.conductivity() < truth  # MEAS:COND? answers the compensated value
     m.reset()  # *RST switches compensation off again
@@ -51,11 +54,11 @@ def test_cell_constant_scales_the_reading_and_survives_reset(lab, connect) -> No
     fill(lab.bench)
     truth = lab.bench.true_conductivity()
     m = ConductivityMeter(connect(lab.meter_resource, T))
-    assert m.cell_constant() == pytest.approx(1.0)
-    assert m.set_cell_constant(0.5) == pytest.approx(0.5)  # wrong for this 1.0 cm⁻¹ cell
+    assert m.cell_constant() == 1.0  # parsed from the reply: a copy
+    assert m.set_cell_constant(0.5) == 0.5  # wrong for this 1.0 cm⁻¹ cell
     assert m.conductivity() == pytest.approx(truth / 2, rel=0.03)
     m.reset()
-    assert m.cell_constant() == pytest.approx(0.5)  # calibration data, kept over *RST
+    assert m.cell_constant() == 0.5  # calibration data, kept over *RST
     with pytest.raises(LimitViolation):
         m.set_cell_constant(0.0)
 
@@ -128,5 +131,6 @@ def test_replayed_session_gives_the_same_results(lab, connect) -> None:
     live = session(ConductivityMeter(recorded))
     transcript = recorded.take()
     replay = ReplayResource(transcript)
-    assert session(ConductivityMeter(replay)) == live
+    # Conductivities are computed (S/m times 10) on the way: the same arithmetic twice.
+    assert_close(session(ConductivityMeter(replay)), live, **SAME_COMPUTATION)
     assert replay.remaining == 0

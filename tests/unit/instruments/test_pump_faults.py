@@ -32,6 +32,7 @@ from electroloop.instruments.transport import (
     ReplayResource,
     open_resource,
 )
+from tests.unit.instruments.conftest import POSITION
 
 T = SyringePump.TERMINATIONS
 EC = 1.32  # g/mL
@@ -62,7 +63,7 @@ def drawn(lab) -> float:
 
 def test_silent_report_is_asked_again_and_twice_is_a_timeout(lab, pump) -> None:
     lab.pumps["EC"].inject(Fault.SILENT)
-    assert pump.position() == 0.0
+    assert pump.position() == pytest.approx(0.0, **POSITION)
     lab.pumps["EC"].inject(Fault.SILENT, times=2)
     with pytest.raises(InstrumentTimeout, match="no answer"):
         pump.position()
@@ -72,7 +73,7 @@ def test_silent_report_is_asked_again_and_twice_is_a_timeout(lab, pump) -> None:
 def test_silent_move_is_recovered_from_the_read_back(lab, pump, link) -> None:
     lab.pumps["EC"].inject(Fault.SILENT)  # the pump never hears the pick-up
     pump.aspirate(1.0)
-    assert pump.position() == pytest.approx(1.0)
+    assert pump.position() == pytest.approx(1.0, **POSITION)
     assert drawn(lab) == pytest.approx(1.0, rel=0.02)  # drawn once, not twice
     assert link.take().text.count("> /1P600R") == 2  # re-sent because the plunger had not moved
 
@@ -84,9 +85,10 @@ def test_garbage_is_a_device_fault_and_nothing_moved(lab, pump) -> None:
     lab.pumps["EC"].inject(Fault.GARBAGE)
     with pytest.raises(DeviceFault, match="garbage"):
         pump.aspirate(1.0)
-    assert pump.position() == 0.0 and drawn(lab) == 0.0
+    assert pump.position() == pytest.approx(0.0, **POSITION)
+    assert drawn(lab) == pytest.approx(0.0, rel=0.0, abs=1e-12)  # mL: the bottle untouched
     pump.aspirate(1.0)
-    assert pump.position() == pytest.approx(1.0)
+    assert pump.position() == pytest.approx(1.0, **POSITION)
 
 
 def test_disconnect_during_a_move_reconnects_and_completes(lab, link) -> None:
@@ -97,12 +99,12 @@ def test_disconnect_during_a_move_reconnects_and_completes(lab, link) -> None:
         p.aspirate(1.0)
         return p.position()
 
-    assert session(SyringePump(link, poll_interval=0.001)) == pytest.approx(1.0)
+    assert session(SyringePump(link, poll_interval=0.001)) == pytest.approx(1.0, **POSITION)
     assert drawn(lab) == pytest.approx(1.0, rel=0.02)  # drawn once, not twice
     traffic = link.take()
     assert "! reconnected" in traffic.text and traffic.text.count("> /1P600R") == 2
     replay = ReplayResource(traffic)  # the session replays from its transcript, faults included
-    assert session(SyringePump(replay, poll_interval=0.0)) == pytest.approx(1.0)
+    assert session(SyringePump(replay, poll_interval=0.0)) == pytest.approx(1.0, **POSITION)
     assert replay.remaining == 0
 
 
@@ -145,7 +147,7 @@ def test_error_answers_are_typed(lab, pump, code: int, kind: type[PumpFault]) ->
             pump.move_to(1.0)
         pump.initialize()
     pump.move_to(1.0)
-    assert pump.position() == pytest.approx(1.0)
+    assert pump.position() == pytest.approx(1.0, **POSITION)
 
 
 def test_an_error_reported_while_polling_is_typed(lab, pump) -> None:

@@ -64,7 +64,7 @@ def test_garbage_reading_is_a_device_fault_and_a_garbled_read_back_is_resent(rig
         smu.read()
     server.inject(Fault.GARBAGE)
     smu.set_current(1e-3)  # the read-back was garbled; sent again, then confirmed
-    assert server.levels["CURR"] == 1e-3
+    assert server.levels["CURR"] == 1e-3  # parsed by the simulator from the command: a copy
 
 
 def test_dropped_connection_reconnects_and_the_setting_is_sent_again(rig) -> None:

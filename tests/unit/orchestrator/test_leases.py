@@ -22,6 +22,10 @@ from electroloop.orchestrator.leases import (
 SMU = "TCPIP::10.0.0.5::4001::SOCKET"
 CHANNEL = "cycler@TCPIP::10.0.0.9::5025::SOCKET#3"
 
+FAKE_CLOCK = 1e-9
+"""Absolute tolerance, s, for times the leases compute on the fake clock (a reading near 1000 s
+plus a ttl): only the additions' rounding (~1e-13 s) may differ, and leases last seconds."""
+
 
 class FakeClock:
     """Wall clock the test moves by hand, so expiry is tested without sleeping."""
@@ -52,9 +56,10 @@ def test_acquire_release_and_reacquire(db: Path, clock: FakeClock) -> None:
         assert first.previous is None and not first.took_over
         lease = first.lease
         assert (lease.resource, lease.holder, lease.note) == (SMU, "campaign-A", "flow run 1")
-        assert lease.expires_at == lease.acquired_at + 60 == clock() + 60
+        assert lease.expires_at == pytest.approx(lease.acquired_at + 60, abs=FAKE_CLOCK)
+        assert lease.acquired_at == clock()  # the clock's reading, copied
         assert len(lease.token) == 32
-        assert book.held(SMU) == lease
+        assert book.held(SMU) == lease  # read back from the table: its times stored as they were
         assert book.release(lease) is True
         assert book.held(SMU) is None
         assert book.release(lease) is False  # already gone: no error
@@ -73,7 +78,8 @@ def test_lease_held_names_resource_holder_note_and_remaining_seconds(
     message = str(caught.value)
     assert SMU in message and "'campaign-A'" in message and "flow run 7f3a" in message
     assert "another 43 s" in message and "stop that flow" in message
-    assert caught.value.lease.holder == "campaign-A" and caught.value.remaining == 42.5
+    assert caught.value.lease.holder == "campaign-A"
+    assert caught.value.remaining == pytest.approx(42.5, abs=FAKE_CLOCK)
     assert isinstance(caught.value, ElectroloopError)
     assert str(pickle.loads(pickle.dumps(caught.value))) == message
 
@@ -120,7 +126,8 @@ def test_renew_and_release_after_takeover(db: Path, clock: FakeClock) -> None:
         mine = book.acquire(SMU, "campaign-A", ttl=10).lease
         clock.advance(5)
         renewed = book.renew(mine, ttl=10)
-        assert renewed.token == mine.token and renewed.expires_at == clock() + 10
+        assert renewed.token == mine.token
+        assert renewed.expires_at == pytest.approx(clock() + 10, abs=FAKE_CLOCK)
         clock.advance(11)
         theirs = book.acquire(SMU, "campaign-B", ttl=10, note="flow run 9").lease
         with pytest.raises(LeaseLost, match="taken over by 'campaign-B' \\(flow run 9\\)") as lost:
@@ -137,7 +144,7 @@ def test_lapsed_lease_nobody_took_can_be_renewed(db: Path, clock: FakeClock) -> 
     with LeaseBook(db, clock=clock) as book:
         mine = book.acquire(SMU, "campaign-A", ttl=10).lease
         clock.advance(15)
-        assert book.renew(mine, ttl=10).expires_at == clock() + 10
+        assert book.renew(mine, ttl=10).expires_at == pytest.approx(clock() + 10, abs=FAKE_CLOCK)
 
 
 def test_release_holder_and_all(db: Path, clock: FakeClock) -> None:
@@ -149,7 +156,8 @@ def test_release_holder_and_all(db: Path, clock: FakeClock) -> None:
         everything = book.all()
         assert [lease.resource for lease in everything] == ["balance", "pump", "smu"]
         assert [lease.is_expired(clock()) for lease in everything] == [False, True, False]
-        assert [lease.remaining(clock()) for lease in everything] == [40, 0, 40]
+        remaining = [lease.remaining(clock()) for lease in everything]
+        assert remaining == pytest.approx([40, 0, 40], abs=FAKE_CLOCK)
         released = book.release_holder("campaign-A")
         assert [lease.resource for lease in released] == ["pump", "smu"]
         assert [lease.holder for lease in book.all()] == ["campaign-B"]

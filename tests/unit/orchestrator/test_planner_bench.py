@@ -22,6 +22,7 @@ from electroloop.orchestrator.planner_bench import (
     torch_threads,
 )
 from electroloop.planners.benchmark import BenchmarkResult
+from tests.floats import SAME_COMPUTATION, assert_close
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -31,10 +32,12 @@ def test_conductivity_problem_is_the_demo_campaign_scored_noise_free() -> None:
     problem = conductivity_problem()
     assert problem.space.solvent_names == ("EC", "EMC", "DMC")
     assert problem.goal.primary.name == "conductivity"
-    assert problem.optimum == pytest.approx(12.60, abs=0.01)
-    assert problem.objective(problem.optimum_formulation) == problem.optimum
-    # Noise-free: the same formulation always scores the same.
-    assert problem.objective(problem.optimum_formulation) == problem.optimum
+    assert problem.optimum == pytest.approx(12.60, abs=0.01)  # BENCHMARKS.md quotes 12.60 mS/cm
+    # The optimum is the model evaluated at its formulation: one computation reached two ways.
+    best = problem.optimum_formulation
+    assert_close(problem.objective(best), problem.optimum, **SAME_COMPUTATION)
+    # Noise-free: the same formulation always scores the same (meter noise would be ~0.5 %).
+    assert_close(problem.objective(best), problem.optimum, **SAME_COMPUTATION)
 
 
 def test_parse_budgets() -> None:

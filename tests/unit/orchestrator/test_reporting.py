@@ -103,6 +103,7 @@ def test_pareto_plot_writes_a_png_and_highlights_the_front(
         (line,) = [ln for ln in figure.axes[0].get_lines() if ln.get_label() == "Pareto front"]
         corners = set(zip(line.get_xdata(), line.get_ydata(), strict=True))  # type: ignore[arg-type]
         front = brute_force_front(points, maximize)
+        # The corners are the points' own coordinates (at most sign-flipped twice): copies.
         assert set(front) <= corners
         assert set(points) & corners == set(front)
     finally:

@@ -135,7 +135,7 @@ def test_review_rejects_edits_and_refuses_edits_outside_the_space(
             statuses = loop.planner.client.summarize()["trial_status"].tolist()
             assert statuses.count("COMPLETED") == 3 and statuses.count("ABANDONED") == 2
     assert state.abandoned[batch[0].id] == "tech: cloudy stock"
-    assert state.observations[f"{batch[1].id}-edit"].formulation == edited
+    assert state.observations[f"{batch[1].id}-edit"].formulation == edited  # stored as given
     assert state.budget_used == 3  # vetoed candidates cost no budget
     assert not loop.done()
 

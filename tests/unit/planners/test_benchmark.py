@@ -24,6 +24,11 @@ from electroloop.models import (
 )
 from electroloop.planners import benchmark
 from electroloop.planners.benchmark import BenchmarkResult, Progress, regret_plot, run_benchmark
+from tests.floats import SAME_COMPUTATION, assert_close
+
+EXACT_ARITHMETIC = 1e-12
+"""Absolute tolerance of sums, differences and quartiles of small whole numbers (counts,
+the Counter's values): exact in binary, so only a last-bit slip could differ."""
 
 SPACE = SearchSpace(
     solvents=(
@@ -118,51 +123,61 @@ def test_shapes_batches_and_progress() -> None:
     assert np.isfinite(result.values).all()
     # min(batch, remaining): 4, 4, then 2 per run.
     assert [(s.run, s.trials) for s in steps] == [(r, t) for r in range(3) for t in (4, 8, 10)]
-    assert steps[-1].best == result.best_so_far[2, -1]
+    assert steps[-1].best == result.best_so_far[2, -1]  # both picked from the measured values
     for run, formulation in enumerate(result.best_formulations):
-        assert smooth(formulation) == result.best_so_far[run, -1]
+        # The objective evaluated again on the best formulation: the same computation.
+        assert smooth(formulation) == pytest.approx(result.best_so_far[run, -1], **SAME_COMPUTATION)
 
 
 def test_best_so_far_is_monotone_and_the_running_best() -> None:
     up = run_benchmark("random", smooth, SPACE, MAXIMIZE, budget=13, seeds=[5, 9])
     assert (np.diff(up.best_so_far, axis=1) >= 0).all()
+    # A running maximum picks values, no arithmetic: exact.
     assert np.array_equal(up.best_so_far, np.maximum.accumulate(up.values, axis=1))
     down = run_benchmark(
         "random", lambda f: {"cost": smooth(f)}, SPACE, MINIMIZE, budget=13, seeds=[5, 9]
     )
     assert (np.diff(down.best_so_far, axis=1) <= 0).all()
-    assert np.array_equal(down.values, up.values)  # same seeds, same proposals
-    assert down.best_so_far[:, -1].tolist() == up.values.min(axis=1).tolist()
+    # Same seeds, same proposals, same objective: two runs of one computation.
+    assert_close(down.values, up.values, **SAME_COMPUTATION)
+    assert_close(down.best_so_far[:, -1], up.values.min(axis=1), **SAME_COMPUTATION)
 
 
 def test_seeded_runs_repeat() -> None:
     first = run_benchmark("sobol", smooth, SPACE, MAXIMIZE, budget=6, seeds=[3])
     again = run_benchmark("sobol", smooth, SPACE, MAXIMIZE, budget=6, seeds=[3])
-    assert np.array_equal(first.values, again.values)
+    assert_close(first.values, again.values, **SAME_COMPUTATION)
 
 
 def test_trials_to_reach_and_censoring_are_exact() -> None:
     # Run 0 sees 1..10, run 1 sees 11..20; the optimum is 20.
     result = run_benchmark("random", Counter(), SPACE, MAXIMIZE, budget=10, seeds=2, optimum=20.0)
-    assert result.values.tolist() == [list(range(1, 11)), list(range(11, 21))]
+    assert result.values.tolist() == [list(range(1, 11)), list(range(11, 21))]  # copied
     assert result.trials_to_reach(0.5) == [10, 1]  # best >= 10
     assert result.trials_to_reach(0.75) == [None, 5]  # best >= 15: run 0 never (censored)
     assert result.trials_to_reach(1.0) == [None, 10]
     assert result.trials_to_reach(0.5, optimum=8.0) == [4, 1]
     reach = result.summary(0.75)
     # The censored run counts as budget + 1 = 11: counts [11, 5].
-    assert (reach.median, reach.q25, reach.q75) == (8.0, 6.5, 9.5)
+    assert (reach.median, reach.q25, reach.q75) == pytest.approx(
+        (8.0, 6.5, 9.5), abs=EXACT_ARITHMETIC
+    )
     assert (reach.reached, reach.runs, reach.censored_at) == (1, 2, 11)
     assert not reach.median_censored
     assert reach.format() == "8 [6.5–9.5]"
     never = result.summary(1.0)
-    assert never.reached == 1 and never.q75 == 10.75 and never.format() == "10.5 [10.2–10.8]"
+    assert never.reached == 1 and never.q75 == pytest.approx(10.75, abs=EXACT_ARITHMETIC)
+    # Quartiles of whole counts are multiples of 0.25, exact in binary: the text does not hang on
+    # rounding error (10.25 and 10.75 are exact ties, rounded half to even).
+    assert never.format() == "10.5 [10.2–10.8]"
     all_censored = run_benchmark(
         "random", Counter(), SPACE, MAXIMIZE, budget=3, seeds=2, optimum=100.0
     ).summary(0.95)
     assert all_censored.median_censored and all_censored.reached == 0
     assert all_censored.format() == ">3 [>3–>3]"
-    assert result.regret().tolist()[1] == [20.0 - v for v in range(11, 21)]
+    assert result.regret().tolist()[1] == pytest.approx(
+        [20.0 - v for v in range(11, 21)], abs=EXACT_ARITHMETIC
+    )
 
 
 def test_trials_to_reach_when_minimising() -> None:
@@ -177,11 +192,14 @@ def test_trials_to_reach_when_minimising() -> None:
         seeds=1,
         optimum=90.0,
     )
-    assert result.values.tolist() == [[100.0, 99.0, 98.0, 97.0, 96.0]]
-    assert result.target(0.9) == pytest.approx(99.0)
+    np.testing.assert_allclose(  # 101 minus the call count
+        result.values, [[100.0, 99.0, 98.0, 97.0, 96.0]], rtol=0, atol=EXACT_ARITHMETIC
+    )
+    # 90 + (1 − 0.9) × 90: 0.1 is not exact in binary, a closed form up to rounding.
+    assert result.target(0.9) == pytest.approx(99.0, rel=1e-12)
     assert result.trials_to_reach(0.9) == [2]
     assert result.trials_to_reach(0.95) == [None]
-    assert result.regret()[0, -1] == 6.0
+    assert result.regret()[0, -1] == pytest.approx(6.0, abs=EXACT_ARITHMETIC)
 
 
 def test_a_scientists_planner_class_with_kwargs() -> None:
@@ -205,7 +223,8 @@ def test_a_scientists_planner_class_with_kwargs() -> None:
     assert result.planner == "fixed"
     assert [p.seed for p in made] == [11, 12]
     assert all(p.told == 7 and not p.pending for p in made)
-    assert np.allclose(result.values, 1.0 - 0.1 * 0.2**2)
+    # smooth() at DMC 0.6, 1.0 mol/kg, against its closed form: equal up to rounding.
+    np.testing.assert_allclose(result.values, 1.0 - 0.1 * 0.2**2, rtol=1e-12, atol=0)
 
 
 def test_objectives_with_several_metrics() -> None:
@@ -219,7 +238,7 @@ def test_objectives_with_several_metrics() -> None:
         seeds=1,
     )
     assert set(result.outcomes) == {"conductivity", "cost"}
-    assert np.array_equal(result.values, result.outcomes["conductivity"])
+    assert np.array_equal(result.values, result.outcomes["conductivity"])  # the same values, copied
     with pytest.raises(ValueError, match="dict with every one"):
         run_benchmark("sobol", smooth, SPACE, goal, budget=2, seeds=1)
     with pytest.raises(ValueError, match="cost=None"):

@@ -10,6 +10,14 @@ import pytest
 
 from electroloop.models import Formulation, SearchSpace
 from electroloop.planners.mixture import MixtureMap
+from tests.floats import SAME_COMPUTATION, assert_close
+
+ROUND_TRIP = 1e-9
+"""How closely f -> u -> f and u -> f -> u come back: the models' tolerance on fractions
+(SUM_TOLERANCE); rounding in the stick-breaking windows (over a window's width) is far below it."""
+
+CLOSED_FORM = 1e-12
+"""Relative tolerance of a value the map computes against its closed form: rounding only."""
 
 
 def _cube_points(dimension: int, n: int, seed: int) -> np.ndarray:
@@ -47,8 +55,8 @@ def test_formulation_round_trip(space_name: str, spaces: dict[str, SearchSpace])
         f = mixture.to_formulation(u.tolist())
         again = mixture.to_formulation(mixture.to_unit(f))
         for solvent, value in f.fractions.items():
-            assert again.fractions[solvent] == pytest.approx(value, abs=1e-9)
-        assert again.molality == pytest.approx(f.molality, abs=1e-9)
+            assert again.fractions[solvent] == pytest.approx(value, abs=ROUND_TRIP)
+        assert again.molality == pytest.approx(f.molality, abs=ROUND_TRIP)
 
 
 @pytest.mark.parametrize("name", ["standard-3", "loose-3", "tight-3", "standard-4", "tight-4"])
@@ -58,29 +66,33 @@ def test_unit_round_trip_inside_the_cube(name: str, spaces: dict[str, SearchSpac
     rng = np.random.default_rng(3)
     for u in rng.uniform(0.01, 0.99, size=(1000, mixture.dimension)):
         back = mixture.to_unit(mixture.to_formulation(u.tolist()))
-        assert back == pytest.approx(u.tolist(), abs=1e-9)
+        assert back == pytest.approx(u.tolist(), abs=ROUND_TRIP)
 
 
 def test_only_one_mixture_when_minimums_sum_to_one(spaces: dict[str, SearchSpace]) -> None:
     mixture = MixtureMap(spaces["min-sum-exactly-1-3"])
     f = mixture.to_formulation([0.9, 0.1, 0.25])
+    # The minimums, up to the rounding of the windows' sums.
     assert f.fractions == pytest.approx({"EC": 0.2, "EMC": 0.3, "DMC": 0.5}, abs=1e-12)
-    assert f.molality == pytest.approx(0.875)
-    assert mixture.to_unit(f)[:2] == [0.5, 0.5]  # empty windows map to their centre
+    assert f.molality == pytest.approx(0.875, rel=CLOSED_FORM)  # 0.5 + 0.25 × 1.5
+    # Empty windows map to their centre: a 0.5 set by the map, not computed.
+    assert mixture.to_unit(f)[:2] == [0.5, 0.5]
 
 
 def test_stick_breaking_formula(space: SearchSpace) -> None:
     """EC in [0.1, 0.6]; EMC then takes u1 of what EC left (DMC may be 0..0.9)."""
     f = MixtureMap(space).to_formulation([0.5, 0.25, 1.0])
-    assert f.fractions["EC"] == pytest.approx(0.35)
-    assert f.fractions["EMC"] == pytest.approx(0.25 * 0.65)
-    assert f.fractions["DMC"] == pytest.approx(0.75 * 0.65)
-    assert f.molality == 2.0
+    assert f.fractions["EC"] == pytest.approx(0.35, rel=CLOSED_FORM)
+    assert f.fractions["EMC"] == pytest.approx(0.25 * 0.65, rel=CLOSED_FORM)
+    assert f.fractions["DMC"] == pytest.approx(0.75 * 0.65, rel=CLOSED_FORM)
+    assert f.molality == pytest.approx(2.0, rel=CLOSED_FORM)  # 0.5 + 1.0 × 1.5 mol/kg
 
 
 def test_out_of_cube_coordinates_are_clipped(space: SearchSpace) -> None:
     mixture = MixtureMap(space)
-    assert mixture.to_formulation([-0.5, 1.5, 2.0]) == mixture.to_formulation([0.0, 1.0, 1.0])
+    clipped = mixture.to_formulation([-0.5, 1.5, 2.0])
+    # Clipped first, then the same computation as at the cube's edge.
+    assert_close(clipped, mixture.to_formulation([0.0, 1.0, 1.0]), **SAME_COMPUTATION)
 
 
 @pytest.mark.parametrize("u", [[0.5, 0.5], [0.5, 0.5, 0.5, 0.5], [0.5, math.nan, 0.5]])
@@ -117,5 +129,5 @@ def test_every_feasible_formulation_is_reached(name: str, spaces: dict[str, Sear
             temperature=25.0,
         )
         again = mixture.to_formulation(mixture.to_unit(f))
-        assert list(again.fractions.values()) == pytest.approx(x.tolist(), abs=1e-9)
-        assert again.molality == pytest.approx(1.3, abs=1e-12)
+        assert list(again.fractions.values()) == pytest.approx(x.tolist(), abs=ROUND_TRIP)
+        assert again.molality == pytest.approx(1.3, abs=1e-12)  # linear in u: rounding only

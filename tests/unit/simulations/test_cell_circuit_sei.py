@@ -31,7 +31,7 @@ def _cycled_fade(spec: CellSpec, cycles: int = 10) -> float:
 
 def test_default_multiplier_keeps_the_published_fade_laws() -> None:
     cell = EquivalentCircuitCell(CellSpec(initial_soc=0.5))
-    assert cell.spec.sei_multiplier == 1.0
+    assert cell.spec.sei_multiplier == 1.0  # the field's default, stored as given
     cell.step(Q, 3600.0)  # 1 h at 1C: 5 mAh of throughput, 0.5 equivalent full cycles
     calendar = K_CALENDAR * math.sqrt(3600.0 / 86400.0)
     cycling = K_CYCLE * 0.005 / (2.0 * cell.nominal_capacity)

@@ -32,7 +32,7 @@ def test_second_call_is_served_from_the_cache(tmp_path: Path) -> None:
     second = cache.molecule(store, "C1COC(=O)O1", compute=counting)  # same molecule, other SMILES
     reopened = cache.molecule(ResultCache(tmp_path / "oracle.sqlite"), EC, compute=counting)
     assert counting.calls == 1
-    assert second == first == reopened
+    assert second == first == reopened  # read back from the store: copied, not recomputed
     assert len(store) == 1
 
 
@@ -83,8 +83,8 @@ def test_crystal_cache_hit_skips_the_calculator(tmp_path: Path) -> None:
             compute=counted,
         )
 
-    assert through_cache() == through_cache()
+    assert through_cache() == through_cache()  # the second is read back from the store
     assert len(calls) == 1
     relaxed = cache.crystal(store, cu, config, relax=True, fmax=0.01)
-    assert cache.crystal(store, cu, config, relax=True, fmax=0.01) == relaxed
+    assert cache.crystal(store, cu, config, relax=True, fmax=0.01) == relaxed  # a stored copy
     assert len(store) == 2

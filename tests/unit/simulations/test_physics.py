@@ -17,6 +17,7 @@ from electroloop.simulations import electrolyte, physics
 from electroloop.simulations.calisol import CalisolData, load_calisol
 from electroloop.simulations.optimum import true_optimum
 from electroloop.workflows.build import assemble
+from tests.floats import SAME_COMPUTATION, assert_close
 
 EC, PC, DMC = physics.SOLVENTS["EC"], physics.SOLVENTS["PC"], physics.SOLVENTS["DMC"]
 LIPF6, LIBF4 = physics.SALTS["LiPF6"], physics.SALTS["LiBF4"]
@@ -63,16 +64,17 @@ def random_feasible(s: SearchSpace, n: int, seed: int) -> list[tuple[dict[str, f
 def test_the_demo_space_is_computed_by_the_landesfeind_model_bit_for_bit() -> None:
     demo = default_campaign().space
     salt = demo.salt.smiles  # as written in the campaign, not canonical
+    # the same closed form reached through the dispatcher: rounding only (rel=1e-12)
     for fractions, m in random_feasible(demo, 300, seed=3):
         for t in (-10.0, 25.0, 50.0):
-            assert physics.conductivity(fractions, salt, m, t) == landesfeind.conductivity(
-                fractions, salt, m, t
+            assert physics.conductivity(fractions, salt, m, t) == pytest.approx(
+                landesfeind.conductivity(fractions, salt, m, t), rel=1e-12
             )
             assert physics.model_of(fractions, salt, m, t) == landesfeind.MODEL
     # a dosing miss just past the EC edge stays on the same model, as it did before
     edge = {EC: 0.095, physics.SOLVENTS["EMC"]: 0.905}
-    assert physics.conductivity(edge, LIPF6, 1.0, 25.0) == landesfeind.conductivity(
-        edge, LIPF6, 1.0, 25.0
+    assert physics.conductivity(edge, LIPF6, 1.0, 25.0) == pytest.approx(
+        landesfeind.conductivity(edge, LIPF6, 1.0, 25.0), rel=1e-12
     )
 
 
@@ -92,8 +94,9 @@ def test_the_demo_optimum_is_unchanged() -> None:
 def test_an_absent_solvent_does_not_change_the_tier() -> None:
     blend = {EC: 0.3, DMC: 0.7}
     with_zero = {EC: 0.3, PC: 0.0, DMC: 0.7}
-    assert physics.conductivity(with_zero, LIPF6, 1.0, 25.0) == physics.conductivity(
-        blend, LIPF6, 1.0, 25.0
+    # the absent solvent is dropped before the same closed form: rounding only
+    assert physics.conductivity(with_zero, LIPF6, 1.0, 25.0) == pytest.approx(
+        physics.conductivity(blend, LIPF6, 1.0, 25.0), rel=1e-12
     )
     assert physics.model_of({EC: 0.3, PC: 0.01, DMC: 0.69}, LIPF6, 1.0, 25.0) == electrolyte.MODEL
 
@@ -141,14 +144,16 @@ def test_true_optimum_of_a_space_of_the_broad_model(s: SearchSpace) -> None:
     formulation, value = true_optimum(s)
     s.check(formulation)
     salt = s.salt.canonical_smiles
-    assert value == physics.conductivity(
-        s.fractions_by_smiles(formulation), salt, formulation.molality, 25.0
+    # the value is the physics evaluated again at the returned formulation: rounding only
+    assert value == pytest.approx(
+        physics.conductivity(s.fractions_by_smiles(formulation), salt, formulation.molality, 25.0),
+        rel=1e-12,
     )
     best_random = max(
         physics.conductivity(f, salt, m, 25.0) for f, m in random_feasible(s, 1000, seed=5)
     )
     assert best_random <= value + 1e-9
-    assert true_optimum(s) == (formulation, value)
+    assert_close(true_optimum(s), (formulation, value), **SAME_COMPUTATION)
 
 
 def test_the_broad_model_takes_dosing_noise_past_its_box_but_not_more() -> None:

@@ -13,6 +13,7 @@ from torch_geometric.nn import global_mean_pool
 from electroloop.errors import ConfigError
 from electroloop.surrogates.calibration import regression_report
 from electroloop.surrogates.ensemble import DeepEnsemble, GaussianHead, TrainConfig
+from tests.floats import SAME_COMPUTATION, assert_close
 
 
 class PooledMLP(nn.Module):
@@ -59,7 +60,7 @@ def test_an_ensemble_round_trips_through_its_state() -> None:
     data = samples(rng.uniform(-1, 1, 40), rng)
     ensemble = DeepEnsemble.fit(PooledMLP, data, TrainConfig(epochs=5), members=2)
     again = DeepEnsemble.from_state(PooledMLP, ensemble.state())
-    assert np.allclose(again.predict(data).mean, ensemble.predict(data).mean)
+    assert_close(again.predict(data).mean, ensemble.predict(data).mean, **SAME_COMPUTATION)
 
 
 def test_the_report_matches_its_definitions() -> None:
@@ -67,10 +68,11 @@ def test_the_report_matches_its_definitions() -> None:
     mean = np.array([0.5, 1.0, 2.0, 5.0])
     std = np.array([1.0, 0.5, 0.5, 1.0])
     report = regression_report(y, mean, std)
-    assert report.mae == pytest.approx(0.625)
-    assert report.coverage90 == 0.75  # |5 - 3| = 2 > 1.645
-    assert report.nll == pytest.approx(-np.mean(stats.norm.logpdf(y, mean, std)))
-    assert report.r2 == pytest.approx(1 - (0.25 + 4.0) / 5.0)
+    # each metric is its closed form on four points: rounding only (rel=1e-12)
+    assert report.mae == pytest.approx(0.625, rel=1e-12)
+    assert report.coverage90 == pytest.approx(0.75, rel=1e-12)  # |5 - 3| = 2 > 1.645
+    assert report.nll == pytest.approx(-np.mean(stats.norm.logpdf(y, mean, std)), rel=1e-12)
+    assert report.r2 == pytest.approx(1 - (0.25 + 4.0) / 5.0, rel=1e-12)
     with pytest.raises(ConfigError, match="std > 0"):
         regression_report(y, mean, np.zeros(4))
     with pytest.raises(ConfigError, match="epochs is 0; allowed: an integer >= 1"):

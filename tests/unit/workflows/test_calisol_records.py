@@ -36,6 +36,7 @@ def test_records_keep_fractions_conditions_and_source(data: CalisolData) -> None
     records = to_records(data.points).records
     for point, rec in zip(data.points, records, strict=True):
         assert math.isclose(math.fsum(w for _, w in rec.components), 1.0, abs_tol=1e-9)
+        # copied from the point, not computed: compared exactly
         assert rec.group == point.doi and rec.target == point.conductivity
         assert (rec.molality, rec.temperature) == (point.molality, point.temperature)
 

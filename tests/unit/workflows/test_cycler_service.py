@@ -112,7 +112,7 @@ def test_start_use_reattach_and_stop(home, connect) -> None:
     cycler.close()
 
     again = ensure_cycler(home, **CONFIG)  # the orchestrator restarted: re-attach
-    assert again == process
+    assert again == process  # the same process, read back from its state file
     assert cycler_process(home) == process
     cycler = connect(again)
     status = cycler.status(2)

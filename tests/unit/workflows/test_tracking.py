@@ -15,7 +15,7 @@ def test_the_logged_campaign_file_runs_the_same_campaign_again(tmp_path: Path) -
     for spec in (default_campaign(), load_campaign(EXAMPLES / "conductivity_cost.toml")):
         path = tmp_path / "campaign.toml"
         path.write_text(campaign_toml(spec), encoding="utf-8")
-        assert load_campaign(path) == spec
+        assert load_campaign(path) == spec  # written to TOML and read back: copies
         assert tomllib.loads(path.read_text(encoding="utf-8"))["name"] == spec.name
 
 
