@@ -55,7 +55,8 @@ from electroloop.orchestrator.experiment import ConductivityExperiment
 from electroloop.orchestrator.metrics import derived_metrics
 from electroloop.orchestrator.progress import Oracle, progress_metrics
 from electroloop.orchestrator.store import CampaignStore
-from electroloop.planners.base import Planner
+from electroloop.planners.capabilities import PlannerPort
+from electroloop.protocols import Planner
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class Campaign:
         self.spec = spec
         self.store = store
         self.planner = planner
+        self.port = PlannerPort(planner)  # its optional abilities, decided once
         self.experiment = experiment
         self.observers = list(observers)
         self.oracle = oracle
@@ -398,7 +400,8 @@ class Campaign:
         observed = [state.observations[c.id] for c in planned if c.id in state.observations]
         if observed:
             self.planner.tell(observed)
-        self._tell_unplanned(
+        # Reviewers' edits were not the planner's proposals: told as outside data, if it can.
+        self.port.tell_unplanned(
             [
                 state.observations[c.id]
                 for c in batch
@@ -409,7 +412,7 @@ class Campaign:
             if candidate.id in state.failures:
                 self.planner.mark_failed(candidate.id, state.failures[candidate.id])
             elif candidate.id in state.abandoned:
-                self._abandon_in_planner(candidate.id, state.abandoned[candidate.id])
+                self.port.mark_abandoned(candidate.id, state.abandoned[candidate.id])
         self._record(
             IterationCompleted(
                 iteration=state.iterations_completed, planner_state=self.planner.state()
@@ -427,26 +430,6 @@ class Campaign:
         if candidate.id in state.dosings or candidate.id in state.observations:
             raise CampaignError(f"candidate {candidate.id!r} has already been dosed")
         self._record(CandidateAbandoned(candidate_id=candidate.id, reason=reason))
-
-    def _tell_unplanned(self, observations: list[Observation]) -> None:
-        """Reviewers' edits were not the planner's proposals: a planner that can learn from
-        outside data (`tell_unplanned`) is told; others are not (the log keeps them)."""
-        if not observations:
-            return
-        tell_unplanned = getattr(self.planner, "tell_unplanned", None)
-        if tell_unplanned is None:
-            logger.info("%s cannot learn from reviewers' edits; not told", self.planner.name)
-        else:
-            tell_unplanned(observations)
-
-    def _abandon_in_planner(self, candidate_id: str, reason: str) -> None:
-        # Planners written before abandonment existed only know failure; for them an abandoned
-        # candidate is failed, which may re-propose it (the log still records the veto).
-        mark_abandoned = getattr(self.planner, "mark_abandoned", None)
-        if mark_abandoned is None:
-            self.planner.mark_failed(candidate_id, f"abandoned: {reason}")
-        else:
-            mark_abandoned(candidate_id, reason)
 
     def finish(self, reason: str) -> None:
         self._record(CampaignFinished(reason=reason))

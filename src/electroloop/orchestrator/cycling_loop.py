@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -168,7 +168,7 @@ class CyclingLoop:
             self._release(candidate_id)
         for candidate_id, cell in running.items():
             if cell.interim:
-                self._tell_interim(candidate_id, cell.interim[-1].values)
+                self.campaign.port.tell_interim(candidate_id, cell.interim[-1].values)
 
     def running(self) -> dict[str, CellState]:
         """Cells on a channel whose trial has not ended (finished cells still being stored
@@ -366,7 +366,7 @@ class CyclingLoop:
         self.campaign.record(
             InterimObservation(candidate_id=candidate_id, cycle=cycles, values=values)
         )
-        self._tell_interim(candidate_id, values)
+        self.campaign.port.tell_interim(candidate_id, values)
         summary = ", ".join(f"{k} {v.mean:.4f} ± {v.std:.4f}" for k, v in sorted(values.items()))
         self.say(f"cell {candidate_id}: cycle {cycles}, planner told {summary}")
         retention = values.get("retention")
@@ -539,16 +539,6 @@ class CyclingLoop:
 
     def _release(self, candidate_id: str) -> None:
         self.rig.leases.release_holder(self._holder(candidate_id))
-
-    def _tell_interim(self, candidate_id: str, values: Mapping[str, Estimate]) -> None:
-        tell_interim = getattr(self.campaign.planner, "tell_interim", None)
-        if tell_interim is None:
-            logger.info(
-                "%s cannot take interim results; it waits for the end of each cell",
-                self.campaign.planner.name,
-            )
-            return
-        tell_interim(candidate_id, dict(values))
 
 
 def cell_phase_data(records: CellRecordStore, campaign_id: str, cell: CellState) -> list[PhaseData]:

@@ -4,11 +4,11 @@
 ``resolve_planner("ax")`` or ``from electroloop.planners.ax_planner import AxPlanner``.
 """
 
-from electroloop.planners.base import Planner
 from electroloop.planners.mixture import MixtureMap
 from electroloop.planners.random import RandomPlanner
 from electroloop.planners.registry import BUILTIN_PLANNERS, resolve_planner
 from electroloop.planners.sobol import SobolPlanner
+from electroloop.protocols import Planner
 
 __all__ = [
     "BUILTIN_PLANNERS",

@@ -229,7 +229,7 @@ def run_benchmark(
     ``min(batch_size, remaining)`` candidates, evaluate `objective` on each formulation, tell
     the planner every observation of the batch. `planner` is a built-in name (``"ax"``,
     ``"sobol"``, ``"random"``), a ``"package.module:Class"`` reference or a class implementing
-    `electroloop.planners.base.Planner`. `objective` returns a number (goals with one metric)
+    `electroloop.protocols.Planner`. `objective` returns a number (goals with one metric)
     or a dict holding every metric of `goal.metrics`. `seeds` is a list of seeds or a number n
     (seeds 0..n−1). `optimum` (of the primary objective) becomes the default for the result's
     `trials_to_reach`, `summary` and `regret`. `progress` is called after every batch.

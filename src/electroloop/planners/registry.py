@@ -13,7 +13,7 @@ A reference is one of
       local = "my_lab.planners:LocalSearch"
 
 Built-in names win over entry points of the same name. The class must have ``ask``, ``tell``,
-``mark_failed``, ``state`` and ``from_state`` (see `electroloop.planners.base.Planner`) and be
+``mark_failed``, ``state`` and ``from_state`` (see `electroloop.protocols.Planner`) and be
 constructible as ``Class(space, goal, seed)``; ``mark_abandoned`` is optional: without it the
 orchestrator reports an abandoned candidate through ``mark_failed`` (so the planner may propose
 that formulation again).
@@ -83,7 +83,7 @@ def resolve_planner(ref: str, base_dir: str | Path | None = None) -> type:
     if not isinstance(cls, type):
         raise ConfigError(
             f"planner {ref!r}: {location or ref!r} has no class {class_name!r}; "
-            f"allowed: a class implementing electroloop.planners.base.Planner"
+            f"allowed: a class implementing electroloop.protocols.Planner"
         )
     _check_class(ref, cls)
     return cls
@@ -109,7 +109,7 @@ def _from_entry_point(ref: str) -> type:
     if not isinstance(loaded, type):
         raise ConfigError(
             f"planner {ref!r}: entry point {entry.value!r} of group {ENTRY_POINT_GROUP!r} is "
-            f"not a class; allowed: a class implementing electroloop.planners.base.Planner"
+            f"not a class; allowed: a class implementing electroloop.protocols.Planner"
         )
     return loaded
 
@@ -160,7 +160,7 @@ def _check_class(ref: str, cls: type) -> None:
         raise ConfigError(
             f"planner {ref!r}: class {cls.__name__} lacks {', '.join(missing)}; a planner needs "
             f"{', '.join(REQUIRED_METHODS)} (and may have {', '.join(OPTIONAL_METHODS)}); "
-            "see electroloop.planners.base.Planner"
+            "see electroloop.protocols.Planner"
         )
     try:
         signature = inspect.signature(cls)

@@ -19,8 +19,9 @@ import numpy as np
 
 from electroloop.errors import PlannerError
 from electroloop.models import Candidate, Estimate, Formulation, Observation
-from electroloop.planners.base import Planner
+from electroloop.planners.capabilities import PlannerPort
 from electroloop.planners.sobol import SobolPlanner
+from electroloop.protocols import Planner
 
 Score = Callable[[list[Formulation]], tuple[np.ndarray, np.ndarray]]
 """Formulations -> (predicted mean, std) of the goal's primary objective."""
@@ -71,6 +72,7 @@ class SurrogateGuided:
         if picks < 0 or pool < picks:
             raise PlannerError(f"picks {picks}, pool {pool}; allowed: 0 <= picks <= pool")
         self.inner = inner
+        self._inner_port = PlannerPort(inner)
         self.name = f"surrogate+{inner.name}"
         self.scored_by = scored_by
         self._queue: list[Candidate] = []
@@ -119,9 +121,8 @@ class SurrogateGuided:
     def tell_interim(self, candidate_id: str, values: Mapping[str, Estimate]) -> None:
         """Interim estimates reach the wrapped planner for its own candidates; the surrogate's
         picks are attached to it only once measured (`tell_unplanned`)."""
-        tell_interim = getattr(self.inner, "tell_interim", None)
-        if candidate_id not in self._pending and tell_interim is not None:
-            tell_interim(candidate_id, values)
+        if candidate_id not in self._pending:
+            self._inner_port.tell_interim(candidate_id, values)
 
     def mark_failed(self, candidate_id: str, reason: str) -> None:
         if candidate_id in self._pending:
@@ -133,16 +134,10 @@ class SurrogateGuided:
         if candidate_id in self._pending:
             self._pending.remove(candidate_id)
             return
-        abandon = getattr(self.inner, "mark_abandoned", None)
-        if abandon is None:
-            self.inner.mark_failed(candidate_id, f"abandoned: {reason}")
-        else:
-            abandon(candidate_id, reason)
+        self._inner_port.mark_abandoned(candidate_id, reason)
 
     def tell_unplanned(self, observations: Sequence[Observation]) -> None:
-        tell_unplanned = getattr(self.inner, "tell_unplanned", None)
-        if tell_unplanned is not None:
-            tell_unplanned(observations)
+        self._inner_port.tell_unplanned(observations)
 
     def state(self) -> dict[str, Any]:
         return {

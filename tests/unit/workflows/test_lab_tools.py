@@ -73,11 +73,12 @@ def test_sim_up_serves_a_lab_that_lab_check_reaches_as_real_instruments(
 def test_demo_and_run_take_a_lab_file_relative_to_where_they_are_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from electroloop.cli import _overrides, build_parser
+    from electroloop.cli import build_parser
+    from electroloop.cli.common import campaign_overrides
 
     monkeypatch.chdir(tmp_path)
     args = build_parser().parse_args(["demo", "--lab", "labs/lab.toml", "--budget", "4"])
-    assert _overrides(args) == {"budget": 4, "lab": str(tmp_path / "labs" / "lab.toml")}
-    assert _overrides(build_parser().parse_args(["demo", "--lab", "simulated"])) == {
+    assert campaign_overrides(args) == {"budget": 4, "lab": str(tmp_path / "labs" / "lab.toml")}
+    assert campaign_overrides(build_parser().parse_args(["demo", "--lab", "simulated"])) == {
         "lab": "simulated"
     }

@@ -1,0 +1,96 @@
+"""The seams between layers, as small Protocols in one place (bluesky's `protocols.py` habit).
+
+An implementation satisfies them structurally: it never imports this module to inherit. The
+engine (`orchestrator`) sees planners, clocks and the lab only through these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, Self, runtime_checkable
+
+from electroloop.models import Candidate, Estimate, Observation
+
+__all__ = [
+    "AbandonsCandidates",
+    "Clock",
+    "LearnsInterim",
+    "LearnsUnplanned",
+    "Planner",
+]
+
+
+class Clock(Protocol):
+    """Time as an instrument or a lease sees it, in seconds: the wall clock on a bench, a
+    `SimClock` running faster in a dry run, a `SteppedClock` that moves only when slept on
+    (replayed transcripts), a hand-moved clock in tests."""
+
+    def now(self) -> float:
+        """Seconds on this clock (an arbitrary origin; only differences mean anything, except
+        for the wall clock, whose origin is the Unix epoch)."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Let `seconds` pass on this clock."""
+        ...
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """What the orchestrator needs of a planner; scientists implement it in a plain class.
+
+    Construction: ``Planner(space, goal, seed)``. Candidate ids are unique for the planner's
+    lifetime, including across a `state()` / `from_state()` round trip. Every candidate id
+    returned by `ask` ends exactly once: in `tell`, `mark_failed`, or (for a planner that
+    `AbandonsCandidates`) `mark_abandoned`.
+
+    Three abilities are optional, each its own protocol below, and checked once when the
+    campaign wraps its planner (`planners.capabilities.PlannerPort`).
+    """
+
+    name: str
+
+    def ask(self, n: int) -> list[Candidate]:
+        """Propose `n` new candidates, each valid in the search space."""
+        ...
+
+    def tell(self, observations: Sequence[Observation]) -> None:
+        """Learn from measured candidates previously returned by `ask`."""
+        ...
+
+    def mark_failed(self, candidate_id: str, reason: str) -> None:
+        """Record that a candidate could not be measured; it may be proposed again."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """JSON-serialisable state from which `from_state` rebuilds this planner exactly."""
+        ...
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        """Rebuild a planner saved with `state()`."""
+        ...
+
+
+@runtime_checkable
+class AbandonsCandidates(Protocol):
+    """Can tell a veto from a fault: an abandoned candidate is never proposed again."""
+
+    def mark_abandoned(self, candidate_id: str, reason: str) -> None:
+        """Record a human or safety veto: the candidate's design is never proposed again."""
+        ...
+
+
+@runtime_checkable
+class LearnsUnplanned(Protocol):
+    """Can learn from measured designs it did not propose (a reviewer's edits, a warm start)."""
+
+    def tell_unplanned(self, observations: Sequence[Observation]) -> None: ...
+
+
+@runtime_checkable
+class LearnsInterim(Protocol):
+    """Can learn from estimates of a candidate still running (a cell part-way through its
+    cycle-life test); a later call, or `tell`, supersedes them."""
+
+    def tell_interim(self, candidate_id: str, values: Mapping[str, Estimate]) -> None: ...
