@@ -37,9 +37,9 @@ from electroloop.orchestrator.leases import Lease
 from electroloop.orchestrator.procedures import stocks_for
 from electroloop.orchestrator.progress import Oracle
 from electroloop.orchestrator.store import CampaignStore
-from electroloop.planners.base import Planner
 from electroloop.planners.registry import resolve_planner
 from electroloop.planners.surrogate_guided import SurrogateGuided
+from electroloop.protocols import Planner
 from electroloop.settings import LabFile, Settings, load_lab
 from electroloop.simulations.density import density
 from electroloop.simulations.optimum import true_optimum, true_value
