@@ -27,8 +27,8 @@ Units: the meter answers conductivity in S/m (the SI unit SCPI instruments defau
 temperature in °C; cell constants are in cm⁻¹, as printed on every cell. The driver returns
 conductivity in mS/cm (1 S/m = 10 mS/cm), the unit `electroloop.models` declares.
 
-The SCPI helpers (`ScpiLink`, `ScpiError`, the parsers) live in `electroloop.instruments.scpi`;
-they are re-exported here, where they were first written.
+The driver builds on `electroloop.instruments.scpi.ScpiInstrument`; the SCPI helpers there
+(`ScpiLink`, `ScpiError`, the parsers) are re-exported here, where they were first written.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from electroloop.errors import DeviceFault
 from electroloop.instruments.scpi import (
     ScpiError,
+    ScpiInstrument,
     ScpiLink,
     check_range,
     format_number,
@@ -99,7 +100,7 @@ class ConductivityReading:
     temperature: float
 
 
-class ConductivityMeter:
+class ConductivityMeter(ScpiInstrument):
     """A SCPI conductivity meter: conductivity in mS/cm and sample temperature in °C.
 
     Settings are validated against the class ranges before anything is sent and read back
@@ -107,7 +108,6 @@ class ConductivityMeter:
     acquisition. Open the resource with `TERMINATIONS`.
     """
 
-    TERMINATIONS = {"read_termination": "\n", "write_termination": "\n"}
     CELL_CONSTANT_RANGE = (0.01, 100.0)  # cm⁻¹: two-pole 0.01–1 cells to 10 cm⁻¹ high-range
     COEFFICIENT_RANGE = (0.0, 10.0)  # %/K, the linear-compensation range meters accept
     REFERENCE_RANGE = (15.0, 30.0)  # °C, around the usual 20 and 25 °C references
@@ -119,28 +119,8 @@ class ConductivityMeter:
         max_errors: int = 20,
         measurement_timeout: float = 10.0,
     ) -> None:
-        self._link = ScpiLink(resource, "conductivity meter", MeterError, max_errors=max_errors)
+        super().__init__(resource, "conductivity meter", MeterError, max_errors=max_errors)
         self.measurement_timeout = measurement_timeout
-
-    @property
-    def resource(self) -> MessageResource:
-        return self._link.resource
-
-    def close(self) -> None:
-        self.resource.close()
-
-    def identity(self) -> str:
-        """``*IDN?``: manufacturer, model, serial number, firmware (IEEE 488.2 §10.14)."""
-        return self._link.identity()
-
-    def reset(self) -> None:
-        """``*RST`` (IEEE 488.2 §10.32), then confirm the error queue is empty."""
-        self._link.write("*RST")
-        self.check_errors(after="'*RST'")
-
-    def check_errors(self, after: str = "the last command") -> None:
-        """Drain ``SYST:ERR?``; raise `MeterError` listing every queued error."""
-        self._link.check_errors(after)
 
     # -- readings ------------------------------------------------------------------------
 
@@ -149,11 +129,11 @@ class ConductivityMeter:
 
         Compensated to the reference temperature when compensation is ON, raw when OFF.
         """
-        return self._link.number("MEAS:COND?") * S_PER_M_TO_MS_PER_CM
+        return self._number("MEAS:COND?") * S_PER_M_TO_MS_PER_CM
 
     def temperature(self) -> float:
         """Sample temperature from the probe, °C (``MEAS:TEMP?``)."""
-        return self._link.number("MEAS:TEMP?")
+        return self._number("MEAS:TEMP?")
 
     def reading(self) -> ConductivityReading:
         """One acquisition read three ways, so raw, compensated and T belong together.
@@ -161,14 +141,14 @@ class ConductivityMeter:
         ``INIT``, ``*OPC?`` (waits for the acquisition), then ``FETC:COND?``,
         ``FETC:COND:RAW?`` and ``FETC:TEMP?`` (SCPI-1999 Vol. 1 ch. 3).
         """
-        self._link.write("INIT")
-        done = self._link.query("*OPC?", timeout=self.measurement_timeout)
+        self._write("INIT")
+        done = self._query("*OPC?", timeout=self.measurement_timeout)
         if done != "1":
             raise DeviceFault(f"conductivity meter answered '*OPC?' with {escape(done)!r}")
         return ConductivityReading(
-            conductivity=self._link.number("FETC:COND?") * S_PER_M_TO_MS_PER_CM,
-            raw_conductivity=self._link.number("FETC:COND:RAW?") * S_PER_M_TO_MS_PER_CM,
-            temperature=self._link.number("FETC:TEMP?"),
+            conductivity=self._number("FETC:COND?") * S_PER_M_TO_MS_PER_CM,
+            raw_conductivity=self._number("FETC:COND:RAW?") * S_PER_M_TO_MS_PER_CM,
+            temperature=self._number("FETC:TEMP?"),
         )
 
     def verify_standard(self, expected: float, tolerance: float = 0.02) -> float:
@@ -191,19 +171,19 @@ class ConductivityMeter:
 
     def cell_constant(self) -> float:
         """Cell constant the meter applies, cm⁻¹ (``SENS:COND:CELL?``)."""
-        return self._link.number("SENS:COND:CELL?")
+        return self._number("SENS:COND:CELL?")
 
     def set_cell_constant(self, value: float) -> float:
         """Set the cell constant (cm⁻¹) from the cell's certificate; the read-back value."""
         check_range("cell constant", value, *self.CELL_CONSTANT_RANGE, "cm⁻¹")
-        return self._link.set_number("SENS:COND:CELL", value)
+        return self._set_number("SENS:COND:CELL", value)
 
     def compensation(self) -> TemperatureCompensation:
         """The temperature compensation in force (three queries)."""
         return TemperatureCompensation(
-            enabled=self._link.boolean("SENS:COND:TCOMP?"),
-            coefficient=self._link.number("SENS:COND:TCOMP:COEF?"),
-            reference=self._link.number("SENS:COND:TCOMP:REF?"),
+            enabled=self._boolean("SENS:COND:TCOMP?"),
+            coefficient=self._number("SENS:COND:TCOMP:COEF?"),
+            reference=self._number("SENS:COND:TCOMP:REF?"),
         )
 
     def set_compensation(self, setting: TemperatureCompensation) -> TemperatureCompensation:
@@ -213,7 +193,7 @@ class ConductivityMeter:
         """
         check_range("compensation coefficient", setting.coefficient, *self.COEFFICIENT_RANGE, "%/K")
         check_range("reference temperature", setting.reference, *self.REFERENCE_RANGE, "°C")
-        coefficient = self._link.set_number("SENS:COND:TCOMP:COEF", setting.coefficient)
-        reference = self._link.set_number("SENS:COND:TCOMP:REF", setting.reference)
-        self._link.set_boolean("SENS:COND:TCOMP", setting.enabled)
+        coefficient = self._set_number("SENS:COND:TCOMP:COEF", setting.coefficient)
+        reference = self._set_number("SENS:COND:TCOMP:REF", setting.reference)
+        self._set_boolean("SENS:COND:TCOMP", setting.enabled)
         return TemperatureCompensation(setting.enabled, coefficient, reference)

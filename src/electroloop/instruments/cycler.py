@@ -17,9 +17,7 @@ not repeated: its effect is confirmed with ``STAT?`` instead.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Literal, Self, get_args
 
 from electroloop.errors import (
@@ -30,7 +28,7 @@ from electroloop.errors import (
     LimitViolation,
 )
 from electroloop.instruments import scpi
-from electroloop.instruments.scpi import Clock, ScpiError, WallClock
+from electroloop.instruments.scpi import Clock, ScpiError, ScpiInstrument, WallClock
 from electroloop.instruments.transport import ConnectionLost, MessageResource, escape
 
 __all__ = [
@@ -302,14 +300,14 @@ def parse_protocol(reply: str, record_interval: float = 30.0) -> CyclingProtocol
         raise _bad(command, reply, str(exc)) from None
 
 
-class MultichannelCycler:
+class MultichannelCycler(ScpiInstrument):
     """A cycler over one message resource; open it with `TERMINATIONS`.
 
     `limits` is the chemistry's window every protocol is checked against; `clock` paces `wait`
-    in instrument time (a `SimClock` in a dry run).
+    in instrument time (a `SimClock` in a dry run). ``*RST`` (`reset`) stops every channel and
+    clears protocols and records (indices restart). Every query moves nothing, so one that times
+    out is asked once more after the link is reopened (``attempts=2``).
     """
-
-    TERMINATIONS = {"read_termination": "\n", "write_termination": "\n"}
 
     def __init__(
         self,
@@ -319,42 +317,19 @@ class MultichannelCycler:
         clock: Clock | None = None,
         max_errors: int = 20,
     ) -> None:
-        self.resource = resource
+        super().__init__(
+            resource, _INSTRUMENT, CyclerError, max_errors=max_errors, joined=True, attempts=2
+        )
         self.limits = limits or ChannelLimits()
         self.clock: Clock = clock or WallClock()
-        self.max_errors = max_errors
         self._channels: int | None = None
-
-    def close(self) -> None:
-        self.resource.close()
-
-    # -- instrument ----------------------------------------------------------------------
-
-    def identity(self) -> str:
-        """``*IDN?``: manufacturer, model, serial number, firmware."""
-        return scpi.parse_identity(self._query("*IDN?"), _INSTRUMENT)
-
-    def reset(self) -> None:
-        """``*RST``: stops every channel and clears protocols and records (indices restart)."""
-        if self._query("*RST;*OPC?") != "1":
-            raise DeviceFault("cycler did not confirm '*RST' with '*OPC?' = 1")
-        self.check_errors(after="'*RST'")
 
     def channel_count(self) -> int:
         """Number of channels (``SYST:CHAN?``)."""
         if self._channels is None:
-            reply = self._query("SYST:CHAN?")
+            reply = self._ask("SYST:CHAN?")
             self._channels = _int(reply, "SYST:CHAN?", reply)
         return self._channels
-
-    def check_errors(self, after: str = "the last command") -> None:
-        """Drain ``SYST:ERR?``; raise `CyclerError` listing every queued error."""
-        scpi.check_error_queue(
-            lambda command: self._query(command, diagnose=False),
-            CyclerError,
-            after,
-            max_errors=self.max_errors,
-        )
 
     # -- protocols -----------------------------------------------------------------------
 
@@ -378,23 +353,11 @@ class MultichannelCycler:
         limits, margin = self.limits, self.limits.safety_margin
         vmin, vmax = limits.min_voltage - margin, limits.max_voltage + margin
         prefix = f":CHAN{channel}:"
-        self._apply(
-            f"{prefix}LIM:VOLT {vmin:.6E},{vmax:.6E}",
-            f"{prefix}LIM:VOLT?",
-            lambda reply: _close_all(reply, (vmin, vmax), f"{prefix}LIM:VOLT?"),
-        )
+        self._apply_numbers(f"{prefix}LIM:VOLT", vmin, vmax)
         imax = limits.max_current * 1.05  # a 5 % margin above the chemistry's current
-        for header, value in (
-            ("LIM:CURR", imax),
-            ("LIM:TEMP", limits.max_temperature),
-            ("DATA:INT", protocol.record_interval),
-        ):
-            readback = f"{prefix}{header}?"
-            self._apply(
-                f"{prefix}{header} {value:.6E}",
-                readback,
-                partial(_close_all, wanted=(value,), command=readback),
-            )
+        self._apply_numbers(f"{prefix}LIM:CURR", imax)
+        self._apply_numbers(f"{prefix}LIM:TEMP", limits.max_temperature)
+        self._apply_numbers(f"{prefix}DATA:INT", protocol.record_interval)
         self._apply(
             f'{prefix}PROT:LOAD "{protocol.wire()}"',
             f"{prefix}PROT?",
@@ -411,7 +374,7 @@ class MultichannelCycler:
         before = self.record_count(channel)
         command = f":CHAN{channel}:PROT:START;:CHAN{channel}:STAT?"
         try:
-            status = parse_status(self._query(command, idempotent=False))
+            status = parse_status(self._ask(command, idempotent=False))
         except (ConnectionLost, InstrumentTimeout):
             status = self.status(channel)  # did it arrive? not re-sent either way
         if status.state == "RUNNING" or (
@@ -430,14 +393,14 @@ class MultichannelCycler:
         for _ in range(2):
             if status.state != "RUNNING":
                 return status
-            status = parse_status(self._query(f":CHAN{channel}:PROT:STOP;:CHAN{channel}:STAT?"))
+            status = parse_status(self._ask(f":CHAN{channel}:PROT:STOP;:CHAN{channel}:STAT?"))
         self.check_errors(after=f"'CHAN{channel}:PROT:STOP'")
         raise DeviceFault(f"cycler channel {channel} is still RUNNING after two STOPs")
 
     def status(self, channel: int) -> ChannelStatus:
         """``CHAN<n>:STAT?``."""
         self._check_channel(channel)
-        return parse_status(self._query(f"CHAN{channel}:STAT?"))
+        return parse_status(self._ask(f"CHAN{channel}:STAT?"))
 
     def wait(self, channel: int, *, timeout: float, poll_interval: float = 60.0) -> ChannelStatus:
         """Poll until the channel is DONE (returned); FAULT raises `ChannelFault`, IDLE (someone
@@ -465,7 +428,7 @@ class MultichannelCycler:
     def record_count(self, channel: int) -> int:
         """Records stored on `channel` = the index the next record will get."""
         self._check_channel(channel)
-        reply = self._query(f"CHAN{channel}:DATA:COUNT?")
+        reply = self._ask(f"CHAN{channel}:DATA:COUNT?")
         return _int(reply, "DATA:COUNT?", reply)
 
     def fetch(
@@ -478,7 +441,7 @@ class MultichannelCycler:
                 f"since {since}, max {max_records}; allowed since >= 0, "
                 f"1 <= max <= {MAX_RECORDS_PER_QUERY}"
             )
-        records = parse_records(self._query(f"CHAN{channel}:DATA? {since},{max_records}"))
+        records = parse_records(self._ask(f"CHAN{channel}:DATA? {since},{max_records}"))
         expected = list(range(since, since + len(records)))
         if [record.index for record in records] != expected:
             raise DeviceFault(
@@ -510,39 +473,3 @@ class MultichannelCycler:
         count = self.channel_count()
         if not (isinstance(channel, int) and 1 <= channel <= count):
             raise LimitViolation(f"channel {channel}; allowed: 1..{count}")
-
-    def _apply(self, command: str, readback: str, matches: Callable[[str], bool]) -> None:
-        """``<command>;<readback>``, sent once more if lost (`scpi.apply_setting`); `_query`
-        itself asks a timed-out message once more."""
-        scpi.apply_setting(
-            self._query,
-            lambda sent: self.check_errors(after=repr(sent[:60])),
-            command,
-            readback,
-            matches,
-            failure=lambda reply: DeviceFault(
-                f"cycler reads back {escape(reply)[:120]!r} for {readback!r}"
-            ),
-        )
-
-    def _query(self, command: str, *, diagnose: bool = True, idempotent: bool = True) -> str:
-        """Ask `command`; on a timeout reopen the link, drain the error queue and (if
-        `idempotent`) ask once more."""
-        return scpi.query_recovering(
-            self.resource,
-            command,
-            instrument=_INSTRUMENT,
-            diagnose=(lambda: self.check_errors(after=repr(command[:60]))) if diagnose else None,
-            attempts=2 if idempotent else 1,
-            idempotent=idempotent,
-        )
-
-
-def _close_all(reply: str, wanted: tuple[float, ...], command: str) -> bool:
-    fields = reply.strip().split(",")
-    if len(fields) != len(wanted):
-        raise _bad(command, reply, f"expected {len(wanted)} numbers")
-    values = [_float(field, command, reply) for field in fields]
-    return all(
-        math.isclose(v, w, rel_tol=1e-5, abs_tol=1e-12) for v, w in zip(values, wanted, strict=True)
-    )

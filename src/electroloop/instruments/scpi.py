@@ -6,9 +6,9 @@ four comma-separated fields); SCPI-1999 Vol. 1 §7.2.1 (NR1/NR2/NR3 numbers; 9.9
 answered), §7.8.2 (strings: a doubled quote stands for one), Vol. 2 §21.8
 (``SYSTem:ERRor[:NEXT]?`` pops ``<code>,"<message>"``; ``0,"No error"`` when the queue is empty).
 
-Two styles of exchange use these pieces: `ScpiLink` writes a setting, then queries it back (the
-conductivity meter, the thermal chamber); the SMU and the cycler send ``<command>;<query>`` as
-one message through `query_recovering` and `apply_setting`.
+`ScpiInstrument` is the base of the four SCPI drivers and holds both styles of exchange: write a
+setting, then query it back (the conductivity meter, the thermal chamber), or send
+``<command>;<query>`` as one message (the SMU, the cycler).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from electroloop.errors import DeviceFault, InstrumentTimeout, LimitViolation
 from electroloop.instruments.transport import MessageResource, escape, query, write
@@ -25,10 +25,9 @@ from electroloop.instruments.transport import MessageResource, escape, query, wr
 __all__ = [
     "Clock",
     "ScpiError",
+    "ScpiInstrument",
     "ScpiLink",
     "WallClock",
-    "apply_setting",
-    "check_error_queue",
     "check_range",
     "format_number",
     "is_reading",
@@ -36,7 +35,6 @@ __all__ = [
     "parse_error",
     "parse_identity",
     "parse_number",
-    "query_recovering",
 ]
 
 _OVER_RANGE = 9.9e37  # SCPI +INF; NAN is 9.91E+37
@@ -163,103 +161,26 @@ def check_range(name: str, value: float, low: float, high: float, unit: str) -> 
     return float(value)
 
 
-# -- exchanges ------------------------------------------------------------------------------
+# -- the base of the drivers ----------------------------------------------------------------
 
 
-def check_error_queue(
-    ask: Callable[[str], str],
-    error: type[ScpiError],
-    after: str,
-    *,
-    instrument: str | None = None,
-    max_errors: int = 20,
-    command: str = "SYST:ERR?",
-) -> None:
-    """Drain the queue with `command` through `ask`; raise `error` listing every queued error.
+class ScpiInstrument:
+    """What every SCPI driver here holds: its resource, name and `ScpiError` type, the error
+    queue, identity, reset, close and both styles of exchange; a driver adds its commands, its
+    limits and the parsing of its own replies. Every line ends with LF (`TERMINATIONS`).
 
-    A queue that is still not empty after `max_errors` reads is a `DeviceFault`: an instrument
-    that never answers ``0,"No error"`` would otherwise hold the driver for ever.
+    Write, then query back (`_write`, `_query`, `_number`, `_boolean`, `_set_number`,
+    `_set_boolean`): a query that times out is followed by ``SYST:ERR?``; a queued error (SCPI
+    instruments send no reply to a rejected query) becomes `error`, an empty queue leaves the
+    `InstrumentTimeout`. A command holding ``;`` or a control character is never sent.
+
+    One message (`joined`: `_ask`, `_apply`, `_apply_numbers`): a setting and its read-back go
+    as ``<command>;<query>``; a query that times out reopens the link (pyvisa-py reports a link
+    the peer closed as a timeout), drains the error queue and is asked `attempts` times in all.
+    ``*IDN?``, ``*RST`` and the error queue then go the same way.
     """
-    name = instrument or error.instrument
-    errors: list[tuple[int, str]] = []
-    for _ in range(max_errors):
-        code, text = parse_error(ask(command), name, command)
-        if code == 0:
-            break
-        errors.append((code, text))
-    else:
-        raise DeviceFault(f"{name} error queue did not empty after {max_errors} reads")
-    if errors:
-        raise error(errors, after)
 
-
-def query_recovering(
-    resource: MessageResource,
-    command: str,
-    *,
-    instrument: str,
-    diagnose: Callable[[], None] | None = None,
-    attempts: int = 1,
-    idempotent: bool = True,
-) -> str:
-    """Ask `command`; on a timeout reopen the link, `diagnose` (drain the error queue) and ask
-    again up to `attempts` times in all. pyvisa-py reports a link the peer closed as a timeout.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            return query(resource, command, instrument=instrument, idempotent=idempotent).strip()
-        except InstrumentTimeout:
-            reconnect = getattr(resource, "reconnect", None)
-            if reconnect is not None:
-                reconnect()
-            if diagnose is not None:
-                diagnose()
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable: attempts must be >= 1")
-
-
-def apply_setting(
-    ask: Callable[[str], str],
-    check_errors: Callable[[str], None],
-    command: str,
-    readback: str,
-    matches: Callable[[str], bool],
-    *,
-    failure: Callable[[str], DeviceFault],
-    lost: tuple[type[Exception], ...] = (),
-) -> None:
-    """Send `command` and its read-back in one message (``<command>;<readback>``, IEEE 488.2
-    §7.1: no second round trip, no Nagle delay); once more if the link, the command or its
-    answer was lost. Sending twice is safe: every setter names its target state.
-
-    A reply that does not `match` becomes `failure(reply)` after `check_errors` has had its say;
-    an exception in `lost` (e.g. a timeout already diagnosed by `ask`) only costs the attempt.
-    """
-    last: Exception | None = None
-    for _ in range(2):
-        try:
-            reply = ask(f"{command};{readback}")
-        except lost as exc:
-            last = exc
-            continue
-        try:
-            if matches(reply):
-                return
-            last = failure(reply)
-        except DeviceFault as exc:  # an unreadable read-back: ask again
-            last = exc
-        check_errors(command)
-    assert last is not None
-    raise last
-
-
-class ScpiLink:
-    """The message exchange of one SCPI instrument: safe commands, numbers, the error queue.
-
-    A query that times out is followed by ``SYST:ERR?``: a queued error (SCPI instruments send
-    no reply to a rejected query) becomes `error`; an empty queue leaves the `InstrumentTimeout`.
-    """
+    TERMINATIONS: ClassVar[dict[str, str]] = {"read_termination": "\n", "write_termination": "\n"}
 
     def __init__(
         self,
@@ -268,17 +189,70 @@ class ScpiLink:
         error: type[ScpiError],
         *,
         max_errors: int = 20,
+        joined: bool = False,
+        attempts: int = 1,
+        error_query: str = "SYST:ERR?",
     ) -> None:
         self.resource = resource
         self.instrument = instrument
         self.error = error
         self.max_errors = max_errors
+        self._joined = joined
+        self._attempts = attempts
+        self._error_query = error_query
 
-    def write(self, command: str) -> None:
+    def close(self) -> None:
+        self.resource.close()
+
+    def identity(self) -> str:
+        """``*IDN?``: manufacturer, model, serial number, firmware (IEEE 488.2 §10.14)."""
+        return parse_identity(self._exchange("*IDN?"), self.instrument)
+
+    def reset(self) -> None:
+        """``*RST`` (IEEE 488.2 §10.32), then confirm the error queue is empty."""
+        self._send_reset()
+        self.check_errors(after="'*RST'")
+
+    def check_errors(self, after: str = "the last command") -> None:
+        """Drain the error queue; raise `error` listing every queued error.
+
+        A queue that is still not empty after `max_errors` reads is a `DeviceFault`: an
+        instrument that never answers ``0,"No error"`` would otherwise hold the driver for ever.
+        """
+        errors: list[tuple[int, str]] = []
+        for _ in range(self.max_errors):
+            reply = self._exchange(self._error_query, diagnose=False)
+            code, text = parse_error(reply, self.instrument, self._error_query)
+            if code == 0:
+                break
+            errors.append((code, text))
+        else:
+            raise DeviceFault(
+                f"{self.instrument} error queue did not empty after {self.max_errors} reads"
+            )
+        if errors:
+            raise self.error(errors, after)
+
+    def _exchange(self, command: str, *, diagnose: bool = True) -> str:
+        """A query in this instrument's style."""
+        if self._joined:
+            return self._ask(command, diagnose=diagnose)
+        return self._query(command, diagnose=diagnose)
+
+    def _send_reset(self) -> None:
+        """``*RST``; in one message with ``*OPC?`` (IEEE 488.2 §10.19), which confirms it."""
+        if not self._joined:
+            self._write("*RST")
+        elif self._ask("*RST;*OPC?") != "1":
+            raise DeviceFault(f"{self.instrument} did not confirm '*RST' with '*OPC?' = 1")
+
+    # -- write, then query back ----------------------------------------------------------
+
+    def _write(self, command: str) -> None:
         """Send a command that has no reply."""
         write(self.resource, self._safe(command), instrument=self.instrument)
 
-    def query(self, command: str, *, diagnose: bool = True, timeout: float | None = None) -> str:
+    def _query(self, command: str, *, diagnose: bool = True, timeout: float | None = None) -> str:
         """Send a query; `timeout` (s) overrides the resource's for this one exchange."""
         saved = self.resource.timeout
         if timeout is not None:
@@ -287,21 +261,17 @@ class ScpiLink:
             return query(self.resource, self._safe(command), instrument=self.instrument).strip()
         except InstrumentTimeout:
             if diagnose:
-                self._diagnose(command)
+                try:
+                    self.check_errors(after=repr(command))
+                except InstrumentTimeout:
+                    pass  # the instrument is silent altogether: the original timeout stands
             raise
         finally:
             self.resource.timeout = saved
 
-    def _diagnose(self, command: str) -> None:
-        """After a timeout: a queued error explains it; a silent queue leaves the timeout."""
-        try:
-            self.check_errors(after=repr(command))
-        except InstrumentTimeout:
-            pass  # the instrument is silent altogether: the original timeout stands
-
-    def number(self, command: str) -> float:
+    def _number(self, command: str) -> float:
         """A finite reading; NAN or over range drains the error queue, then `DeviceFault`."""
-        reply = self.query(command)
+        reply = self._query(command)
         value = parse_number(reply, command, self.instrument)
         if not is_reading(value):
             self.check_errors(after=repr(command))
@@ -310,14 +280,14 @@ class ScpiLink:
             )
         return value
 
-    def boolean(self, command: str) -> bool:
-        return parse_boolean(self.query(command), command, self.instrument)
+    def _boolean(self, command: str) -> bool:
+        return parse_boolean(self._query(command), command, self.instrument)
 
-    def set_number(self, header: str, value: float) -> float:
+    def _set_number(self, header: str, value: float) -> float:
         """``<header> <value>`` then ``<header>?``; the read-back value, which must match."""
         argument = format_number(value)
-        self.write(f"{header} {argument}")
-        readback = self.number(f"{header}?")
+        self._write(f"{header} {argument}")
+        readback = self._number(f"{header}?")
         if not math.isclose(readback, float(argument), rel_tol=1e-5, abs_tol=1e-9):
             self.check_errors(after=repr(f"{header} {argument}"))
             raise DeviceFault(
@@ -325,25 +295,13 @@ class ScpiLink:
             )
         return readback
 
-    def set_boolean(self, header: str, on: bool) -> None:
+    def _set_boolean(self, header: str, on: bool) -> None:
         """``<header> ON|OFF`` then ``<header>?``, which must match."""
-        self.write(f"{header} {'ON' if on else 'OFF'}")
-        if self.boolean(f"{header}?") != on:
-            self.check_errors(after=repr(f"{header} {'ON' if on else 'OFF'}"))
-            raise DeviceFault(f"{self.instrument} did not take {header} {'ON' if on else 'OFF'}")
-
-    def identity(self) -> str:
-        return parse_identity(self.query("*IDN?"), self.instrument)
-
-    def check_errors(self, after: str = "the last command") -> None:
-        """Drain ``SYST:ERR?``; raise `error` listing every queued error."""
-        check_error_queue(
-            lambda command: self.query(command, diagnose=False),
-            self.error,
-            after,
-            instrument=self.instrument,
-            max_errors=self.max_errors,
-        )
+        command = f"{header} {'ON' if on else 'OFF'}"
+        self._write(command)
+        if self._boolean(f"{header}?") != on:
+            self.check_errors(after=repr(command))
+            raise DeviceFault(f"{self.instrument} did not take {command}")
 
     def _safe(self, command: str) -> str:
         if _UNSAFE.search(command):
@@ -352,3 +310,87 @@ class ScpiLink:
                 "nothing was sent"
             )
         return command
+
+    # -- one message ---------------------------------------------------------------------
+
+    def _ask(self, command: str, *, diagnose: bool = True, idempotent: bool = True) -> str:
+        """Ask `command`; on a timeout reopen the link, drain the error queue (`diagnose`) and,
+        if `idempotent` (it moves nothing), ask again up to `attempts` times in all."""
+        attempts = self._attempts if idempotent else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                reply = query(
+                    self.resource, command, instrument=self.instrument, idempotent=idempotent
+                )
+                return reply.strip()
+            except InstrumentTimeout:
+                reconnect = getattr(self.resource, "reconnect", None)
+                if reconnect is not None:
+                    reconnect()
+                if diagnose:
+                    self.check_errors(after=repr(command[:60]))
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable: attempts must be >= 1")
+
+    def _apply(self, command: str, readback: str, matches: Callable[[str], bool]) -> None:
+        """Send `command` and its read-back in one message (``<command>;<readback>``, IEEE 488.2
+        §7.1: no second round trip, no Nagle delay); once more if the link, the command or its
+        answer was lost. Sending twice is safe: every setter names its target state.
+
+        A reply that does not `match` (or cannot be read) is looked up in the error queue, then
+        sent again, then a `DeviceFault`. A timeout costs an attempt, unless `_ask` has already
+        asked again itself (`attempts` > 1).
+        """
+        lost: tuple[type[Exception], ...] = (InstrumentTimeout,) if self._attempts == 1 else ()
+        last: Exception | None = None
+        for _ in range(2):
+            try:
+                reply = self._ask(f"{command};{readback}")
+            except lost as exc:
+                last = exc
+                continue
+            try:
+                if matches(reply):
+                    return
+                last = DeviceFault(
+                    f"{self.instrument} reads back {escape(reply)[:120]!r} for {readback!r} "
+                    f"after {command[:60]!r}"
+                )
+            except DeviceFault as exc:  # an unreadable read-back: ask again
+                last = exc
+            self.check_errors(after=repr(command[:60]))
+        assert last is not None
+        raise last
+
+    def _apply_numbers(self, header: str, *values: float) -> None:
+        """``<header> <v>[,<v>…];<header>?`` in NR3 with 6 decimals; each value must read back
+        within 1e-5 (relative), what those decimals carry."""
+        readback = f"{header}?"
+
+        def matches(reply: str) -> bool:
+            fields = reply.split(",") if len(values) > 1 else [reply]
+            if len(fields) != len(values):
+                raise DeviceFault(
+                    f"{self.instrument} answered {readback!r} with {escape(reply)[:120]!r}; "
+                    f"expected {len(values)} numbers"
+                )
+            read = [parse_number(field, readback, self.instrument) for field in fields]
+            return all(
+                math.isclose(r, v, rel_tol=1e-5, abs_tol=1e-12)
+                for r, v in zip(read, values, strict=True)
+            )
+
+        self._apply(f"{header} {','.join(f'{v:.6E}' for v in values)}", readback, matches)
+
+
+class ScpiLink(ScpiInstrument):
+    """The write-then-query-back exchange of `ScpiInstrument` as public methods, for a link that
+    no driver wraps."""
+
+    write = ScpiInstrument._write
+    query = ScpiInstrument._query
+    number = ScpiInstrument._number
+    boolean = ScpiInstrument._boolean
+    set_number = ScpiInstrument._set_number
+    set_boolean = ScpiInstrument._set_boolean

@@ -35,7 +35,7 @@ from typing import Literal
 
 from electroloop.errors import DeviceFault, InstrumentTimeout, LimitViolation
 from electroloop.instruments import scpi
-from electroloop.instruments.scpi import Clock, ScpiError, WallClock
+from electroloop.instruments.scpi import Clock, ScpiError, ScpiInstrument, WallClock
 from electroloop.instruments.transport import MessageResource, escape
 
 __all__ = [
@@ -60,7 +60,6 @@ MIN_VOLTAGE_LIMIT = 0.02  # V, smallest VLIM
 MIN_CURRENT_LIMIT = 1e-9  # A, smallest ILIM
 READ_COMMAND = ':READ? "defbuffer1", READ, SOUR, REL'
 _INSTRUMENT = "SMU"
-_RELATIVE = 1e-5  # readback tolerance: NR3 with 6 decimals
 
 
 @dataclass(frozen=True)
@@ -146,11 +145,7 @@ def parse_error(reply: str) -> tuple[int, str]:
     return scpi.parse_error(reply, _INSTRUMENT, ":SYST:ERR?")
 
 
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=_RELATIVE, abs_tol=1e-12)
-
-
-class Keithley2450:
+class Keithley2450(ScpiInstrument):
     """A Keithley 2450 with one cell on its terminals; open the resource with `TERMINATIONS`.
 
     Setters are idempotent (named for the target state) and read back in the same message
@@ -161,8 +156,6 @@ class Keithley2450:
     instrument time; a run survives `max_missed_polls` consecutive unanswered readings.
     """
 
-    TERMINATIONS = {"read_termination": "\n", "write_termination": "\n"}
-
     def __init__(
         self,
         resource: MessageResource,
@@ -172,27 +165,23 @@ class Keithley2450:
         max_errors: int = 20,
         max_missed_polls: int = 2,
     ) -> None:
-        self.resource = resource
+        super().__init__(
+            resource,
+            _INSTRUMENT,
+            SmuError,
+            max_errors=max_errors,
+            joined=True,
+            error_query=":SYST:ERR?",
+        )
         self.limits = limits or CellLimits()
         self.clock: Clock = clock or WallClock()
-        self.max_errors = max_errors
         self.max_missed_polls = max_missed_polls
         self._source: Function | None = None
         self._sense: Function | None = None
 
-    def close(self) -> None:
-        self.resource.close()
-
-    # -- identity and housekeeping -------------------------------------------------------
-
-    def identity(self) -> str:
-        """``*IDN?``: manufacturer, model, serial number, firmware."""
-        return scpi.parse_identity(self._query("*IDN?"), _INSTRUMENT)
-
     def reset(self) -> None:
         """``*RST`` (source voltage, sense current, output off), then a high-impedance off state."""
-        if self._query("*RST;*OPC?") != "1":
-            raise DeviceFault("SMU did not confirm '*RST' with '*OPC?' = 1")
+        self._send_reset()
         self._source, self._sense = "VOLT", "CURR"
         for function in ("CURR", "VOLT"):
             self._apply(
@@ -201,16 +190,6 @@ class Keithley2450:
                 lambda reply: reply.strip().upper().startswith("HIMP"),
             )
         self.check_errors(after="'*RST'")
-
-    def check_errors(self, after: str = "the last command") -> None:
-        """Drain ``:SYST:ERR?``; raise `SmuError` listing every queued error."""
-        scpi.check_error_queue(
-            lambda command: self._query(command, diagnose=False),
-            SmuError,
-            after,
-            max_errors=self.max_errors,
-            command=":SYST:ERR?",
-        )
 
     # -- source and sense ----------------------------------------------------------------
 
@@ -239,12 +218,12 @@ class Keithley2450:
     def set_current(self, current: float) -> None:
         """Current-source level, A (+ charges the cell)."""
         self._check_current(current, "source current")
-        self._set_number(":SOUR:CURR", current)
+        self._apply_numbers(":SOUR:CURR", current)
 
     def set_voltage(self, voltage: float) -> None:
         """Voltage-source level, V: only inside the cell's window."""
         self._check_window(voltage, "source voltage")
-        self._set_number(":SOUR:VOLT", voltage)
+        self._apply_numbers(":SOUR:VOLT", voltage)
 
     def set_voltage_limit(self, voltage: float) -> None:
         """Voltage limit of the current source (``:SOUR:CURR:VLIM``), V: at most the cell's max."""
@@ -253,7 +232,7 @@ class Keithley2450:
                 f"voltage limit {voltage} V; allowed: {MIN_VOLTAGE_LIMIT}.."
                 f"{self.limits.max_voltage} V (cell maximum)"
             )
-        self._set_number(":SOUR:CURR:VLIM", voltage)
+        self._apply_numbers(":SOUR:CURR:VLIM", voltage)
 
     def set_current_limit(self, current: float) -> None:
         """Current limit of the voltage source (``:SOUR:VOLT:ILIM``), A."""
@@ -262,7 +241,7 @@ class Keithley2450:
             raise LimitViolation(
                 f"current limit {current} A; allowed: {MIN_CURRENT_LIMIT}..{top} A"
             )
-        self._set_number(":SOUR:VOLT:ILIM", current)
+        self._apply_numbers(":SOUR:VOLT:ILIM", current)
 
     def output_on(self) -> None:
         """Connect the source to the cell (``:OUTP ON``)."""
@@ -274,7 +253,7 @@ class Keithley2450:
 
     def output_enabled(self) -> bool:
         """Whether the output is on."""
-        return parse_bool(self._query(":OUTP?"), ":OUTP?")
+        return parse_bool(self._ask(":OUTP?"), ":OUTP?")
 
     def in_compliance(self) -> bool:
         """Whether the source is clamped at its limit (``...:<x>LIM:TRIP?``)."""
@@ -282,7 +261,7 @@ class Keithley2450:
             command = ":SOUR:CURR:VLIM:TRIP?"
         else:
             command = ":SOUR:VOLT:ILIM:TRIP?"
-        return parse_bool(self._query(command), command)
+        return parse_bool(self._ask(command), command)
 
     # -- measuring -----------------------------------------------------------------------
 
@@ -293,7 +272,7 @@ class Keithley2450:
             raise LimitViolation(
                 f"source and sense are both {source}; sense the other quantity to read a cell"
             )
-        reading, readback, relative = parse_reading(self._query(READ_COMMAND))
+        reading, readback, relative = parse_reading(self._ask(READ_COMMAND))
         if sense == "VOLT":
             return SmuReading(voltage=reading, current=readback, time=relative)
         return SmuReading(voltage=readback, current=reading, time=relative)
@@ -439,9 +418,9 @@ class Keithley2450:
 
     def _functions(self) -> tuple[Function, Function]:
         if self._source is None:
-            self._source = parse_function(self._query(":SOUR:FUNC?"), ":SOUR:FUNC?")
+            self._source = parse_function(self._ask(":SOUR:FUNC?"), ":SOUR:FUNC?")
         if self._sense is None:
-            self._sense = parse_function(self._query(":SENS:FUNC?"), ":SENS:FUNC?")
+            self._sense = parse_function(self._ask(":SENS:FUNC?"), ":SENS:FUNC?")
         return self._source, self._sense
 
     def _check_current(self, current: float, what: str) -> None:
@@ -460,37 +439,6 @@ class Keithley2450:
             raise LimitViolation(f"timeout {timeout} s; allowed: > 0")
         if not (math.isfinite(poll_interval) and 0.0 < poll_interval <= timeout):
             raise LimitViolation(f"poll interval {poll_interval} s; allowed: 0 < p <= timeout")
-
-    def _set_number(self, header: str, value: float) -> None:
-        self._apply(
-            f"{header} {value:.6E}",
-            f"{header}?",
-            lambda reply: _close(parse_number(reply, f"{header}?"), value),
-        )
-
-    def _apply(self, command: str, readback: str, matches: Callable[[str], bool]) -> None:
-        """``<command>;<readback>``, sent once more if lost (`scpi.apply_setting`); a timeout
-        has already reopened the link and found the error queue empty."""
-        scpi.apply_setting(
-            self._query,
-            lambda sent: self.check_errors(after=repr(sent)),
-            command,
-            readback,
-            matches,
-            failure=lambda reply: DeviceFault(
-                f"SMU reads back {escape(reply)!r} for {readback!r} after {command!r}"
-            ),
-            lost=(InstrumentTimeout,),
-        )
-
-    def _query(self, command: str, *, diagnose: bool = True) -> str:
-        """Ask once; a timeout reopens the link and drains the error queue, then stands."""
-        return scpi.query_recovering(
-            self.resource,
-            command,
-            instrument=_INSTRUMENT,
-            diagnose=(lambda: self.check_errors(after=repr(command))) if diagnose else None,
-        )
 
 
 def _integrate(readings: list[SmuReading]) -> tuple[float, float]:

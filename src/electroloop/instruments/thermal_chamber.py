@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from electroloop.errors import ConfigError, DeviceFault, InstrumentTimeout
-from electroloop.instruments.scpi import ScpiError, ScpiLink, check_range
+from electroloop.instruments.scpi import ScpiError, ScpiInstrument, check_range
 from electroloop.instruments.transport import MessageResource, escape
 
 __all__ = [
@@ -94,13 +94,12 @@ def parse_alarm(reply: str) -> str:
     return text
 
 
-class ThermalChamber:
+class ThermalChamber(ScpiInstrument):
     """A SCPI thermal chamber: setpoint, ramp rate, read-back, door and alarm state.
 
-    `poll_interval` (s) paces `wait_until_stable`. Open the resource with `TERMINATIONS`.
+    `poll_interval` (s) paces `wait_until_stable`. ``*RST`` (`reset`) switches the output off
+    and restores the default setpoint and ramp. Open the resource with `TERMINATIONS`.
     """
-
-    TERMINATIONS = {"read_termination": "\n", "write_termination": "\n"}
 
     def __init__(
         self,
@@ -110,55 +109,35 @@ class ThermalChamber:
         poll_interval: float = 1.0,
         max_errors: int = 20,
     ) -> None:
-        self._link = ScpiLink(resource, "thermal chamber", ChamberError, max_errors=max_errors)
+        super().__init__(resource, "thermal chamber", ChamberError, max_errors=max_errors)
         self.limits = limits if limits is not None else ChamberLimits()
         self.poll_interval = poll_interval
-
-    @property
-    def resource(self) -> MessageResource:
-        return self._link.resource
-
-    def close(self) -> None:
-        self.resource.close()
-
-    def identity(self) -> str:
-        """``*IDN?``: manufacturer, model, serial number, firmware (IEEE 488.2 §10.14)."""
-        return self._link.identity()
-
-    def reset(self) -> None:
-        """``*RST``: output off, default setpoint and ramp; then confirm no errors."""
-        self._link.write("*RST")
-        self.check_errors(after="'*RST'")
-
-    def check_errors(self, after: str = "the last command") -> None:
-        """Drain ``SYST:ERR?``; raise `ChamberError` listing every queued error."""
-        self._link.check_errors(after)
 
     # -- read-back -----------------------------------------------------------------------
 
     def temperature(self) -> float:
         """Measured chamber temperature, °C (``MEAS:TEMP?``)."""
-        return self._link.number("MEAS:TEMP?")
+        return self._number("MEAS:TEMP?")
 
     def setpoint(self) -> float:
         """Temperature setpoint, °C (``SOUR:TEMP?``)."""
-        return self._link.number("SOUR:TEMP?")
+        return self._number("SOUR:TEMP?")
 
     def ramp_rate(self) -> float:
         """Ramp rate toward the setpoint, K/min (``SOUR:TEMP:RAMP?``)."""
-        return self._link.number("SOUR:TEMP:RAMP?")
+        return self._number("SOUR:TEMP:RAMP?")
 
     def output(self) -> bool:
         """True while the chamber controls its temperature (``OUTP?``)."""
-        return self._link.boolean("OUTP?")
+        return self._boolean("OUTP?")
 
     def door(self) -> DoorState:
         """``STAT:DOOR?``: ``OPEN`` or ``CLOSED``."""
-        return parse_door(self._link.query("STAT:DOOR?"))
+        return parse_door(self._query("STAT:DOOR?"))
 
     def alarm(self) -> str:
         """``STAT:ALARM?``: ``NONE`` or the active alarm (e.g. ``OVERTEMP``)."""
-        return parse_alarm(self._link.query("STAT:ALARM?"))
+        return parse_alarm(self._query("STAT:ALARM?"))
 
     def status(self) -> ChamberStatus:
         """Every read-back at once."""
@@ -176,25 +155,25 @@ class ThermalChamber:
     def set_setpoint(self, temperature: float) -> float:
         """Set the setpoint (°C) within `limits`; the read-back setpoint."""
         check_range("chamber setpoint", temperature, *self.limits.temperature, "°C")
-        return self._link.set_number("SOUR:TEMP", temperature)
+        return self._set_number("SOUR:TEMP", temperature)
 
     def set_ramp_rate(self, rate: float) -> float:
         """Set the ramp rate (K/min) within `limits`; the read-back rate."""
         check_range("chamber ramp rate", rate, *self.limits.ramp_rate, "K/min")
-        return self._link.set_number("SOUR:TEMP:RAMP", rate)
+        return self._set_number("SOUR:TEMP:RAMP", rate)
 
     def start(self) -> None:
         """Switch the output on (idempotent); refuses with the door open or an alarm active."""
         self._require_safe("start")
-        self._link.set_boolean("OUTP", True)
+        self._set_boolean("OUTP", True)
 
     def stop(self) -> None:
         """Switch the output off (idempotent): the chamber drifts back to ambient."""
-        self._link.set_boolean("OUTP", False)
+        self._set_boolean("OUTP", False)
 
     def clear_alarm(self) -> None:
         """Acknowledge the active alarm (``STAT:ALARM:CLE``); raises if it persists."""
-        self._link.write("STAT:ALARM:CLE")
+        self._write("STAT:ALARM:CLE")
         alarm = self.alarm()
         if alarm != "NONE":
             raise ChamberInterlock(f"thermal chamber alarm {alarm} persists after clearing")
