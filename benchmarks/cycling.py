@@ -23,9 +23,9 @@ from datetime import datetime
 from pathlib import Path
 
 from electroloop.instruments.cycler import CycleRecord
-from electroloop.orchestrator.cell_records import CellRecordStore
-from electroloop.orchestrator.cycle_summary import summarize
-from electroloop.orchestrator.cycling_loop import cell_phase_data
+from electroloop.kinds.cycling.loop import cell_phase_data
+from electroloop.kinds.cycling.records import CellRecordStore
+from electroloop.kinds.cycling.summary import summarize
 from electroloop.orchestrator.events import (
     CandidatesProposed,
     CellFinished,

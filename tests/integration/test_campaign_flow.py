@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from electroloop.kinds.electrolyte.recipes import as_dosed
 from electroloop.orchestrator.campaign import default_campaign, parse_campaign
-from electroloop.orchestrator.procedures import as_dosed
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.simulations.optimum import true_value
 from electroloop.workflows.build import lab_for, simulated_stocks

@@ -73,7 +73,7 @@ def _planner_names(args: argparse.Namespace) -> list[str]:
 def run_planners(args: argparse.Namespace, command_line: str) -> int:
     """Run, print progress, write the PNG and the Markdown section (which records
     `command_line`)."""
-    from electroloop.orchestrator.planner_bench import (  # numpy/scipy work: only when asked
+    from electroloop.kinds.electrolyte.bench import (  # numpy/scipy work: only when asked
         FRACTIONS,
         benchmark_planners,
         conductivity_problem,

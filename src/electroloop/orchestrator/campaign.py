@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from electroloop.errors import ConfigError
+from electroloop.kinds.cycling.spec import CyclingSpec
 from electroloop.models import (
     FrozenModel,
     Goal,
@@ -27,7 +28,6 @@ from electroloop.models import (
     SearchSpace,
     Solvent,
 )
-from electroloop.orchestrator.cycling_spec import CyclingSpec
 from electroloop.orchestrator.metrics import CELL_METRICS, METRICS
 
 PLANNER_PATTERN = r"^([A-Za-z_][\w-]*|[A-Za-z_][\w.]*:[A-Za-z_]\w*|[^:]+\.py:[A-Za-z_]\w*)$"

@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 from pydantic import Field
 
 from electroloop.errors import CampaignError, InstrumentError, PlannerError
+from electroloop.kinds.electrolyte.experiment import ConductivityExperiment
 from electroloop.models import (
     Candidate,
     DosingRecord,
@@ -51,7 +52,6 @@ from electroloop.orchestrator.events import (
     ObservationAdded,
     apply,
 )
-from electroloop.orchestrator.experiment import ConductivityExperiment
 from electroloop.orchestrator.metrics import derived_metrics
 from electroloop.orchestrator.progress import Oracle, progress_metrics
 from electroloop.orchestrator.store import CampaignStore

@@ -23,7 +23,7 @@ METRICS: dict[str, str] = {
 MEASURED = frozenset({"conductivity"})
 
 CELL_METRICS = frozenset({"retention", "rate_ratio", "coulombic_efficiency", "discharge_capacity"})
-"""Metrics of a cell's cycling test (`orchestrator.cell_metrics`): cycling campaigns only."""
+"""Metrics of a cell's cycling test (`kinds.cycling.cell_metrics`): cycling campaigns only."""
 
 
 def derived_metrics(space: SearchSpace, as_dosed: Formulation) -> dict[str, float]:

@@ -27,14 +27,14 @@ from electroloop.instruments.transport import (
     RecordingResource,
     open_resource,
 )
+from electroloop.kinds.cycling.loop import CyclingRig
+from electroloop.kinds.electrolyte.experiment import ConductivityExperiment
+from electroloop.kinds.electrolyte.recipes import stocks_for
 from electroloop.models import SearchSpace, Stock
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.closed_loop import Campaign, ManualSteps, TrialObserver
-from electroloop.orchestrator.cycling_loop import CyclingRig
 from electroloop.orchestrator.events import CampaignState
-from electroloop.orchestrator.experiment import ConductivityExperiment
 from electroloop.orchestrator.leases import Lease
-from electroloop.orchestrator.procedures import stocks_for
 from electroloop.orchestrator.progress import Oracle
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.planners.registry import resolve_planner

@@ -23,13 +23,13 @@ from electroloop.instruments.scpi import WallClock
 from electroloop.instruments.sim.cell_line import fill_over_link
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.transport import MessageResource, ReconnectingResource, open_resource
+from electroloop.kinds.cycling.cell_plots import plot_cell
+from electroloop.kinds.cycling.cellpy_export import export_cell
+from electroloop.kinds.cycling.loop import CellArtifacts, CyclingRig
+from electroloop.kinds.cycling.records import CellRecordStore
+from electroloop.kinds.cycling.summary import PhaseData
 from electroloop.models import DosingRecord, Measurement, SearchSpace
 from electroloop.orchestrator.campaign import CampaignSpec
-from electroloop.orchestrator.cell_plots import plot_cell
-from electroloop.orchestrator.cell_records import CellRecordStore
-from electroloop.orchestrator.cellpy_export import export_cell
-from electroloop.orchestrator.cycle_summary import PhaseData
-from electroloop.orchestrator.cycling_loop import CellArtifacts, CyclingRig
 from electroloop.orchestrator.leases import LeaseBook
 from electroloop.settings import LabFile, Settings
 from electroloop.simulations.cell_circuit import CellSpec

@@ -20,12 +20,12 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
+from electroloop.kinds.cycling.loop import CellSteps, CyclingLoop, CyclingRig, drive_cells
+from electroloop.kinds.cycling.spec import CyclingSpec
 from electroloop.models import Candidate, Formulation, FrozenModel, Observation
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.campaign_plots import campaign_plots, primary_values
 from electroloop.orchestrator.closed_loop import Campaign, Steps, TrialRecord, drive
-from electroloop.orchestrator.cycling_loop import CellSteps, CyclingLoop, CyclingRig, drive_cells
-from electroloop.orchestrator.cycling_spec import CyclingSpec
 from electroloop.orchestrator.events import CampaignState, CandidatesProposed, IterationCompleted
 from electroloop.orchestrator.leases import Acquired, Lease, LeaseBook, LeaseHeld, LeaseKeeper
 from electroloop.orchestrator.progress import Oracle

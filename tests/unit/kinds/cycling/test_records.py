@@ -8,7 +8,7 @@ import pytest
 
 from electroloop.errors import CampaignError
 from electroloop.instruments.cycler import CycleRecord
-from electroloop.orchestrator.cell_records import CellRecordStore
+from electroloop.kinds.cycling.records import CellRecordStore
 
 
 def records(first: int, count: int) -> list[CycleRecord]:

@@ -7,8 +7,8 @@ from pydantic import ValidationError
 
 from electroloop.errors import LimitViolation
 from electroloop.instruments.cycler import MultichannelCycler
+from electroloop.kinds.cycling.spec import ROLES, CyclingSpec
 from electroloop.orchestrator.campaign import load_campaign, parse_campaign
-from electroloop.orchestrator.cycling_spec import ROLES, CyclingSpec
 
 EXAMPLE = "examples/campaigns/cycling.toml"
 

@@ -35,13 +35,13 @@ from electroloop.instruments.cycler import (
     CyclingProtocol,
 )
 from electroloop.instruments.transport import ConnectionLost
+from electroloop.kinds.cycling.cell_metrics import cell_values, measured_retention
+from electroloop.kinds.cycling.cycle_life import stop_rule
+from electroloop.kinds.cycling.records import CellRecordStore
+from electroloop.kinds.cycling.spec import CyclingSpec, Phase
+from electroloop.kinds.cycling.summary import CycleStats, PhaseData, summarize
 from electroloop.models import Candidate, DosingRecord, Estimate, Measurement
-from electroloop.orchestrator.cell_metrics import cell_values, measured_retention
-from electroloop.orchestrator.cell_records import CellRecordStore
 from electroloop.orchestrator.closed_loop import Campaign, ManualStep, TrialRecord
-from electroloop.orchestrator.cycle_life import stop_rule
-from electroloop.orchestrator.cycle_summary import CycleStats, PhaseData, summarize
-from electroloop.orchestrator.cycling_spec import CyclingSpec, Phase
 from electroloop.orchestrator.events import (
     CellAssembled,
     CellFinished,

@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
+from electroloop.kinds.cycling.cycle_life import StopDecision, retention_estimate, stop_rule
 from electroloop.models import Estimate
-from electroloop.orchestrator.cycle_life import StopDecision, retention_estimate, stop_rule
 from electroloop.simulations.cell_circuit import CellSpec, EquivalentCircuitCell
 from tests.floats import assert_close
 

@@ -20,10 +20,10 @@ import math
 import statistics
 from collections.abc import Sequence
 
+from electroloop.kinds.cycling.cycle_life import retention_estimate
+from electroloop.kinds.cycling.spec import CyclingSpec
+from electroloop.kinds.cycling.summary import CycleStats
 from electroloop.models import Estimate
-from electroloop.orchestrator.cycle_life import retention_estimate
-from electroloop.orchestrator.cycle_summary import CycleStats
-from electroloop.orchestrator.cycling_spec import CyclingSpec
 
 MEASURED_RELATIVE_STD = 1e-3
 CE_WINDOW = 10

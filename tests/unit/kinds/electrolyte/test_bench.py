@@ -12,7 +12,7 @@ import pytest
 
 from electroloop.cli import main
 from electroloop.errors import ConfigError
-from electroloop.orchestrator.planner_bench import (
+from electroloop.kinds.electrolyte.bench import (
     BEGIN,
     END,
     conductivity_problem,
@@ -24,7 +24,7 @@ from electroloop.orchestrator.planner_bench import (
 from electroloop.planners.benchmark import BenchmarkResult
 from tests.floats import SAME_COMPUTATION, assert_close
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[4]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

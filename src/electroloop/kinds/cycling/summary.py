@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from electroloop.instruments.cycler import CycleRecord
-from electroloop.orchestrator.cycling_plots import CycleCurve, CycleSummary
+from electroloop.kinds.cycling.plots import CycleCurve, CycleSummary
 
 __all__ = [
     "CHARGE_ROLES",

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from electroloop.instruments.cycler import CycleRecord
-from electroloop.orchestrator.cellpy_export import RAW_COLUMNS, SUMMARY_COLUMNS, export_cell
-from electroloop.orchestrator.cycle_summary import PhaseData, summarize
+from electroloop.kinds.cycling.cellpy_export import RAW_COLUMNS, SUMMARY_COLUMNS, export_cell
+from electroloop.kinds.cycling.summary import PhaseData, summarize
 
 STANDARD = ("charge", "cv", "rest", "pulse", "discharge", "rest")
 NO_PULSE = ("charge", "cv", "rest", "discharge", "rest")

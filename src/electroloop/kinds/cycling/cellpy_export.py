@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from electroloop.orchestrator.cycle_summary import (
+from electroloop.kinds.cycling.summary import (
     CHARGE_ROLES,
     PhaseData,
     ordered_records,

@@ -11,7 +11,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from electroloop.orchestrator.cycling_plots import (
+from electroloop.kinds.cycling.plots import (
     CycleCurve,
     CycleSummary,
     capacity_fade_plot,

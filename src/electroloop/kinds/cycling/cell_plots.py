@@ -6,13 +6,13 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from electroloop.orchestrator.cycle_summary import (
+from electroloop.kinds.cycling.plots import capacity_fade_plot, voltage_capacity_plot
+from electroloop.kinds.cycling.summary import (
     PhaseData,
     curves,
     summarize,
     to_cycle_summaries,
 )
-from electroloop.orchestrator.cycling_plots import capacity_fade_plot, voltage_capacity_plot
 
 __all__ = ["CYCLING_PHASE", "plot_cell"]
 

@@ -22,8 +22,8 @@ from electroloop.instruments.cycler import (
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.cycler import CyclerServer
 from electroloop.instruments.transport import open_resource
-from electroloop.orchestrator.cell_plots import plot_cell
-from electroloop.orchestrator.cycle_summary import (
+from electroloop.kinds.cycling.cell_plots import plot_cell
+from electroloop.kinds.cycling.summary import (
     CycleStats,
     PhaseData,
     curves,

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from electroloop import __version__
+from electroloop.kinds.electrolyte.recipes import as_dosed, target_masses
 from electroloop.models import Candidate, DosingRecord, Measurement, Stock
-from electroloop.orchestrator.procedures import as_dosed, target_masses
 from electroloop.orchestrator.protocols import (
     BottleRack,
     ConductivityProbe,

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from electroloop.kinds.cycling.loop import CyclingLoop
+from electroloop.kinds.cycling.records import CellRecordStore
 from electroloop.models import DosingRecord, Measurement
 from electroloop.orchestrator.campaign import CampaignSpec, load_campaign
-from electroloop.orchestrator.cell_records import CellRecordStore
-from electroloop.orchestrator.cycling_loop import CyclingLoop
 from electroloop.orchestrator.leases import LeaseBook
 from electroloop.settings import Settings
 from electroloop.workflows.build import assemble
@@ -22,7 +22,7 @@ from electroloop.workflows.cycler_service import stop_cycler
 from electroloop.workflows.cycling_build import SimulatedCellLine
 from tests.floats import SAME_COMPUTATION, assert_close
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "campaigns" / "cycling.toml"
+EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "campaigns" / "cycling.toml"
 
 
 def small_campaign(**cycling: object) -> CampaignSpec:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from electroloop.errors import ConfigError
+from electroloop.kinds.electrolyte.recipes import as_dosed, stocks_for, target_masses
 from electroloop.models import Formulation, Salt, SearchSpace, Solvent
-from electroloop.orchestrator.procedures import as_dosed, stocks_for, target_masses
 
 SPACE = SearchSpace(
     solvents=(
