@@ -31,9 +31,9 @@ from typing import Any
 
 import torch
 
+from electroloop.kinds.electrolyte.campaign import default_campaign
+from electroloop.kinds.electrolyte.metrics import derived_metrics
 from electroloop.models import Candidate, Goal, Objective, Observation
-from electroloop.orchestrator.campaign import default_campaign
-from electroloop.orchestrator.metrics import derived_metrics
 from electroloop.planners import ax_support
 from electroloop.planners.ax_planner import AxPlanner
 from electroloop.simulations.optimum import true_optimum, true_value

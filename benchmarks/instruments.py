@@ -22,7 +22,7 @@ from electroloop.instruments.cycler import (
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.cycler import CyclerServer
 from electroloop.instruments.transport import open_resource
-from electroloop.orchestrator.campaign import default_campaign
+from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.settings import Settings, load_lab
 from electroloop.workflows.build import assemble
 from electroloop.workflows.lab_tools import check, endpoints, simulators

@@ -17,8 +17,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from electroloop.kinds.electrolyte.campaign import default_campaign
+from electroloop.kinds.registry import parse_campaign
 from electroloop.models import Observation
-from electroloop.orchestrator.campaign import default_campaign, parse_campaign
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.settings import Settings
 from electroloop.simulations.conductivity import conductivity

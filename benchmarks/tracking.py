@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from electroloop.orchestrator.campaign import default_campaign
+from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.orchestrator.closed_loop import TrialRecord
 from electroloop.orchestrator.hypervolume import hypervolume
 from electroloop.settings import Settings

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from electroloop.orchestrator.campaign import default_campaign
+from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.orchestrator.events import CandidatesProposed
 from electroloop.orchestrator.leases import LeaseBook, LeaseKeeper
 from electroloop.settings import Settings

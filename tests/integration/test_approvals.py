@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from electroloop.orchestrator.campaign import default_campaign, parse_campaign
+from electroloop.kinds.electrolyte.campaign import default_campaign
+from electroloop.kinds.registry import parse_campaign
 from electroloop.orchestrator.events import BatchReviewed, CandidatesProposed, DosingStarted
 from electroloop.orchestrator.leases import LeaseBook
 from electroloop.orchestrator.store import CampaignStore

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.kinds.electrolyte.recipes import as_dosed
-from electroloop.orchestrator.campaign import default_campaign, parse_campaign
+from electroloop.kinds.registry import parse_campaign
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.simulations.optimum import true_value
 from electroloop.workflows.build import lab_for, simulated_stocks
@@ -104,7 +105,7 @@ def test_eight_trial_campaign_end_to_end(prefect_server: str, electroloop_home: 
 def test_two_objective_constrained_campaign_records_every_metric(
     prefect_server: str, electroloop_home: Path
 ) -> None:
-    from electroloop.orchestrator.campaign import load_campaign
+    from electroloop.kinds.registry import load_campaign
     from electroloop.workflows.flows import conductivity_campaign
 
     example = Path(__file__).resolve().parents[2] / "examples" / "campaigns"

@@ -9,7 +9,7 @@ from typing import Any
 
 import tomli_w
 
-from electroloop.orchestrator.campaign import load_campaign
+from electroloop.kinds.registry import load_campaign
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.settings import Settings, default_lab_text
 from electroloop.workflows.cycler_service import stop_cycler

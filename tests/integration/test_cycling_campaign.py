@@ -20,7 +20,7 @@ import tomli_w
 from electroloop.instruments.cycler import MultichannelCycler
 from electroloop.instruments.transport import open_resource
 from electroloop.kinds.cycling.records import CellRecordStore
-from electroloop.orchestrator.campaign import load_campaign
+from electroloop.kinds.registry import load_campaign
 from electroloop.orchestrator.events import (
     CampaignResumed,
     CandidatesProposed,

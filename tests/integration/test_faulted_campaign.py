@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from electroloop.orchestrator.campaign import default_campaign
+from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.orchestrator.events import MeasurementRecorded
 from electroloop.orchestrator.store import CampaignStore
 

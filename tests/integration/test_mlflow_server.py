@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from electroloop.cli import main
-from electroloop.orchestrator.campaign import load_campaign
+from electroloop.kinds.registry import load_campaign
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.workflows.mlflow_server import MlflowServer
 

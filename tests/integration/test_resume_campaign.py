@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import tomli_w
 
-from electroloop.orchestrator.campaign import default_campaign
+from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.orchestrator.events import CampaignResumed, MeasurementRecorded
 from electroloop.orchestrator.leases import LeaseBook, LeaseHeld
 from electroloop.orchestrator.store import CampaignStore

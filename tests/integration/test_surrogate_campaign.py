@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from electroloop.orchestrator.campaign import load_campaign
+from electroloop.kinds.registry import load_campaign
 from electroloop.orchestrator.events import LibraryScreened
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.settings import Settings

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from electroloop.orchestrator.campaign import default_campaign
+from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.orchestrator.closed_loop import TrialRecord
 from electroloop.settings import Settings
 from electroloop.workflows.build import assemble, simulator_oracle

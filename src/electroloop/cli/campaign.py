@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 from electroloop.cli.common import prepare_environment
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.models import Formulation
-from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.settings import Settings
 
 
@@ -15,7 +15,7 @@ def _describe(formulation: Formulation) -> str:
     return f"{mix} (mass fractions); {formulation.salt} {formulation.molality:.3f} mol/kg"
 
 
-def run_campaign(spec: CampaignSpec, settings: Settings, resume: str | None = None) -> int:
+def run_campaign(spec: ElectrolyteCampaign, settings: Settings, resume: str | None = None) -> int:
     """Run (or resume) a campaign through Prefect and print where its results are."""
     settings = prepare_environment(settings)
     from electroloop.workflows.flows import (  # imports Prefect: after env
@@ -30,10 +30,8 @@ def run_campaign(spec: CampaignSpec, settings: Settings, resume: str | None = No
         f"{summary.wall_time:.1f} s"
     )
     if summary.best is not None:
-        from electroloop.orchestrator.metrics import METRICS
-
         primary = spec.goal.primary.name
-        value, unit = summary.best.values[primary], METRICS[primary]
+        value, unit = summary.best.values[primary], spec.unit(primary)
         print(
             f"best found:      {primary} {value:.4g} {unit}  {_describe(summary.best.formulation)}"
         )

@@ -11,12 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from electroloop.orchestrator.campaign import (
-    CampaignSpec,
-    default_campaign,
-    load_campaign,
-    parse_campaign,
-)
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign, default_campaign
+from electroloop.kinds.registry import load_campaign, parse_campaign
 from electroloop.settings import LabFile, Settings, load_lab
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -73,7 +69,7 @@ def campaign_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def with_overrides(spec: CampaignSpec, args: argparse.Namespace) -> CampaignSpec:
+def with_overrides(spec: ElectrolyteCampaign, args: argparse.Namespace) -> ElectrolyteCampaign:
     """`spec` with the campaign options given, validated again as a whole."""
     overrides = campaign_overrides(args)
     if not overrides:
@@ -93,7 +89,7 @@ def add_lab_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def lab_and_campaign(args: argparse.Namespace) -> tuple[LabFile, CampaignSpec]:
+def lab_and_campaign(args: argparse.Namespace) -> tuple[LabFile, ElectrolyteCampaign]:
     """The lab and campaign the lab options name, or the embedded ones."""
     lab = load_lab(args.lab)
     spec = load_campaign(args.campaign) if args.campaign else default_campaign()

@@ -6,7 +6,7 @@ import argparse
 
 from electroloop.cli.campaign import run_campaign
 from electroloop.cli.common import Commands, add_campaign_options, settings, with_overrides
-from electroloop.orchestrator.campaign import default_campaign
+from electroloop.kinds.electrolyte.campaign import default_campaign
 
 
 def add_parser(commands: Commands) -> None:

@@ -6,7 +6,8 @@ import argparse
 
 from electroloop.cli.campaign import run_campaign
 from electroloop.cli.common import Commands, settings
-from electroloop.orchestrator.campaign import CampaignSpec
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
+from electroloop.kinds.registry import parse_campaign
 from electroloop.settings import Settings
 
 
@@ -22,12 +23,12 @@ def add_parser(commands: Commands) -> None:
     resume.set_defaults(func=run)
 
 
-def stored_campaign(settings: Settings, campaign_id: str) -> CampaignSpec:
+def stored_campaign(settings: Settings, campaign_id: str) -> ElectrolyteCampaign:
     """The spec a campaign in the project's event log started with."""
     from electroloop.orchestrator.store import CampaignStore
 
     with CampaignStore(settings.store_path) as store:
-        return CampaignSpec.model_validate(store.started_spec(campaign_id))
+        return parse_campaign(store.started_spec(campaign_id), f"campaign {campaign_id}")
 
 
 def run(args: argparse.Namespace, command_line: str) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from electroloop.cli.campaign import run_campaign
 from electroloop.cli.common import Commands, add_campaign_options, settings, with_overrides
-from electroloop.orchestrator.campaign import load_campaign
+from electroloop.kinds.registry import load_campaign
 
 
 def add_parser(commands: Commands) -> None:

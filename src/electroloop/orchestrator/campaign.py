@@ -1,62 +1,39 @@
-"""Campaign files: TOML parsed into a frozen `CampaignSpec`, with errors a technician can act on.
+"""What every campaign says, whatever its kind: `CampaignSpec`, and reading campaign files.
 
-Every problem is reported at once, each naming the field, the value found and what is allowed,
-before any instrument moves. Unknown keys are errors: a typo must not silently fall back to a
-default.
+A kind (`electroloop.kinds`) subclasses `CampaignSpec` with its own design space and the metrics
+it can produce; the engine needs only what is here. Every problem in a campaign file is reported
+at once, each naming the field, the value found and what is allowed, before any instrument
+moves. Unknown keys are errors: a typo must not silently fall back to a default.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from importlib import resources
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from electroloop.errors import ConfigError
-from electroloop.kinds.cycling.spec import CyclingSpec
-from electroloop.models import (
-    FrozenModel,
-    Goal,
-    LinearConstraint,
-    Objective,
-    OutcomeConstraint,
-    Parameter,
-    Salt,
-    SearchSpace,
-    Solvent,
-)
-from electroloop.orchestrator.metrics import CELL_METRICS, METRICS
+from electroloop.models import FrozenModel, Goal, Objective, OutcomeConstraint
 
 PLANNER_PATTERN = r"^([A-Za-z_][\w-]*|[A-Za-z_][\w.]*:[A-Za-z_]\w*|[^:]+\.py:[A-Za-z_]\w*)$"
 """A built-in or entry-point name, ``package.module:Class``, or ``path/to/file.py:Class``."""
-DEFAULT_CAMPAIGN = "conductivity.toml"
 LABS = ("simulated",)
 
 
-class SurrogateUse(FrozenModel):
-    """How a campaign uses a registered surrogate (`electroloop surrogate train`) of its
-    primary objective: to choose its solvents and to make its first proposals."""
-
-    name: str = Field(min_length=1, description="Registered surrogate, e.g. 'conductivity'.")
-    version: str = Field("latest", pattern=r"^(latest|[0-9]+)$", description="Or 'latest'.")
-    picks: int = Field(
-        4, ge=0, le=64, description="First proposals: the surrogate's best spread-out guesses."
-    )
-    choose: int | None = Field(
-        None,
-        ge=2,
-        description="Keep only the best `choose` of the campaign's solvents, as the surrogate "
-        "ranks every combination, before the campaign starts (a discrete pre-screen).",
-    )
-    kappa: float = Field(1.0, ge=0.0, le=10.0, description="UCB: mean + kappa × std.")
-
-
 class CampaignSpec(FrozenModel):
-    """What to run: the search space, the objective, the budget and which planner and lab."""
+    """What to run, for any kind: the goal, the budget, and which planner and lab.
 
+    A kind adds its design space and sets `METRICS`, the metrics it can produce.
+    """
+
+    METRICS: ClassVar[Mapping[str, str]] = {}
+    """Metric name -> unit, for every metric a campaign of this kind can optimise or constrain."""
+
+    kind: str = Field(description="The campaign kind (electroloop.kinds.registry.KINDS).")
     name: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80, description="Campaign name."
     )
@@ -64,16 +41,6 @@ class CampaignSpec(FrozenModel):
         "electrolyte-conductivity", min_length=1, description="MLflow experiment to record into."
     )
     description: str = ""
-    solvents: tuple[Solvent, ...] = Field(min_length=2, description="Solvents of the blend.")
-    salt: Salt
-    temperature: float = Field(ge=-40.0, le=100.0, description="Temperature, °C.")
-    max_components: int | None = Field(
-        None, ge=1, description="At most this many solvents with a non-zero fraction."
-    )
-    parameters: tuple[Parameter, ...] = Field((), description="Extra range/choice parameters.")
-    linear_constraints: tuple[LinearConstraint, ...] = Field(
-        (), description="Linear inequalities, e.g. 'EC + PC <= 0.6'."
-    )
     objectives: tuple[Objective, ...] = Field((Objective(),), min_length=1, max_length=4)
     outcome_constraints: tuple[OutcomeConstraint, ...] = ()
     budget: int = Field(ge=1, le=10_000, description="Number of trials to run.")
@@ -106,14 +73,6 @@ class CampaignSpec(FrozenModel):
         description="Which lab runs it: 'simulated' (every instrument simulated) or a lab file, "
         "e.g. 'labs/bench1.toml' (relative to the campaign file).",
     )
-    surrogate: SurrogateUse | None = Field(
-        None, description="A registered surrogate that pre-screens and makes first proposals."
-    )
-    cycling: CyclingSpec | None = Field(
-        None,
-        description="Build a cell from each formulation and cycle it (a cycling campaign); "
-        "without it, the campaign measures conductivity only.",
-    )
 
     @field_validator("planner")
     @classmethod
@@ -135,39 +94,16 @@ class CampaignSpec(FrozenModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> CampaignSpec:
+    def _consistent_goal(self) -> Self:
         if self.batch_size > self.budget:
             raise ValueError(
                 f"batch_size {self.batch_size} exceeds budget {self.budget}; "
                 "allowed: batch_size <= budget"
             )
-        self.space  # noqa: B018  validates the mixture (bounds can sum to 1, unique names)
-        chosen = self.surrogate.choose if self.surrogate else None
-        if chosen is not None and chosen > len(self.solvents):
-            raise ValueError(
-                f"surrogate.choose {chosen}; allowed: 2..{len(self.solvents)} (the solvents given)"
-            )
         goal = self.goal
-        unknown = sorted(set(goal.metrics) - set(METRICS))
+        unknown = sorted(set(goal.metrics) - set(self.METRICS))
         if unknown:
-            raise ValueError(f"unknown metrics {unknown}; allowed: {sorted(METRICS)}")
-        cell_metrics = sorted(set(goal.metrics) & CELL_METRICS)
-        if cell_metrics and self.cycling is None:
-            raise ValueError(
-                f"metrics {cell_metrics} come from cycling cells; allowed: add a [cycling] "
-                "table, or use conductivity and cost"
-            )
-        cycling = self.cycling
-        if cycling is not None and self.temperature > cycling.window.max_temperature:
-            raise ValueError(
-                f"temperature {self.temperature} °C; allowed: <= "
-                f"{cycling.window.max_temperature} °C for {cycling.chemistry} cells"
-            )
-        if self.cycling is not None and self.pipeline:
-            raise ValueError(
-                "pipeline: a cycling campaign proposes as channels free up; "
-                "allowed: pipeline = false"
-            )
+            raise ValueError(self.unknown_metrics(unknown))
         if len(goal.objectives) > 1 and goal.reference_point() is None:
             missing = [
                 f"objectives[{i}] ({o.name})"
@@ -181,25 +117,21 @@ class CampaignSpec(FrozenModel):
             )
         return self
 
-    @property
-    def space(self) -> SearchSpace:
-        """The search space the planner explores."""
-        return SearchSpace(
-            solvents=self.solvents,
-            salt=self.salt,
-            temperature=self.temperature,
-            max_components=self.max_components,
-            parameters=self.parameters,
-            linear_constraints=self.linear_constraints,
-        )
+    def unknown_metrics(self, names: list[str]) -> str:
+        """The error for metrics this kind cannot produce (a kind may say where they come from)."""
+        return f"unknown metrics {names}; allowed: {sorted(self.METRICS)}"
 
     @property
     def goal(self) -> Goal:
         """What the planner optimises."""
         return Goal(objectives=self.objectives, outcome_constraints=self.outcome_constraints)
 
+    def unit(self, metric: str) -> str:
+        """The unit of one of this kind's metrics."""
+        return self.METRICS[metric]
 
-def _describe(error: dict[str, Any]) -> str:
+
+def _describe(error: Mapping[str, Any]) -> str:
     location = ".".join(str(part) for part in error["loc"]) or "(file)"
     if error["type"] == "extra_forbidden":
         return f"{location}: unknown key (value {error['input']!r}); remove it or fix its spelling"
@@ -211,17 +143,21 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{location}: {message} (got {error['input']!r})"
 
 
-def parse_campaign(data: dict[str, Any], source: str = "<campaign>") -> CampaignSpec:
-    """Validate a campaign given as a mapping; raise ConfigError listing every problem."""
+S = TypeVar("S", bound=CampaignSpec)
+
+
+def validate_spec(spec_type: type[S], data: Mapping[str, Any], source: str) -> S:
+    """`data` as a `spec_type`; ConfigError listing every problem, each naming its field."""
     try:
-        return CampaignSpec.model_validate(data)
+        return spec_type.model_validate(data)
     except ValidationError as exc:
         problems = "\n".join(f"  - {_describe(e)}" for e in exc.errors(include_url=False))
         raise ConfigError(f"{source}: invalid campaign:\n{problems}") from None
 
 
-def load_campaign(path: str | Path) -> CampaignSpec:
-    """Read and validate a campaign TOML file."""
+def read_campaign_file(path: str | Path) -> dict[str, Any]:
+    """A campaign TOML file as a mapping, with its planner and lab files named relative to it
+    (so it runs the same from any folder); ConfigError if unreadable or not TOML."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -233,20 +169,9 @@ def load_campaign(path: str | Path) -> CampaignSpec:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     planner = data.get("planner")
     if isinstance(planner, str) and ".py:" in planner:
-        # A planner file is named relative to the campaign file, wherever it is run from.
         file, _, cls = planner.rpartition(":")
         data["planner"] = f"{(path.parent / file).resolve()}:{cls}"
     lab = data.get("lab")
     if isinstance(lab, str) and lab.endswith(".toml"):
-        data["lab"] = str((path.parent / lab).resolve())  # like the planner file
-    return parse_campaign(data, str(path))
-
-
-def default_campaign_text() -> str:
-    """The embedded demo campaign (EC/EMC/DMC + LiPF6 at 25 °C), shipped inside the package."""
-    return resources.files("electroloop.orchestrator").joinpath(DEFAULT_CAMPAIGN).read_text("utf-8")
-
-
-def default_campaign() -> CampaignSpec:
-    """The embedded demo campaign, validated."""
-    return parse_campaign(tomllib.loads(default_campaign_text()), "embedded conductivity.toml")
+        data["lab"] = str((path.parent / lab).resolve())
+    return data

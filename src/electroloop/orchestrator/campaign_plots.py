@@ -11,7 +11,6 @@ from pathlib import Path
 
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.events import CampaignState
-from electroloop.orchestrator.metrics import METRICS
 from electroloop.orchestrator.reporting import convergence_plot, pareto_plot, parity_plot
 
 
@@ -38,7 +37,7 @@ def campaign_plots(
             primary_values(state, spec),
             folder / "convergence.png",
             title=title,
-            ylabel=f"{primary.name} [{METRICS[primary.name]}]",
+            ylabel=f"{primary.name} [{spec.unit(primary.name)}]",
             maximize=primary.direction == "maximize",
             optimum=optimum,
         )
@@ -57,7 +56,7 @@ def campaign_plots(
                 [point for point, ok in pair if ok],
                 folder / "pareto.png",
                 names=(first.name, second.name),
-                units=(METRICS[first.name], METRICS[second.name]),
+                units=(spec.unit(first.name), spec.unit(second.name)),
                 maximize=(first.direction == "maximize", second.direction == "maximize"),
                 reference=(reference[first.name], reference[second.name]) if reference else None,
                 title=title,
@@ -76,7 +75,7 @@ def campaign_plots(
                 [measured for _, measured in predicted],
                 folder / "parity.png",
                 name=primary.name,
-                unit=METRICS[primary.name],
+                unit=spec.unit(primary.name),
                 title=title,
             )
         )

@@ -21,8 +21,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import Field
 
-from electroloop.errors import CampaignError, InstrumentError, PlannerError
-from electroloop.kinds.electrolyte.experiment import ConductivityExperiment
+from electroloop.errors import CampaignError, PlannerError
 from electroloop.models import (
     Candidate,
     DosingRecord,
@@ -42,17 +41,14 @@ from electroloop.orchestrator.events import (
     CandidateEdited,
     CandidateFailed,
     CandidatesProposed,
-    DosingRecorded,
-    DosingStarted,
     Event,
     IterationCompleted,
     LibraryScreened,
     ManualStepDone,
-    MeasurementRecorded,
     ObservationAdded,
     apply,
 )
-from electroloop.orchestrator.metrics import derived_metrics
+from electroloop.orchestrator.experiment import Experiment, Outcome, TrialFailed
 from electroloop.orchestrator.progress import Oracle, progress_metrics
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.planners.capabilities import PlannerPort
@@ -118,7 +114,7 @@ class Campaign:
         spec: CampaignSpec,
         store: CampaignStore,
         planner: Planner,
-        experiment: ConductivityExperiment,
+        experiment: Experiment,
         observers: Sequence[TrialObserver] = (),
         oracle: Oracle | None = None,
         manual: ManualSteps | None = None,
@@ -172,12 +168,11 @@ class Campaign:
         if limit is not None:
             n = min(n, limit)
         candidates = self.planner.ask(n)
-        space = self.spec.space
         for candidate in candidates:
             if candidate.id in state.candidates:
                 raise PlannerError(f"{self.planner.name} re-used candidate id {candidate.id!r}")
             try:
-                space.check(candidate.formulation)
+                self.experiment.check(candidate.formulation)
             except ValueError as exc:
                 raise PlannerError(
                     f"{self.planner.name} proposed {candidate.id} outside the search space: {exc}"
@@ -222,7 +217,7 @@ class Campaign:
             if decision.formulation is None:
                 raise CampaignError(f"{candidate.id}: an edit needs the edited formulation")
             try:
-                self.spec.space.check(decision.formulation)
+                self.experiment.check(decision.formulation)
             except ValueError as exc:
                 raise CampaignError(f"{candidate.id}: the edited formulation: {exc}") from None
             edits[candidate.id] = Candidate(
@@ -287,18 +282,16 @@ class Campaign:
         )
 
     def run_trial(self, candidate: Candidate) -> TrialRecord:
-        """Dose and measure one candidate, storing each fact as soon as it exists."""
-        sample = self.dose_and_measure(candidate)
-        if isinstance(sample, TrialRecord):
-            return sample
-        dosing, measurement = sample
-        return self.observe(candidate, dosing, measurement, {})
+        """Run one candidate's trial (the kind's `Experiment`), storing each fact as it exists."""
+        self.check_runnable(candidate)
+        try:
+            outcome = self.experiment.run(candidate, self)
+        except TrialFailed as failed:
+            return self._fail(candidate, self.state, failed.dosing, failed.reason)
+        return self.observe(candidate, outcome)
 
-    def dose_and_measure(
-        self, candidate: Candidate
-    ) -> tuple[DosingRecord, Measurement] | TrialRecord:
-        """Dose a sample of the candidate and measure its conductivity (each fact stored as it
-        exists); a failed trial's `TrialRecord` if an instrument failed."""
+    def check_runnable(self, candidate: Candidate) -> None:
+        """CampaignError unless the candidate was proposed here and has not ended."""
         state = self.state
         if candidate.id not in state.candidates:
             raise CampaignError(f"candidate {candidate.id!r} was never proposed in {self.id!r}")
@@ -306,58 +299,28 @@ class Campaign:
             raise CampaignError(f"candidate {candidate.id!r} has already been run")
         if candidate.id in state.abandoned:
             raise CampaignError(f"candidate {candidate.id!r} was abandoned; it is never run")
-        if candidate.id in state.measurements and candidate.id in state.dosings:
-            return state.dosings[candidate.id], state.measurements[candidate.id][-1]
-        if candidate.id in state.dosings:  # the process died between dosing and measuring
-            dosing = state.dosings[candidate.id]
-            if not self.experiment.recover(dosing):
-                return self._fail(candidate, state, dosing, "interrupted after dosing; vial lost")
-        else:
-            self._refill_if_short(candidate)
-            self._record(DosingStarted(candidate_id=candidate.id))
-            try:
-                dosing = self.experiment.prepare(candidate)
-            except InstrumentError as exc:
-                return self._fail(candidate, state, None, f"dosing failed: {exc}")
-            self._record(DosingRecorded(record=dosing))
-        try:
-            measurement = self.experiment.measure(candidate)
-        except InstrumentError as exc:
-            return self._fail(candidate, state, dosing, f"measurement failed: {exc}")
-        self._record(MeasurementRecorded(measurement=measurement))
-        return dosing, measurement
 
-    def observe(
-        self,
-        candidate: Candidate,
-        dosing: DosingRecord,
-        measurement: Measurement,
-        values: Mapping[str, float],
-        **extra: Any,
-    ) -> TrialRecord:
-        """Record the candidate's observation (the measurement, derived metrics and `values`,
-        e.g. a cell's cycling metrics) and hand the trial to the observers."""
+    def observe(self, candidate: Candidate, outcome: Outcome) -> TrialRecord:
+        """Record the candidate's observation (the outcome's values) and hand the trial to the
+        observers."""
         state = self.state
         observation = Observation(
             candidate_id=candidate.id,
             formulation=candidate.formulation,
-            as_dosed=dosing.as_dosed,
-            values={
-                measurement.quantity: measurement.value,
-                **derived_metrics(self.spec.space, dosing.as_dosed),
-                **values,
-            },
+            as_dosed=outcome.as_dosed,
+            values=dict(outcome.values),
         )
         self._record(ObservationAdded(observation=observation))
         record = TrialRecord(
             index=state.trial_index[candidate.id],
             candidate=candidate,
-            dosing=dosing,
-            measurement=measurement,
+            dosing=outcome.dosing,
+            measurement=outcome.measurement,
             observation=observation,
             failure=None,
             **self._progress(),
-            **extra,
+            series=outcome.series,
+            artifacts=outcome.artifacts,
         )
         self._notify(record)
         return record
@@ -366,29 +329,6 @@ class Campaign:
         """Record that the candidate's trial failed (e.g. its cell tripped a safety limit)."""
         state = self.state
         return self._fail(candidate, state, state.dosings.get(candidate.id), reason, **extra)
-
-    def _refill_if_short(self, candidate: Candidate) -> None:
-        """Ask a person to refill each bottle too low for this candidate (if anyone is there).
-
-        Without `manual` the dosing station refuses the dose itself and the trial fails.
-        """
-        if self.manual is None:
-            return
-        for stock, missing in self.experiment.shortfall(candidate).items():
-            capacity = self.experiment.bottle_capacity
-            step = ManualStep(
-                key=f"refill-{stock}-{candidate.id}",
-                title=f"Refill stock bottle {stock}",
-                instructions=(
-                    f"Stock **{stock}** is too low for candidate {candidate.id}: it needs "
-                    f"{missing:.2f} g more. Top the bottle up with the same stock solution, "
-                    "weigh what you added, enter the grams added and resume."
-                ),
-                fields={"added_mass": (round(capacity / 2, 1), round(missing, 3), capacity)},
-            )
-            response = self.manual(step)
-            self.experiment.refill(stock, float(response["added_mass"]))
-            self.record_manual_step(step, {**response, "stock": stock})
 
     def conclude_iteration(self, candidates: Sequence[Candidate]) -> None:
         """Tell the planner what the batch produced, then snapshot its state in the log."""

@@ -27,11 +27,12 @@ from electroloop.instruments.transport import (
     RecordingResource,
     open_resource,
 )
+from electroloop.kinds.cycling.campaign import CyclingCampaign
 from electroloop.kinds.cycling.loop import CyclingRig
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.kinds.electrolyte.experiment import ConductivityExperiment
 from electroloop.kinds.electrolyte.recipes import stocks_for
 from electroloop.models import SearchSpace, Stock
-from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.closed_loop import Campaign, ManualSteps, TrialObserver
 from electroloop.orchestrator.events import CampaignState
 from electroloop.orchestrator.leases import Lease
@@ -50,7 +51,7 @@ from electroloop.workflows.surrogate_training import mixture_scorer
 
 
 def build_planner(
-    spec: CampaignSpec,
+    spec: ElectrolyteCampaign,
     store: CampaignStore,
     resume: CampaignState | None = None,
     surrogate: Surrogate | None = None,
@@ -75,7 +76,7 @@ def build_planner(
     if spec.ask_timeout is not None:
         options["ask_timeout"] = spec.ask_timeout
     accepted = inspect.signature(planner_class).parameters
-    if spec.cycling is not None and "initialization_budget" in accepted:
+    if isinstance(spec, CyclingCampaign) and "initialization_budget" in accepted:
         # Cells take days: the first batch is the whole initial design, and later batches come
         # from the model fitted on the first cells' interim results.
         options["initialization_budget"] = spec.batch_size
@@ -93,7 +94,7 @@ def build_planner(
     return planner
 
 
-def lab_for(spec: CampaignSpec) -> LabFile:
+def lab_for(spec: ElectrolyteCampaign) -> LabFile:
     """The lab file the campaign names ('simulated': the embedded lab.sim.toml)."""
     return load_lab(None if spec.lab == "simulated" else spec.lab)
 
@@ -111,14 +112,14 @@ def simulated_stocks(space: SearchSpace, lab: LabFile) -> list[Stock]:
     return stocks_for(space, lab.stock_molality, densities, lab.stock_mass)
 
 
-def simulator_oracle(spec: CampaignSpec) -> Oracle | None:
+def simulator_oracle(spec: ElectrolyteCampaign) -> Oracle | None:
     """What the simulated lab's physics knows (true σ and its optimum); None for a real lab.
 
     Raises `SimulationError` for a space outside the physics, before anything moves.
     """
     if not lab_for(spec).meter.simulated:
         return None  # a real meter: nobody knows the true σ
-    if spec.cycling is not None:
+    if isinstance(spec, CyclingCampaign):
         check_space(spec.space)
         return None  # cells: their optimum has no closed form to compare against
     space = spec.space
@@ -230,7 +231,7 @@ def pump_addresses(
     return {s.name: table[s.name] for s in stocks}
 
 
-def simulated_lab(lab: LabFile, spec: CampaignSpec, roles: Collection[str]) -> SimulatedLab:
+def simulated_lab(lab: LabFile, spec: ElectrolyteCampaign, roles: Collection[str]) -> SimulatedLab:
     """The lab file's simulators for `roles`, on one bench and one clock, with their faults."""
     return SimulatedLab(
         simulated_stocks(spec.space, lab),
@@ -248,7 +249,7 @@ def simulated_lab(lab: LabFile, spec: CampaignSpec, roles: Collection[str]) -> S
 
 @contextmanager
 def assemble(
-    spec: CampaignSpec,
+    spec: ElectrolyteCampaign,
     settings: Settings,
     campaign_id: str,
     observers: list[TrialObserver],
@@ -334,6 +335,7 @@ def assemble(
         )
         station.initialize()
         experiment = ConductivityExperiment(
+            space=spec.space,
             dosing=station,
             probe=ConductivityMeter(meter_io),
             vials=sim.bench,
@@ -349,6 +351,6 @@ def assemble(
             campaign_id, spec, store, planner, experiment, observers, oracle, manual=manual
         )
         rig = None
-        if spec.cycling is not None:
+        if isinstance(spec, CyclingCampaign):
             rig = cycling_rig(spec, lab, settings, campaign_id, stack)
         yield Assembly(campaign=campaign, simulator=sim, reconciled=notes, cycling=rig)

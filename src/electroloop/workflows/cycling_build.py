@@ -23,13 +23,14 @@ from electroloop.instruments.scpi import WallClock
 from electroloop.instruments.sim.cell_line import fill_over_link
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.transport import MessageResource, ReconnectingResource, open_resource
+from electroloop.kinds.cycling.campaign import CyclingCampaign
 from electroloop.kinds.cycling.cell_plots import plot_cell
 from electroloop.kinds.cycling.cellpy_export import export_cell
 from electroloop.kinds.cycling.loop import CellArtifacts, CyclingRig
 from electroloop.kinds.cycling.records import CellRecordStore
 from electroloop.kinds.cycling.summary import PhaseData
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.models import DosingRecord, Measurement, SearchSpace
-from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.leases import LeaseBook
 from electroloop.settings import LabFile, Settings
 from electroloop.simulations.cell_circuit import CellSpec
@@ -69,7 +70,7 @@ class SimulatedCellLine:
         fill_over_link(self.resource, channel, self.spec_for(dosing, capacity))
 
 
-def check_cycling_space(spec: CampaignSpec) -> None:
+def check_cycling_space(spec: ElectrolyteCampaign) -> None:
     """Refuse, before anything moves, what the simulated cells' SEI rule does not cover."""
     known = {Chem.CanonSmiles(smiles) for smiles in COMPONENTS.values()} | set(COMPONENTS)
     for index, solvent in enumerate(spec.solvents):
@@ -102,12 +103,10 @@ def cell_artifacts(folder: Path, campaign_id: str) -> CellArtifacts:
 
 
 def cycling_rig(
-    spec: CampaignSpec, lab: LabFile, settings: Settings, campaign_id: str, stack: ExitStack
+    spec: CyclingCampaign, lab: LabFile, settings: Settings, campaign_id: str, stack: ExitStack
 ) -> CyclingRig:
     """The cycler (started as its own process if simulated), cell line, record store, leases."""
     cycling = spec.cycling
-    if cycling is None:
-        raise ConfigError("not a cycling campaign: it has no [cycling] table")
     if lab.cycler is None:
         raise ConfigError(f"lab {lab.name!r} has no [cycler]; a cycling campaign needs one")
     chosen = lab.cycler

@@ -15,12 +15,8 @@ from prefect import flow, serve
 from pydantic import BaseModel, Field, model_validator
 
 from electroloop.errors import ConfigError
-from electroloop.orchestrator.campaign import (
-    CampaignSpec,
-    default_campaign,
-    load_campaign,
-    parse_campaign,
-)
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign, default_campaign
+from electroloop.kinds.registry import load_campaign, parse_campaign
 from electroloop.settings import Settings
 from electroloop.simulations.density import SALT_SMILES, SOLVENT_SMILES
 from electroloop.simulations.oracle.molecules import XtbParameters
@@ -118,7 +114,7 @@ class CampaignForm(BaseModel):
             required=self.approval_required, timeout_minutes=self.approval_timeout_minutes
         )
 
-    def to_spec(self, root: Path) -> CampaignSpec:
+    def to_spec(self, root: Path) -> ElectrolyteCampaign:
         """The validated campaign; every problem names its field, before anything moves."""
         base = (
             default_campaign()

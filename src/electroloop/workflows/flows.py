@@ -20,10 +20,12 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
+from electroloop.kinds.cycling.campaign import CyclingCampaign
 from electroloop.kinds.cycling.loop import CellSteps, CyclingLoop, CyclingRig, drive_cells
 from electroloop.kinds.cycling.spec import CyclingSpec
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
+from electroloop.kinds.registry import AnyCampaign, parse_campaign
 from electroloop.models import Candidate, Formulation, FrozenModel, Observation
-from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.campaign_plots import campaign_plots, primary_values
 from electroloop.orchestrator.closed_loop import Campaign, Steps, TrialRecord, drive
 from electroloop.orchestrator.events import CampaignState, CandidatesProposed, IterationCompleted
@@ -128,7 +130,7 @@ class TrialObserverPrinter:
             print(f"{head} FAILED: {trial.failure}")
 
 
-def new_campaign_id(spec: CampaignSpec) -> str:
+def new_campaign_id(spec: ElectrolyteCampaign) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return f"{spec.name}-{stamp}-{uuid.uuid4().hex[:6]}"
 
@@ -178,7 +180,7 @@ def _mark_dead_run_crashed(previous: Lease | None, by: str) -> None:
 
 
 def run_campaign(
-    spec: CampaignSpec,
+    spec: ElectrolyteCampaign,
     campaign_id: str | None = None,
     approval: ApprovalPolicy | None = None,
     *,
@@ -213,7 +215,7 @@ def run_campaign(
 
 
 def _run_leased(
-    spec: CampaignSpec,
+    spec: ElectrolyteCampaign,
     settings: Settings,
     campaign_id: str,
     approval: ApprovalPolicy,
@@ -295,7 +297,7 @@ def _run_leased(
                 if surrogate is not None and screened:
                     loop.record_screening(surrogate.label, screened, screened[0]["solvents"])
             try:
-                if assembly.cycling is not None and spec.cycling is not None:
+                if isinstance(spec, CyclingCampaign) and assembly.cycling is not None:
                     _drive_cells(
                         loop, spec.cycling, assembly.cycling, approval, resume, check_leases
                     )
@@ -384,7 +386,7 @@ def _record_missed_trials(loop: Campaign, tracker: MlflowTracker) -> None:
 
 
 def _summarise(
-    spec: CampaignSpec,
+    spec: ElectrolyteCampaign,
     settings: Settings,
     campaign_id: str,
     state: CampaignState,
@@ -425,7 +427,7 @@ def _summarise(
 
 @flow(name="conductivity-campaign", log_prints=True)
 def conductivity_campaign(
-    campaign: CampaignSpec,
+    campaign: AnyCampaign,
     campaign_id: str | None = None,
     approval: ApprovalPolicy | None = None,
 ) -> CampaignSummary:
@@ -441,7 +443,7 @@ def resume_campaign(
     """Continue a campaign whose flow died, from its event log: nothing measured is run
     again, nothing proposed is lost, and the dead run's leases are taken over."""
     with CampaignStore(Settings().store_path) as store:
-        spec = CampaignSpec.model_validate(store.started_spec(campaign_id))
+        spec = parse_campaign(store.started_spec(campaign_id), f"campaign {campaign_id}")
     return run_campaign(spec, campaign_id, approval, resume=True)
 
 

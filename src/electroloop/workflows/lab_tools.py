@@ -24,7 +24,7 @@ from electroloop.instruments.smu import Keithley2450
 from electroloop.instruments.syringe_pump import SyringePump
 from electroloop.instruments.thermal_chamber import ThermalChamber
 from electroloop.instruments.transport import ReconnectingResource, open_resource
-from electroloop.orchestrator.campaign import CampaignSpec
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.settings import InstrumentSpec, LabFile
 from electroloop.workflows.build import simulated_lab, simulated_stocks
 
@@ -50,7 +50,7 @@ class InstrumentCheck:
 
 
 @contextmanager
-def simulators(lab: LabFile, spec: CampaignSpec) -> Iterator[SimulatedLab | None]:
+def simulators(lab: LabFile, spec: ElectrolyteCampaign) -> Iterator[SimulatedLab | None]:
     """Every simulator the lab file asks for (address 'sim'), on one bench and one clock."""
     roles = [role for role, chosen in lab.instruments().items() if chosen.simulated]
     if not roles:
@@ -60,7 +60,7 @@ def simulators(lab: LabFile, spec: CampaignSpec) -> Iterator[SimulatedLab | None
         yield sim
 
 
-def endpoints(lab: LabFile, spec: CampaignSpec, sim: SimulatedLab | None) -> list[Endpoint]:
+def endpoints(lab: LabFile, spec: ElectrolyteCampaign, sim: SimulatedLab | None) -> list[Endpoint]:
     """Every instrument of the lab with the address to reach it (simulators: on loopback)."""
     found: list[Endpoint] = []
     for role, chosen in lab.instruments().items():
@@ -83,7 +83,7 @@ def endpoints(lab: LabFile, spec: CampaignSpec, sim: SimulatedLab | None) -> lis
     return found
 
 
-def local_lab_toml(lab: LabFile, spec: CampaignSpec, sim: SimulatedLab | None) -> str:
+def local_lab_toml(lab: LabFile, spec: ElectrolyteCampaign, sim: SimulatedLab | None) -> str:
     """The lab file with each simulator's loopback address in place of 'sim' (and no faults:
     they live in the running simulators), so other processes reach them as real instruments."""
     data = lab.model_dump(mode="json", exclude_none=True)

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from electroloop.errors import ConfigError
-from electroloop.orchestrator.campaign import CampaignSpec, parse_campaign
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
+from electroloop.kinds.registry import parse_campaign
 from electroloop.planners.sobol import SobolPlanner
 from electroloop.settings import Settings
 from electroloop.surrogates.surrogate import Surrogate
@@ -23,7 +24,7 @@ from electroloop.workflows.surrogate_registry import load
 from electroloop.workflows.surrogate_training import mixture_scorer
 
 
-def campaign_surrogate(spec: CampaignSpec, settings: Settings) -> Surrogate | None:
+def campaign_surrogate(spec: ElectrolyteCampaign, settings: Settings) -> Surrogate | None:
     """The registered surrogate the campaign names (None if it names none), checked to predict
     the campaign's primary objective before anything moves."""
     use = spec.surrogate
@@ -40,8 +41,8 @@ def campaign_surrogate(spec: CampaignSpec, settings: Settings) -> Surrogate | No
 
 
 def choose_solvents(
-    spec: CampaignSpec, surrogate: Surrogate, pool: int = 256
-) -> tuple[CampaignSpec, list[dict[str, Any]]]:
+    spec: ElectrolyteCampaign, surrogate: Surrogate, pool: int = 256
+) -> tuple[ElectrolyteCampaign, list[dict[str, Any]]]:
     """The campaign narrowed to its best `surrogate.choose` solvents, and every option scored.
 
     Combinations whose bounds cannot sum to 1 (or that break a linear constraint's names) are

@@ -23,10 +23,9 @@ from mlflow.tracking import MlflowClient
 
 from electroloop import __version__
 from electroloop.errors import TrackingError
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.models import Formulation, Transcript
-from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.closed_loop import TrialRecord
-from electroloop.orchestrator.metrics import METRICS
 
 _NOT_IN_GROUP = ("name", "seed", "description")
 """Campaign fields repeats may differ in and still be repeats of one design."""
@@ -41,13 +40,13 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def spec_group(spec: CampaignSpec) -> str:
+def spec_group(spec: ElectrolyteCampaign) -> str:
     """Hash of the campaign design without name, seed and description: equal for repeats."""
     design = spec.model_dump(mode="json", exclude=set(_NOT_IN_GROUP))
     return sha256(json.dumps(design, sort_keys=True))[:12]
 
 
-def campaign_toml(spec: CampaignSpec) -> str:
+def campaign_toml(spec: ElectrolyteCampaign) -> str:
     """The validated campaign as a TOML file that `electroloop run` accepts again."""
     return tomli_w.dumps(spec.model_dump(mode="json", exclude_none=True))
 
@@ -74,7 +73,7 @@ def _formulation_params(prefix: str, formulation: Formulation) -> dict[str, str]
     return params
 
 
-def _spec_params(spec: CampaignSpec) -> dict[str, str]:
+def _spec_params(spec: ElectrolyteCampaign) -> dict[str, str]:
     params: dict[str, Any] = {
         "budget": spec.budget,
         "batch_size": spec.batch_size,
@@ -133,7 +132,7 @@ class MlflowTracker:
         self,
         tracking_uri: str,
         artifact_root: Path,
-        spec: CampaignSpec,
+        spec: ElectrolyteCampaign,
         campaign_id: str,
         oracle_model: str | None = None,
         *,
@@ -161,7 +160,7 @@ class MlflowTracker:
             "electroloop.group": spec_group(spec),
             "electroloop.primary_metric": primary.name,
             "electroloop.primary_direction": primary.direction,
-            "electroloop.primary_unit": METRICS[primary.name],
+            "electroloop.primary_unit": self.spec.unit(primary.name),
         }
         if oracle_model:
             tags["electroloop.oracle"] = oracle_model

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from matplotlib.image import imread
 
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign, default_campaign
+from electroloop.kinds.registry import load_campaign
 from electroloop.models import Candidate, Estimate, Formulation, Observation
-from electroloop.orchestrator.campaign import CampaignSpec, default_campaign, load_campaign
 from electroloop.orchestrator.campaign_plots import campaign_plots, primary_values
 from electroloop.orchestrator.events import (
     CampaignStarted,
@@ -23,7 +24,7 @@ MIX = Formulation(fractions={"EC": 0.3, "EMC": 0.7}, salt="LiPF6", molality=1.0,
 
 
 def folded(
-    spec: CampaignSpec, values: list[dict[str, float] | None], predicted: bool
+    spec: ElectrolyteCampaign, values: list[dict[str, float] | None], predicted: bool
 ) -> CampaignState:
     """A campaign state with one trial per entry of `values` (None: the trial failed)."""
     estimate = Estimate(mean=9.0, std=0.5) if predicted else None

@@ -9,14 +9,15 @@ import pytest
 
 from electroloop.errors import CampaignError, ConfigError
 from electroloop.instruments.sim.server import Fault
-from electroloop.orchestrator.campaign import CampaignSpec, default_campaign, parse_campaign
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign, default_campaign
+from electroloop.kinds.registry import parse_campaign
 from electroloop.orchestrator.closed_loop import Campaign
 from electroloop.orchestrator.events import DosingRecorded
 from electroloop.settings import Settings
 from electroloop.workflows.build import Assembly, assemble
 
 
-def spec(**overrides: object) -> CampaignSpec:
+def spec(**overrides: object) -> ElectrolyteCampaign:
     data = default_campaign().model_dump(mode="json")
     data |= {"planner": "sobol", "budget": 8, "batch_size": 4, "name": "loop"} | overrides
     return parse_campaign(data, "test")

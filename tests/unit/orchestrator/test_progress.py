@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.models import Formulation, Goal, Objective, Observation, OutcomeConstraint
-from electroloop.orchestrator.campaign import default_campaign
 from electroloop.orchestrator.closed_loop import TrialRecord
 from electroloop.orchestrator.progress import Oracle, best_feasible, progress_metrics
 from electroloop.settings import Settings

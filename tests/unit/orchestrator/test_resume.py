@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from electroloop.errors import CampaignError
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign, default_campaign
+from electroloop.kinds.registry import parse_campaign
 from electroloop.models import Formulation
-from electroloop.orchestrator.campaign import CampaignSpec, default_campaign, parse_campaign
 from electroloop.orchestrator.closed_loop import Decision, ManualStep
 from electroloop.orchestrator.events import (
     CampaignResumed,
@@ -25,7 +26,7 @@ from electroloop.settings import Settings, default_lab_text
 from electroloop.workflows.build import assemble
 
 
-def spec(**overrides: object) -> CampaignSpec:
+def spec(**overrides: object) -> ElectrolyteCampaign:
     data = default_campaign().model_dump(mode="json")
     data |= {"planner": "sobol", "budget": 8, "batch_size": 4, "name": "resume"} | overrides
     return parse_campaign(data, "test")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.models import Formulation, Observation
-from electroloop.orchestrator.campaign import default_campaign
 from electroloop.planners.ax_planner import AxPlanner
 from electroloop.planners.sobol import SobolPlanner
 from electroloop.planners.surrogate_guided import SurrogateGuided, pick

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from electroloop.errors import SimulationError
+from electroloop.kinds.electrolyte.campaign import default_campaign
+from electroloop.kinds.registry import parse_campaign
 from electroloop.models import Salt, SearchSpace, Solvent
-from electroloop.orchestrator.campaign import default_campaign, parse_campaign
 from electroloop.settings import Settings
 from electroloop.simulations import conductivity as landesfeind
 from electroloop.simulations import electrolyte, physics

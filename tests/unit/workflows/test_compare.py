@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from electroloop.errors import ConfigError
-from electroloop.orchestrator.campaign import default_campaign
+from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.settings import Settings
 from electroloop.workflows.build import assemble, simulator_oracle
 from electroloop.workflows.compare import compare

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from electroloop.cli import main
 from electroloop.errors import CampaignError, ConfigError
+from electroloop.kinds.electrolyte.campaign import default_campaign
+from electroloop.kinds.registry import parse_campaign
 from electroloop.models import Candidate, Estimate
-from electroloop.orchestrator.campaign import default_campaign, parse_campaign
 from electroloop.workflows.approvals import decisions_from, review_description, review_form
 from electroloop.workflows.deployments import (
     CampaignForm,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from electroloop.orchestrator.campaign import default_campaign, load_campaign
+from electroloop.kinds.electrolyte.campaign import default_campaign
+from electroloop.kinds.registry import load_campaign
 from electroloop.workflows.tracking import campaign_toml, mlflow_key, spec_group
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "campaigns"

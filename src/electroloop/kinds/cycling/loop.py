@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from electroloop.errors import InstrumentError, InstrumentTimeout
+from electroloop.errors import CampaignError, InstrumentError, InstrumentTimeout
 from electroloop.instruments.cycler import (
     ChannelStatus,
     CycleRecord,
@@ -40,8 +40,9 @@ from electroloop.kinds.cycling.cycle_life import stop_rule
 from electroloop.kinds.cycling.records import CellRecordStore
 from electroloop.kinds.cycling.spec import CyclingSpec, Phase
 from electroloop.kinds.cycling.summary import CycleStats, PhaseData, summarize
+from electroloop.kinds.electrolyte.experiment import ConductivityExperiment
 from electroloop.models import Candidate, DosingRecord, Estimate, Measurement
-from electroloop.orchestrator.closed_loop import Campaign, ManualStep, TrialRecord
+from electroloop.orchestrator.closed_loop import Campaign, ManualStep
 from electroloop.orchestrator.events import (
     CellAssembled,
     CellFinished,
@@ -49,6 +50,7 @@ from electroloop.orchestrator.events import (
     InterimObservation,
     PhaseStarted,
 )
+from electroloop.orchestrator.experiment import Outcome, TrialFailed
 from electroloop.orchestrator.leases import Lease, LeaseBook, LeaseHeld
 
 logger = logging.getLogger(__name__)
@@ -130,6 +132,12 @@ class CyclingLoop:
         step: StepRunner = lambda name, action: action(),
     ) -> None:
         self.campaign = campaign
+        if not isinstance(campaign.experiment, ConductivityExperiment):
+            raise CampaignError(
+                "a cycling campaign doses and measures each formulation before it builds a "
+                f"cell; its experiment is a {type(campaign.experiment).__name__}"
+            )
+        self.samples: ConductivityExperiment = campaign.experiment
         self.spec = spec
         self.rig = rig
         self.say = say
@@ -211,10 +219,12 @@ class CyclingLoop:
 
     def set_up(self, candidate: Candidate) -> None:
         """Dose, measure, fill a cell, lease a channel and start its first phase."""
-        sample = self.campaign.dose_and_measure(candidate)
-        if isinstance(sample, TrialRecord):
-            return  # the trial failed and is recorded
-        dosing, measurement = sample
+        self.campaign.check_runnable(candidate)
+        try:
+            dosing, measurement = self.samples.sample(candidate, self.campaign)
+        except TrialFailed as failed:
+            self.campaign.fail(candidate, failed.reason)
+            return
         leased = self._held_channel(candidate.id) or self._lease_channel(candidate)
         if leased is None:  # another campaign took the last one meanwhile: wait for one
             logger.info("no free cycler channel for %s yet", candidate.id)
@@ -417,11 +427,17 @@ class CyclingLoop:
         values = cell_values(stats, self.spec, final=True)
         self.campaign.observe(
             candidate,
-            dosing,
-            measurement,
-            {name: estimate.mean for name, estimate in values.items()},
-            series=_series(stats),
-            artifacts=self._artifacts(cell, phases),
+            Outcome(
+                values={
+                    **self.samples.values(dosing, measurement),
+                    **{name: estimate.mean for name, estimate in values.items()},
+                },
+                as_dosed=dosing.as_dosed,
+                dosing=dosing,
+                measurement=measurement,
+                series=_series(stats),
+                artifacts=self._artifacts(cell, phases),
+            ),
         )
         self._release(candidate_id)
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from electroloop.errors import ConfigError
+from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.models import Formulation, Goal, SearchSpace
-from electroloop.orchestrator.campaign import default_campaign
 from electroloop.planners.benchmark import BenchmarkResult, Progress, Reach, run_benchmark
 from electroloop.planners.registry import resolve_planner
 from electroloop.simulations.optimum import true_optimum, true_value

@@ -1,18 +1,29 @@
 """One conductivity experiment: fresh vial → gravimetric dosing → conductivity reading.
 
+Each fact is stored as soon as it exists: `DosingStarted` before liquid moves, the dosing record
+once weighed, the measurement once read. A trial resumed after a crash therefore never doses a
+candidate twice: a vial dosed but not measured is brought back and measured, a dosing cut off
+half-way is redone in a fresh vial (the half-dosed one is retired), and a measured sample is
+not measured again.
+
 Traffic logs are drained before each step, so every record carries exactly the raw bytes that
 produced it, hashed, beside the parsed number.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from electroloop import __version__
+from electroloop.errors import InstrumentError
+from electroloop.kinds.electrolyte.metrics import derived_metrics
 from electroloop.kinds.electrolyte.recipes import as_dosed, target_masses
-from electroloop.models import Candidate, DosingRecord, Measurement, Stock
-from electroloop.orchestrator.protocols import (
+from electroloop.models import Candidate, DosingRecord, Formulation, Measurement, SearchSpace, Stock
+from electroloop.orchestrator.closed_loop import Campaign, ManualStep
+from electroloop.orchestrator.events import DosingRecorded, DosingStarted, MeasurementRecorded
+from electroloop.orchestrator.experiment import Outcome, TrialFailed
+from electroloop.protocols import (
     BottleRack,
     ConductivityProbe,
     DosingStation,
@@ -25,6 +36,7 @@ from electroloop.orchestrator.protocols import (
 class ConductivityExperiment:
     """Prepares a sample of a candidate and measures its ionic conductivity."""
 
+    space: SearchSpace
     dosing: DosingStation
     probe: ConductivityProbe
     vials: VialHandler
@@ -37,6 +49,53 @@ class ConductivityExperiment:
     """Mirrors a person's refill into a simulated lab's bottles (None: real bottles)."""
     bottle_capacity: float = field(default=500.0)
     """Most a stock bottle holds, g (the refill form's upper bound)."""
+
+    def check(self, design: Formulation) -> None:
+        """ValueError naming the field if `design` lies outside the campaign's space."""
+        self.space.check(design)
+
+    def run(self, candidate: Candidate, campaign: Campaign) -> Outcome:
+        """Dose and measure the candidate; its metrics are the reading and the derived ones."""
+        dosing, measurement = self.sample(candidate, campaign)
+        return Outcome(
+            values=self.values(dosing, measurement),
+            as_dosed=dosing.as_dosed,
+            dosing=dosing,
+            measurement=measurement,
+        )
+
+    def values(self, dosing: DosingRecord, measurement: Measurement) -> dict[str, float]:
+        """The sample's metrics: what was measured, and what follows from what was weighed."""
+        return {
+            measurement.quantity: measurement.value,
+            **derived_metrics(self.space, dosing.as_dosed),
+        }
+
+    def sample(self, candidate: Candidate, campaign: Campaign) -> tuple[DosingRecord, Measurement]:
+        """Dose a sample of the candidate and measure its conductivity, each fact stored as it
+        exists (see the module docstring for a resumed trial); `TrialFailed` if an instrument
+        failed or the vial of an interrupted trial is gone."""
+        state = campaign.state
+        if candidate.id in state.measurements and candidate.id in state.dosings:
+            return state.dosings[candidate.id], state.measurements[candidate.id][-1]
+        if candidate.id in state.dosings:  # the process died between dosing and measuring
+            dosing = state.dosings[candidate.id]
+            if not self.vials.recover_vial(dosing.dosed_masses):
+                raise TrialFailed("interrupted after dosing; vial lost", dosing)
+        else:
+            self._refill_if_short(candidate, campaign)
+            campaign.record(DosingStarted(candidate_id=candidate.id))
+            try:
+                dosing = self.prepare(candidate)
+            except InstrumentError as exc:
+                raise TrialFailed(f"dosing failed: {exc}") from None
+            campaign.record(DosingRecorded(record=dosing))
+        try:
+            measurement = self.measure(candidate)
+        except InstrumentError as exc:
+            raise TrialFailed(f"measurement failed: {exc}", dosing) from None
+        campaign.record(MeasurementRecorded(measurement=measurement))
+        return dosing, measurement
 
     def targets(self, candidate: Candidate) -> dict[str, float]:
         """Stock name -> grams to dose for the candidate's sample."""
@@ -53,10 +112,6 @@ class ConductivityExperiment:
         self.dosing.refill(stock, mass)
         if self.bottles is not None:
             self.bottles.refill_bottle(stock, mass)
-
-    def recover(self, record: DosingRecord) -> bool:
-        """Bring back the vial of a dosing that a crash left unmeasured; False if it is gone."""
-        return self.vials.recover_vial(record.dosed_masses)
 
     def prepare(self, candidate: Candidate) -> DosingRecord:
         """Dose the candidate into a fresh vial; the record holds the weighed masses."""
@@ -93,3 +148,27 @@ class ConductivityExperiment:
             parser_version=__version__,
             transcript=self.probe_traffic.take(),
         )
+
+    def _refill_if_short(self, candidate: Candidate, campaign: Campaign) -> None:
+        """Ask a person to refill each bottle too low for this candidate (if anyone is there).
+
+        Without a person (`campaign.manual`) the dosing station refuses the dose itself and the
+        trial fails.
+        """
+        if campaign.manual is None:
+            return
+        for stock, missing in self.shortfall(candidate).items():
+            capacity = self.bottle_capacity
+            step = ManualStep(
+                key=f"refill-{stock}-{candidate.id}",
+                title=f"Refill stock bottle {stock}",
+                instructions=(
+                    f"Stock **{stock}** is too low for candidate {candidate.id}: it needs "
+                    f"{missing:.2f} g more. Top the bottle up with the same stock solution, "
+                    "weigh what you added, enter the grams added and resume."
+                ),
+                fields={"added_mass": (round(capacity / 2, 1), round(missing, 3), capacity)},
+            )
+            response: Mapping[str, float] = campaign.manual(step)
+            self.refill(stock, float(response["added_mass"]))
+            campaign.record_manual_step(step, {**response, "stock": stock})

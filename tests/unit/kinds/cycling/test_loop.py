@@ -13,8 +13,9 @@ import pytest
 
 from electroloop.kinds.cycling.loop import CyclingLoop
 from electroloop.kinds.cycling.records import CellRecordStore
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
+from electroloop.kinds.registry import load_campaign
 from electroloop.models import DosingRecord, Measurement
-from electroloop.orchestrator.campaign import CampaignSpec, load_campaign
 from electroloop.orchestrator.leases import LeaseBook
 from electroloop.settings import Settings
 from electroloop.workflows.build import assemble
@@ -25,7 +26,7 @@ from tests.floats import SAME_COMPUTATION, assert_close
 EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "campaigns" / "cycling.toml"
 
 
-def small_campaign(**cycling: object) -> CampaignSpec:
+def small_campaign(**cycling: object) -> ElectrolyteCampaign:
     """The example, shrunk to minutes of instrument time per phase."""
     spec = load_campaign(EXAMPLE)
     assert spec.cycling is not None
@@ -75,7 +76,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     stop_cycler(home)
 
 
-def run(spec: CampaignSpec, campaign_id: str, **alter: Any) -> tuple[CyclingLoop, list[str]]:
+def run(spec: ElectrolyteCampaign, campaign_id: str, **alter: Any) -> tuple[CyclingLoop, list[str]]:
     lines: list[str] = []
     with assemble(spec, Settings(), campaign_id, []) as parts:
         assert parts.cycling is not None and spec.cycling is not None

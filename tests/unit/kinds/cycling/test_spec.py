@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from electroloop.errors import LimitViolation
+from electroloop.errors import ConfigError, LimitViolation
 from electroloop.instruments.cycler import MultichannelCycler
 from electroloop.kinds.cycling.spec import ROLES, CyclingSpec
-from electroloop.orchestrator.campaign import load_campaign, parse_campaign
+from electroloop.kinds.registry import load_campaign, parse_campaign
 
 EXAMPLE = "examples/campaigns/cycling.toml"
 
@@ -57,7 +57,10 @@ def test_a_current_the_lab_cannot_source_is_refused_before_loading() -> None:
 def test_cell_metrics_need_a_cycling_table() -> None:
     data = load_campaign(EXAMPLE).model_dump(mode="json", exclude_none=True)
     del data["cycling"]
-    with pytest.raises(Exception, match=r"retention.*come from cycling cells"):
+    with pytest.raises(ConfigError, match=r"cycling: required but missing"):
+        parse_campaign(data)  # it still says it is a cycling campaign
+    del data["kind"]  # a file that never said: an electrolyte campaign, which has no cells
+    with pytest.raises(ConfigError, match=r"retention.*come from cycling cells"):
         parse_campaign(data)
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from electroloop.errors import ConfigError
-from electroloop.orchestrator.campaign import default_campaign_text, load_campaign
+from electroloop.kinds.electrolyte.campaign import default_campaign_text
+from electroloop.kinds.registry import load_campaign
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "campaigns" / "conductivity.toml"
+EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "campaigns" / "conductivity.toml"
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -1,4 +1,4 @@
-"""The metrics a campaign can optimise or constrain, and how each is obtained.
+"""The metrics an electrolyte campaign can optimise or constrain, and how each is obtained.
 
 A metric is either *measured* by the lab (conductivity, by the meter) or *derived* from the
 formulation as dosed (cost, from a price table). Derived metrics are computed from weighed
@@ -10,20 +10,8 @@ from __future__ import annotations
 from electroloop.models import Formulation, SearchSpace
 from electroloop.simulations.cost import electrolyte_cost
 
-METRICS: dict[str, str] = {
-    "conductivity": "mS/cm",
-    "cost": "USD/kg",
-    "retention": "fraction",
-    "rate_ratio": "fraction",
-    "coulombic_efficiency": "fraction",
-    "discharge_capacity": "mAh",
-}
+METRICS: dict[str, str] = {"conductivity": "mS/cm", "cost": "USD/kg"}
 """Metric name -> unit."""
-
-MEASURED = frozenset({"conductivity"})
-
-CELL_METRICS = frozenset({"retention", "rate_ratio", "coulombic_efficiency", "discharge_capacity"})
-"""Metrics of a cell's cycling test (`kinds.cycling.cell_metrics`): cycling campaigns only."""
 
 
 def derived_metrics(space: SearchSpace, as_dosed: Formulation) -> dict[str, float]:

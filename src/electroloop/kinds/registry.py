@@ -1,0 +1,78 @@
+"""The campaign kinds this build knows, and reading a campaign of any of them.
+
+Adding a kind is one package under `electroloop.kinds` and one entry in `KINDS` (and in
+`AnyCampaign`, the type flows take). A campaign file names its kind with ``kind = "..."``;
+files written before kinds existed have none, and are a cycling campaign when they have a
+``[cycling]`` table, else an electrolyte campaign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Discriminator, Tag
+
+from electroloop.errors import ConfigError
+from electroloop.kinds.cycling.campaign import CyclingCampaign
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
+from electroloop.orchestrator.campaign import CampaignSpec, read_campaign_file, validate_spec
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One campaign kind: its name, its version (stored with its designs) and its spec."""
+
+    name: str
+    version: str
+    spec: type[CampaignSpec]
+    summary: str
+
+
+KINDS: Mapping[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("electrolyte", "1", ElectrolyteCampaign, "conductivity of dosed formulations"),
+        Kind("cycling", "1", CyclingCampaign, "cells built from dosed formulations, cycled"),
+    )
+}
+
+
+def kind_name(data: Any) -> str:
+    """The kind a campaign (a spec, or its data) belongs to; see the module docstring."""
+    if isinstance(data, CampaignSpec):
+        return data.kind
+    if isinstance(data, Mapping):
+        named = data.get("kind")
+        if named is not None:
+            return str(named)
+        return "cycling" if "cycling" in data else "electrolyte"
+    return "electrolyte"
+
+
+AnyCampaign = Annotated[
+    Annotated[ElectrolyteCampaign, Tag("electrolyte")] | Annotated[CyclingCampaign, Tag("cycling")],
+    Discriminator(kind_name),
+]
+"""A campaign of any kind, as flows take it (Prefect renders and validates it by kind)."""
+
+
+def kind_of(data: Mapping[str, Any] | CampaignSpec, source: str = "<campaign>") -> Kind:
+    """The registered kind of a campaign; ConfigError naming the allowed kinds otherwise."""
+    name = kind_name(data)
+    if name not in KINDS:
+        raise ConfigError(f"{source}: kind {name!r}; allowed: {', '.join(sorted(KINDS))}")
+    return KINDS[name]
+
+
+def parse_campaign(data: Mapping[str, Any], source: str = "<campaign>") -> CampaignSpec:
+    """Validate a campaign of any kind given as a mapping; ConfigError listing every problem."""
+    kind = kind_of(data, source)
+    return validate_spec(kind.spec, {**data, "kind": kind.name}, source)
+
+
+def load_campaign(path: str | Path) -> CampaignSpec:
+    """Read and validate a campaign TOML file of any kind."""
+    return parse_campaign(read_campaign_file(path), str(path))
