@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Self, get_args
 
+from electroloop.clocks import WallClock
 from electroloop.errors import (
     ConfigError,
     DeviceFault,
@@ -28,8 +29,9 @@ from electroloop.errors import (
     LimitViolation,
 )
 from electroloop.instruments import scpi
-from electroloop.instruments.scpi import Clock, ScpiError, ScpiInstrument, WallClock
+from electroloop.instruments.scpi import ScpiError, ScpiInstrument
 from electroloop.instruments.transport import ConnectionLost, MessageResource, escape
+from electroloop.protocols import Clock
 
 __all__ = [
     "ChannelFault",

@@ -1,4 +1,4 @@
-"""What every SCPI driver here shares: the error queue, numbers and booleans, limits, the clock.
+"""What every SCPI driver here shares: the error queue, numbers and booleans, limits.
 
 Sources: IEEE 488.2-1992 §7.1 (a program message joins units with ``;``), §10.14 (``*IDN?``:
 four comma-separated fields); SCPI-1999 Vol. 1 §7.2.1 (NR1/NR2/NR3 numbers; 9.9E+37 is +INF,
@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Callable
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from electroloop.errors import DeviceFault, InstrumentTimeout, LimitViolation
 from electroloop.instruments.transport import MessageResource, escape, query, write
 
 __all__ = [
-    "Clock",
     "ScpiError",
     "ScpiInstrument",
     "ScpiLink",
-    "WallClock",
     "check_range",
     "format_number",
     "is_reading",
@@ -40,38 +37,6 @@ __all__ = [
 _OVER_RANGE = 9.9e37  # SCPI +INF; NAN is 9.91E+37
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f;]")  # control characters end or split a SCPI message
-
-
-class Clock(Protocol):
-    """Instrument time: the wall clock on a bench, a `SimClock` in a dry run."""
-
-    def now(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class WallClock:
-    """Real time (monotonic)."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds))
-
-
-class SteppedClock:
-    """Instrument time that passes only while the driver sleeps: a replayed transcript has no
-    instrument behind it, so polling loops must not wait on the wall clock."""
-
-    def __init__(self) -> None:
-        self.time = 0.0
-
-    def now(self) -> float:
-        return self.time
-
-    def sleep(self, seconds: float) -> None:
-        self.time += max(0.0, seconds)
 
 
 class ScpiError(DeviceFault):

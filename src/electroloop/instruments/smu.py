@@ -33,10 +33,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from electroloop.clocks import WallClock
 from electroloop.errors import DeviceFault, InstrumentTimeout, LimitViolation
 from electroloop.instruments import scpi
-from electroloop.instruments.scpi import Clock, ScpiError, ScpiInstrument, WallClock
+from electroloop.instruments.scpi import ScpiError, ScpiInstrument
 from electroloop.instruments.transport import MessageResource, escape
+from electroloop.protocols import Clock
 
 __all__ = [
     "CellLimits",

@@ -10,8 +10,9 @@ instrument may have been left mid-operation and must be reconciled with its repo
 
 Every decision is one short `BEGIN IMMEDIATE` transaction, so two processes racing for the
 same resource are serialised by SQLite and cannot both win; no transaction stays open between
-calls. Times are wall-clock (`time.time()`) because holders are different processes; pick a
-`ttl` well above any clock step you expect, the heartbeat renews every `ttl / 3`.
+calls. Times are wall-clock (`clocks.WallClock`, Unix seconds) because holders are different
+processes; pick a `ttl` well above any clock step you expect, the heartbeat renews every
+`ttl / 3`.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from electroloop.clocks import WallClock
 from electroloop.errors import ConfigError, ElectroloopError
 from electroloop.orchestrator.store import connect
+from electroloop.protocols import Clock
 
 logger = logging.getLogger(__name__)
 
@@ -150,11 +153,11 @@ class LeaseBook:
         self,
         path: str | Path,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
         busy_timeout: float = 10.0,
     ) -> None:
         self.path = Path(path)
-        self.clock = clock
+        self.clock: Clock = clock or WallClock()
         # The busy timeout makes a racing process wait for the other's short transaction.
         self._db = connect(self.path, SCHEMA, busy_timeout)
         self._lock = threading.Lock()  # one connection, shared with the heartbeat thread
@@ -182,7 +185,7 @@ class LeaseBook:
     def _grant(
         self, db: sqlite3.Connection, resource: str, holder: str, ttl: float, note: str
     ) -> Acquired:
-        now = self.clock()
+        now = self.clock.now()
         current = self._row(db, resource)
         if current is not None and current.holder != holder and not current.is_expired(now):
             raise LeaseHeld(current, current.expires_at - now)
@@ -224,7 +227,7 @@ class LeaseBook:
             current = self._row(db, lease.resource)
             if current is None or current.token != lease.token:
                 raise LeaseLost(lease, current)
-            expires_at = self.clock() + ttl
+            expires_at = self.clock.now() + ttl
             db.execute(
                 "UPDATE leases SET expires_at = ? WHERE resource = ? AND token = ?",
                 (expires_at, lease.resource, lease.token),
@@ -253,12 +256,12 @@ class LeaseBook:
         """The lease on `resource`, or None if free (or expired, unless `include_expired`)."""
         with self._lock:
             lease = self._row(self._db, resource)
-        if lease is None or (not include_expired and lease.is_expired(self.clock())):
+        if lease is None or (not include_expired and lease.is_expired(self.clock.now())):
             return None
         return lease
 
     def all(self) -> list[Lease]:
-        """Every stored lease, expired ones included (check `Lease.is_expired(book.clock())`)."""
+        """Every stored lease, expired ones included (see `Lease.is_expired`)."""
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM leases ORDER BY resource").fetchall()
         return [Lease(*row) for row in rows]
@@ -360,7 +363,7 @@ class LeaseKeeper:
                 with self._state:
                     self._lost[lease.resource] = lost
                 raise lost
-            if current.is_expired(self.book.clock()):
+            if current.is_expired(self.book.clock.now()):
                 cause = f" (last renewal error: {last_error})" if last_error else ""
                 raise LeaseLost(
                     lease, current, reason=f"has lapsed: the heartbeat did not renew it{cause}"

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from rdkit import Chem
 
+from electroloop.clocks import WallClock
 from electroloop.errors import ConfigError
 from electroloop.instruments.cycler import MultichannelCycler
-from electroloop.instruments.scpi import WallClock
 from electroloop.instruments.sim.cell_line import fill_over_link
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.transport import MessageResource, ReconnectingResource, open_resource

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from electroloop.clocks import SteppedClock
 from electroloop.errors import ConfigError, DeviceFault, InstrumentError, LimitViolation
 from electroloop.instruments.cycler import (
     ChannelFault,
@@ -23,7 +24,6 @@ from electroloop.instruments.cycler import (
     parse_records,
     parse_status,
 )
-from electroloop.instruments.scpi import SteppedClock
 
 T = MultichannelCycler.TERMINATIONS
 OK, REFUSING = (f"TCPIP0::192.0.2.60::{port}::SOCKET" for port in (5025, 5026))

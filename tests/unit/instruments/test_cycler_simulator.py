@@ -8,6 +8,7 @@ from functools import partial
 
 import pytest
 
+from electroloop.clocks import SteppedClock
 from electroloop.errors import InstrumentTimeout
 from electroloop.instruments.cycler import (
     ChannelFault,
@@ -17,7 +18,6 @@ from electroloop.instruments.cycler import (
     MultichannelCycler,
     ProtocolStep,
 )
-from electroloop.instruments.scpi import SteppedClock
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.cycler import CyclerServer
 from electroloop.instruments.transport import (

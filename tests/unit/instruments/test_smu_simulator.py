@@ -8,8 +8,8 @@ from functools import partial
 
 import pytest
 
+from electroloop.clocks import SteppedClock
 from electroloop.errors import InstrumentTimeout
-from electroloop.instruments.scpi import SteppedClock
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.smu import SmuServer, normalise_header, split_message
 from electroloop.instruments.smu import CellLimits, Keithley2450

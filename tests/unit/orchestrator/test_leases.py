@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from electroloop.clocks import SteppedClock
 from electroloop.errors import ConfigError, ElectroloopError
 from electroloop.orchestrator.leases import (
     LeaseBook,
@@ -27,22 +28,10 @@ FAKE_CLOCK = 1e-9
 plus a ttl): only the additions' rounding (~1e-13 s) may differ, and leases last seconds."""
 
 
-class FakeClock:
-    """Wall clock the test moves by hand, so expiry is tested without sleeping."""
-
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> SteppedClock:
+    """Wall-clock seconds the test moves by hand, so expiry is tested without sleeping."""
+    return SteppedClock(start=1_000.0)
 
 
 @pytest.fixture
@@ -50,14 +39,14 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "campaigns.sqlite"
 
 
-def test_acquire_release_and_reacquire(db: Path, clock: FakeClock) -> None:
+def test_acquire_release_and_reacquire(db: Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         first = book.acquire(SMU, "campaign-A", ttl=60, note="flow run 1")
         assert first.previous is None and not first.took_over
         lease = first.lease
         assert (lease.resource, lease.holder, lease.note) == (SMU, "campaign-A", "flow run 1")
         assert lease.expires_at == pytest.approx(lease.acquired_at + 60, abs=FAKE_CLOCK)
-        assert lease.acquired_at == clock()  # the clock's reading, copied
+        assert lease.acquired_at == clock.now()  # the clock's reading, copied
         assert len(lease.token) == 32
         assert book.held(SMU) == lease  # read back from the table: its times stored as they were
         assert book.release(lease) is True
@@ -68,11 +57,11 @@ def test_acquire_release_and_reacquire(db: Path, clock: FakeClock) -> None:
 
 
 def test_lease_held_names_resource_holder_note_and_remaining_seconds(
-    db: Path, clock: FakeClock
+    db: Path, clock: SteppedClock
 ) -> None:
     with LeaseBook(db, clock=clock) as book:
         book.acquire(SMU, "campaign-A", ttl=60, note="flow run 7f3a")
-        clock.advance(17.5)
+        clock.sleep(17.5)
         with pytest.raises(LeaseHeld) as caught:
             book.acquire(SMU, "campaign-B", ttl=60)
     message = str(caught.value)
@@ -84,13 +73,13 @@ def test_lease_held_names_resource_holder_note_and_remaining_seconds(
     assert str(pickle.loads(pickle.dumps(caught.value))) == message
 
 
-def test_expired_lease_is_taken_over_and_reported(db: Path, clock: FakeClock) -> None:
+def test_expired_lease_is_taken_over_and_reported(db: Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         dead = book.acquire(CHANNEL, "campaign-A", ttl=30, note="flow run 1").lease
-        clock.advance(29.9)
+        clock.sleep(29.9)
         with pytest.raises(LeaseHeld):
             book.acquire(CHANNEL, "campaign-B", ttl=30)
-        clock.advance(0.1)
+        clock.sleep(0.1)
         assert book.held(CHANNEL) is None  # expired leases are not reported as held
         assert book.held(CHANNEL, include_expired=True) == dead
         taken = book.acquire(CHANNEL, "campaign-B", ttl=30)
@@ -98,7 +87,9 @@ def test_expired_lease_is_taken_over_and_reported(db: Path, clock: FakeClock) ->
         assert book.held(CHANNEL) == taken.lease
 
 
-def test_same_holder_takes_over_unexpired_lease_and_reports_it(db: Path, clock: FakeClock) -> None:
+def test_same_holder_takes_over_unexpired_lease_and_reports_it(
+    db: Path, clock: SteppedClock
+) -> None:
     with LeaseBook(db, clock=clock) as book:
         before = book.acquire(SMU, "campaign-A", ttl=600, note="worker 1").lease
         resumed = book.acquire(SMU, "campaign-A", ttl=600, note="worker 2")
@@ -106,7 +97,7 @@ def test_same_holder_takes_over_unexpired_lease_and_reports_it(db: Path, clock: 
         assert resumed.lease.token != before.token and resumed.lease.note == "worker 2"
 
 
-def test_acquire_all_is_all_or_nothing(db: Path, clock: FakeClock) -> None:
+def test_acquire_all_is_all_or_nothing(db: Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         other = book.acquire("balance", "campaign-B", ttl=60).lease
         with pytest.raises(LeaseHeld) as caught:
@@ -121,14 +112,14 @@ def test_acquire_all_is_all_or_nothing(db: Path, clock: FakeClock) -> None:
         assert {a.lease.holder for a in granted} == {"campaign-A"}
 
 
-def test_renew_and_release_after_takeover(db: Path, clock: FakeClock) -> None:
+def test_renew_and_release_after_takeover(db: Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         mine = book.acquire(SMU, "campaign-A", ttl=10).lease
-        clock.advance(5)
+        clock.sleep(5)
         renewed = book.renew(mine, ttl=10)
         assert renewed.token == mine.token
-        assert renewed.expires_at == pytest.approx(clock() + 10, abs=FAKE_CLOCK)
-        clock.advance(11)
+        assert renewed.expires_at == pytest.approx(clock.now() + 10, abs=FAKE_CLOCK)
+        clock.sleep(11)
         theirs = book.acquire(SMU, "campaign-B", ttl=10, note="flow run 9").lease
         with pytest.raises(LeaseLost, match="taken over by 'campaign-B' \\(flow run 9\\)") as lost:
             book.renew(mine, ttl=10)
@@ -140,23 +131,25 @@ def test_renew_and_release_after_takeover(db: Path, clock: FakeClock) -> None:
             book.renew(theirs, ttl=10)
 
 
-def test_lapsed_lease_nobody_took_can_be_renewed(db: Path, clock: FakeClock) -> None:
+def test_lapsed_lease_nobody_took_can_be_renewed(db: Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         mine = book.acquire(SMU, "campaign-A", ttl=10).lease
-        clock.advance(15)
-        assert book.renew(mine, ttl=10).expires_at == pytest.approx(clock() + 10, abs=FAKE_CLOCK)
+        clock.sleep(15)
+        assert book.renew(mine, ttl=10).expires_at == pytest.approx(
+            clock.now() + 10, abs=FAKE_CLOCK
+        )
 
 
-def test_release_holder_and_all(db: Path, clock: FakeClock) -> None:
+def test_release_holder_and_all(db: Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         book.acquire("pump", "campaign-A", ttl=5)
         book.acquire("smu", "campaign-A", ttl=50)
         book.acquire("balance", "campaign-B", ttl=50)
-        clock.advance(10)
+        clock.sleep(10)
         everything = book.all()
         assert [lease.resource for lease in everything] == ["balance", "pump", "smu"]
-        assert [lease.is_expired(clock()) for lease in everything] == [False, True, False]
-        remaining = [lease.remaining(clock()) for lease in everything]
+        assert [lease.is_expired(clock.now()) for lease in everything] == [False, True, False]
+        remaining = [lease.remaining(clock.now()) for lease in everything]
         assert remaining == pytest.approx([40, 0, 40], abs=FAKE_CLOCK)
         released = book.release_holder("campaign-A")
         assert [lease.resource for lease in released] == ["pump", "smu"]
@@ -247,11 +240,11 @@ def test_keeper_reports_previous_and_check_raises_after_takeover(db: Path) -> No
         assert held is not None and held.note == "re-attached elsewhere"
 
 
-def test_keeper_check_raises_when_heartbeat_has_lapsed(db: Path, clock: FakeClock) -> None:
+def test_keeper_check_raises_when_heartbeat_has_lapsed(db: Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         with LeaseKeeper.acquire(book, [SMU], "campaign-A", ttl=30) as keeper:
             keeper.check()
-            clock.advance(31)  # the real-time heartbeat (every 10 s) has not run
+            clock.sleep(31)  # the real-time heartbeat (every 10 s) has not run
             with pytest.raises(LeaseLost, match="has lapsed"):
                 keeper.check()
 

@@ -52,6 +52,7 @@ from electroloop.orchestrator.events import (
 )
 from electroloop.orchestrator.experiment import Outcome, TrialFailed
 from electroloop.orchestrator.leases import Lease, LeaseBook, LeaseHeld
+from electroloop.protocols import Clock
 
 logger = logging.getLogger(__name__)
 
@@ -89,10 +90,6 @@ class CellLine(Protocol):
     ) -> None: ...
 
 
-class Sleeper(Protocol):
-    def sleep(self, seconds: float) -> None: ...
-
-
 StepRunner = Callable[[str, Callable[[], None]], None]
 """(step name, action) -> runs the action, e.g. as a task run named after the step."""
 
@@ -110,7 +107,7 @@ class CyclingRig:
     cells: CellLine | None
     records: CellRecordStore
     leases: LeaseBook
-    clock: Sleeper
+    clock: Clock
     channel_lease_ttl: float = 7 * 86400.0
     """Wall s a channel's lease outlives the last poll: a dead orchestrator keeps its cells'
     channels this long (their records are not collected yet) before anyone may take them."""
