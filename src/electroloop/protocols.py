@@ -7,7 +7,7 @@ engine (`orchestrator`) sees planners, clocks and the lab only through these.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 from electroloop.models import Candidate, Estimate, Observation, Transcript
 
@@ -122,6 +122,9 @@ class DosingStation(Protocol):
 
 class ConductivityProbe(Protocol):
     """Reads the conductivity (mS/cm) and temperature (°C) of the sample in the current vial."""
+
+    PARSER_VERSION: ClassVar[str]
+    """Version of the probe's reply parsing, recorded with every measurement."""
 
     def conductivity(self) -> float: ...
 

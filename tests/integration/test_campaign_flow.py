@@ -75,6 +75,10 @@ def test_eight_trial_campaign_end_to_end(prefect_server: str, electroloop_home: 
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert [p.info.run_id for p in parents] == [summary.mlflow_run_id]
+    tags = parents[0].data.tags  # provenance: what produced the data, by version
+    assert tags["electroloop.versions.kind"] == "electrolyte/1"
+    assert tags["electroloop.versions.planner"].startswith("electroloop.planners.")
+    assert tags["electroloop.versions.parser.ConductivityMeter"] == "1"
     children = client.search_runs(
         [experiment.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{summary.mlflow_run_id}'",

@@ -28,7 +28,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from electroloop.errors import DeviceFault, InstrumentTimeout, LimitViolation
 from electroloop.instruments.transport import MessageResource, escape, query
@@ -303,6 +303,10 @@ class MettlerToledoBalance:
     `retries` times, `retry_delay` seconds apart, before `BalanceBusyError` is raised.
     Masses are checked against `capacity` (g) before anything is sent.
     """
+
+    PARSER_VERSION: ClassVar[str] = "1"
+    """How this driver reads the instrument's replies: bump it when a parser changes, so every
+    measurement records which parsing produced it."""
 
     TERMINATIONS = {"read_termination": "\r\n", "write_termination": "\r\n"}
 

@@ -34,6 +34,7 @@ The driver builds on `electroloop.instruments.scpi.ScpiInstrument`; the SCPI hel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from electroloop.errors import DeviceFault
 from electroloop.instruments.scpi import (
@@ -107,6 +108,10 @@ class ConductivityMeter(ScpiInstrument):
     after. `measurement_timeout` (s) bounds how long ``*OPC?`` may take to confirm an
     acquisition. Open the resource with `TERMINATIONS`.
     """
+
+    PARSER_VERSION: ClassVar[str] = "1"
+    """How this driver reads the instrument's replies: bump it when a parser changes, so every
+    measurement records which parsing produced it."""
 
     CELL_CONSTANT_RANGE = (0.01, 100.0)  # cm⁻¹: two-pole 0.01–1 cells to 10 cm⁻¹ high-range
     COEFFICIENT_RANGE = (0.0, 10.0)  # %/K, the linear-compensation range meters accept

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Self, get_args
+from typing import ClassVar, Literal, Self, get_args
 
 from electroloop.clocks import WallClock
 from electroloop.errors import (
@@ -310,6 +310,10 @@ class MultichannelCycler(ScpiInstrument):
     clears protocols and records (indices restart). Every query moves nothing, so one that times
     out is asked once more after the link is reopened (``attempts=2``).
     """
+
+    PARSER_VERSION: ClassVar[str] = "1"
+    """How this driver reads the instrument's replies: bump it when a parser changes, so every
+    measurement records which parsing produced it."""
 
     def __init__(
         self,

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from electroloop.clocks import WallClock
 from electroloop.errors import DeviceFault, InstrumentTimeout, LimitViolation
@@ -157,6 +157,10 @@ class Keithley2450(ScpiInstrument):
     close as a timeout) and drains the error queue. `clock` paces the CC/CV helpers in
     instrument time; a run survives `max_missed_polls` consecutive unanswered readings.
     """
+
+    PARSER_VERSION: ClassVar[str] = "1"
+    """How this driver reads the instrument's replies: bump it when a parser changes, so every
+    measurement records which parsing produced it."""
 
     def __init__(
         self,

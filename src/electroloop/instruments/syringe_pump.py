@@ -282,6 +282,10 @@ class SyringePump:
     caller decides. Reports and [Q] polls are simply asked once more.
     """
 
+    PARSER_VERSION: ClassVar[str] = "1"
+    """How this driver reads the instrument's replies: bump it when a parser changes, so every
+    measurement records which parsing produced it."""
+
     TERMINATIONS = {"read_termination": "\r\n", "write_termination": "\r"}
 
     def __init__(

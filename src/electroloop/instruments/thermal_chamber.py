@@ -21,7 +21,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from electroloop.errors import ConfigError, DeviceFault, InstrumentTimeout
 from electroloop.instruments.scpi import ScpiError, ScpiInstrument, check_range
@@ -100,6 +100,10 @@ class ThermalChamber(ScpiInstrument):
     `poll_interval` (s) paces `wait_until_stable`. ``*RST`` (`reset`) switches the output off
     and restores the default setpoint and ramp. Open the resource with `TERMINATIONS`.
     """
+
+    PARSER_VERSION: ClassVar[str] = "1"
+    """How this driver reads the instrument's replies: bump it when a parser changes, so every
+    measurement records which parsing produced it."""
 
     def __init__(
         self,

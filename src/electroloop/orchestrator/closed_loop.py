@@ -118,6 +118,7 @@ class Campaign:
         observers: Sequence[TrialObserver] = (),
         oracle: Oracle | None = None,
         manual: ManualSteps | None = None,
+        versions: Mapping[str, str] | None = None,
     ) -> None:
         self.id = campaign_id
         self.spec = spec
@@ -128,6 +129,8 @@ class Campaign:
         self.observers = list(observers)
         self.oracle = oracle
         self.manual = manual
+        self.versions = dict(versions or {})
+        """Provenance recorded when the campaign starts (`CampaignStarted.versions`)."""
         self._lock = threading.Lock()  # pipelined proposals record from a second thread
         known = campaign_id in store.campaign_ids()
         self._state = store.state(campaign_id) if known else CampaignState()
@@ -152,7 +155,11 @@ class Campaign:
         if self.id in self.store.campaign_ids():
             raise CampaignError(f"campaign {self.id!r} already exists in {self.store.path}")
         self._record(
-            CampaignStarted(spec=self.spec.model_dump(mode="json"), planner=self.planner.name),
+            CampaignStarted(
+                spec=self.spec.model_dump(mode="json"),
+                planner=self.planner.name,
+                versions=self.versions,
+            ),
         )
 
     def done(self) -> bool:
@@ -265,7 +272,14 @@ class Campaign:
         pending = {c.id for c in state.pending}
         redosed = sorted((state.dosing_started - state.dosings.keys()) & pending)
         remeasured = sorted((state.dosings.keys() - state.measurements.keys()) & pending)
-        self._record(CampaignResumed(run=run, redosed=tuple(redosed), remeasured=tuple(remeasured)))
+        self._record(
+            CampaignResumed(
+                run=run,
+                redosed=tuple(redosed),
+                remeasured=tuple(remeasured),
+                versions=self.versions,
+            )
+        )
         return self.state.open_batches()
 
     def record_screening(

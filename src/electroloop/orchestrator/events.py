@@ -29,6 +29,11 @@ class CampaignStarted(FrozenModel):
     kind: Literal["campaign_started"] = "campaign_started"
     spec: dict[str, Any] = Field(description="The validated campaign spec as JSON.")
     planner: str
+    versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="What produced the campaign's data: the kind's version, the planner's model "
+        "(class, settings, source hash) and each instrument's reply parsing.",
+    )
 
 
 class CandidatesProposed(FrozenModel):
@@ -97,6 +102,9 @@ class CampaignResumed(FrozenModel):
     redosed: tuple[str, ...] = Field((), description="Interrupted while dosing: fresh vial.")
     remeasured: tuple[str, ...] = Field((), description="Dosed, not measured: vial measured.")
     notes: tuple[str, ...] = ()
+    versions: dict[str, str] = Field(
+        default_factory=dict, description="As `CampaignStarted.versions`, for what runs now."
+    )
 
 
 class DosingRecorded(FrozenModel):

@@ -25,10 +25,13 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import json
 import sys
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from electroloop.errors import ConfigError
 
@@ -55,6 +58,19 @@ def _builtin(ref: str) -> type:
     from electroloop.planners.ax_planner import AxPlanner  # the slow import, only on demand
 
     return AxPlanner
+
+
+def planner_version(planner_class: type, settings: Mapping[str, Any]) -> str:
+    """The planner's model version: its class, a hash of the settings it was built with, and a
+    hash of the source file it came from (a scientist's edit to a plug-in changes it), so a
+    campaign's provenance says which model made its proposals, not only which package."""
+    source = inspect.getsourcefile(planner_class)
+    code = hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12] if source else "unknown"
+    knobs = json.dumps(dict(settings), sort_keys=True, default=str).encode()
+    return (
+        f"{planner_class.__module__}.{planner_class.__qualname__} source {code} "
+        f"settings {hashlib.sha256(knobs).hexdigest()[:12]}"
+    )
 
 
 def registered_planners() -> dict[str, str]:

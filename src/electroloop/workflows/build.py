@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from electroloop import __version__
 from electroloop.errors import ConfigError, InstrumentError
 from electroloop.instruments.balance import MettlerToledoBalance
 from electroloop.instruments.conductivity_meter import ConductivityMeter
+from electroloop.instruments.cycler import MultichannelCycler
 from electroloop.instruments.dosing_station import DosingChannel, DosingStation
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.lab import DOSING_ROLES, SimulatedLab
@@ -32,13 +34,14 @@ from electroloop.kinds.cycling.loop import CyclingRig
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.kinds.electrolyte.experiment import ConductivityExperiment
 from electroloop.kinds.electrolyte.recipes import stocks_for
+from electroloop.kinds.registry import KINDS
 from electroloop.models import SearchSpace, Stock
 from electroloop.orchestrator.closed_loop import Campaign, ManualSteps, TrialObserver
 from electroloop.orchestrator.events import CampaignState
 from electroloop.orchestrator.leases import Lease
 from electroloop.orchestrator.progress import Oracle
 from electroloop.orchestrator.store import CampaignStore
-from electroloop.planners.registry import resolve_planner
+from electroloop.planners.registry import planner_version, resolve_planner
 from electroloop.planners.surrogate_guided import SurrogateGuided
 from electroloop.protocols import Planner
 from electroloop.settings import LabFile, Settings, load_lab
@@ -92,6 +95,32 @@ def build_planner(
         score = mixture_scorer(surrogate, spec.space)
         return SurrogateGuided(planner, score, surrogate.label, use.picks, kappa=use.kappa)
     return planner
+
+
+def planner_settings(spec: ElectrolyteCampaign) -> dict[str, Any]:
+    """What `build_planner` builds the planner with, as its model version counts it."""
+    return {
+        "planner": spec.planner,
+        "seed": spec.seed,
+        "warm_start": list(spec.warm_start),
+        "ask_timeout": spec.ask_timeout,
+        "initialization_budget": spec.batch_size if isinstance(spec, CyclingCampaign) else None,
+        "surrogate": spec.surrogate.model_dump(mode="json") if spec.surrogate else None,
+    }
+
+
+def provenance(spec: ElectrolyteCampaign, drivers: Sequence[type]) -> dict[str, str]:
+    """What produces the campaign's data, by version: electroloop, the campaign's kind, the
+    planner's model (`planner_version`) and each driver's reply parsing."""
+    kind = KINDS[spec.kind]
+    versions = {
+        "electroloop": __version__,
+        "kind": f"{kind.name}/{kind.version}",
+        "planner": planner_version(resolve_planner(spec.planner), planner_settings(spec)),
+    }
+    for driver in drivers:
+        versions[f"parser.{driver.__name__}"] = str(driver.PARSER_VERSION)  # type: ignore[attr-defined]
+    return versions
 
 
 def lab_for(spec: ElectrolyteCampaign) -> LabFile:
@@ -347,8 +376,19 @@ def assemble(
             bottles=sim.bench,
             bottle_capacity=lab.stock_mass,
         )
+        drivers: list[type] = [MettlerToledoBalance, SyringePump, ConductivityMeter]
+        if isinstance(spec, CyclingCampaign):
+            drivers.append(MultichannelCycler)
         campaign = Campaign(
-            campaign_id, spec, store, planner, experiment, observers, oracle, manual=manual
+            campaign_id,
+            spec,
+            store,
+            planner,
+            experiment,
+            observers,
+            oracle,
+            manual=manual,
+            versions=provenance(spec, drivers),
         )
         rig = None
         if isinstance(spec, CyclingCampaign):

@@ -289,6 +289,10 @@ def _run_leased(
             loop = assembly.campaign
             for note in assembly.reconciled:
                 print(f"reconciled {note}")
+            try:
+                tracker.tag_versions(loop.versions)
+            except Exception as exc:  # noqa: BLE001  the event log records them as well
+                print(f"MLflow did not take the versions ({exc}); the event log has them")
             if resume:
                 loop.resume(run=holder)
                 _record_missed_trials(loop, tracker)

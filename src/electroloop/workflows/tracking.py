@@ -12,7 +12,7 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -180,6 +180,12 @@ class MlflowTracker:
         self.client.log_text(
             self.run_id, json.dumps(spec.model_dump(mode="json"), indent=2), "campaign.json"
         )
+
+    def tag_versions(self, versions: Mapping[str, str]) -> None:
+        """The campaign's provenance (`CampaignStarted.versions`) as tags of its run,
+        ``electroloop.versions.<what>``, searchable beside its results."""
+        tags = [RunTag(f"electroloop.versions.{mlflow_key(k)}", v) for k, v in versions.items()]
+        self.client.log_batch(self.run_id, tags=tags)
 
     def _campaign_run(self) -> str | None:
         runs = self.client.search_runs(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from electroloop.errors import CampaignError, ConfigError
+from electroloop.instruments.conductivity_meter import ConductivityMeter
 from electroloop.instruments.sim.server import Fault
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign, default_campaign
 from electroloop.kinds.registry import parse_campaign
@@ -123,3 +124,17 @@ def test_a_failing_observer_loses_its_own_record_not_the_campaign(
     assert len(state.observations) == 4 and state.finished == "budget spent"
     assert seen == list(state.candidates)  # later observers still hear of every trial
     assert caplog.text.count("tracking server unreachable") == 4
+
+
+def test_the_campaign_records_what_produced_its_data(lab: Assembly) -> None:
+    loop = lab.campaign
+    (started,) = [e for e in loop.store.events("c1") if e.kind == "campaign_started"]
+    versions = started.versions
+    assert versions["kind"] == "electrolyte/1"
+    assert versions["planner"].startswith("electroloop.planners.sobol.SobolPlanner source ")
+    assert versions["parser.ConductivityMeter"] == ConductivityMeter.PARSER_VERSION
+    assert {"parser.MettlerToledoBalance", "parser.SyringePump", "electroloop"} <= set(versions)
+    trial = loop.run_trial(loop.propose()[0])
+    assert trial.measurement is not None
+    assert trial.measurement.parser.endswith("ConductivityMeter.conductivity")
+    assert trial.measurement.parser_version == ConductivityMeter.PARSER_VERSION

@@ -12,7 +12,7 @@ import pytest
 from electroloop.errors import ConfigError
 from electroloop.models import Goal, Salt, SearchSpace, Solvent
 from electroloop.planners import BUILTIN_PLANNERS, RandomPlanner, SobolPlanner, resolve_planner
-from electroloop.planners.registry import registered_planners
+from electroloop.planners.registry import planner_version, registered_planners
 
 STANDARD = SearchSpace(
     solvents=(
@@ -151,3 +151,18 @@ def test_bad_entry_points_are_named(installed_planners: Path, ref: str, why: str
         resolve_planner(ref)
     assert repr(ref) in str(info.value)
     assert why in str(info.value)
+
+
+def test_a_planners_version_is_its_class_settings_and_source(tmp_path: Path) -> None:
+    source = (FIXTURES / "user_planner.py").read_text()
+    mine = tmp_path / "mine.py"
+    mine.write_text(source)
+    cls = resolve_planner(f"{mine}:MinimalPlanner")
+    version = planner_version(cls, {"seed": 1})
+    assert version.startswith(f"{cls.__module__}.MinimalPlanner source ")
+    assert planner_version(cls, {"seed": 1}) == version  # nothing changed: the same version
+    assert planner_version(cls, {"seed": 2}) != version  # other settings: another model
+    mine.write_text(source + "\n# a scientist's edit\n")  # same class, edited file
+    assert planner_version(cls, {"seed": 1}) != version
+    sobol = planner_version(SobolPlanner, {"seed": 1})
+    assert sobol.startswith("electroloop.planners.sobol.SobolPlanner source ")

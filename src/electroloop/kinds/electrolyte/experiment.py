@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from electroloop import __version__
 from electroloop.errors import InstrumentError
 from electroloop.kinds.electrolyte.metrics import derived_metrics
 from electroloop.kinds.electrolyte.recipes import as_dosed, target_masses
@@ -145,7 +144,7 @@ class ConductivityExperiment:
             unit="mS/cm",
             temperature=temperature,
             parser=f"{probe.__module__}.{probe.__qualname__}.conductivity",
-            parser_version=__version__,
+            parser_version=self.probe.PARSER_VERSION,
             transcript=self.probe_traffic.take(),
         )
 
