@@ -59,17 +59,24 @@ AnyCampaign = Annotated[
 """A campaign of any kind, as flows take it (Prefect renders and validates it by kind)."""
 
 
-def kind_of(data: Mapping[str, Any] | CampaignSpec, source: str = "<campaign>") -> Kind:
+def kind_of(
+    data: Mapping[str, Any] | CampaignSpec,
+    source: str = "<campaign>",
+    kinds: Mapping[str, Kind] = KINDS,
+) -> Kind:
     """The registered kind of a campaign; ConfigError naming the allowed kinds otherwise."""
     name = kind_name(data)
-    if name not in KINDS:
-        raise ConfigError(f"{source}: kind {name!r}; allowed: {', '.join(sorted(KINDS))}")
-    return KINDS[name]
+    if name not in kinds:
+        raise ConfigError(f"{source}: kind {name!r}; allowed: {', '.join(sorted(kinds))}")
+    return kinds[name]
 
 
-def parse_campaign(data: Mapping[str, Any], source: str = "<campaign>") -> CampaignSpec:
-    """Validate a campaign of any kind given as a mapping; ConfigError listing every problem."""
-    kind = kind_of(data, source)
+def parse_campaign(
+    data: Mapping[str, Any], source: str = "<campaign>", kinds: Mapping[str, Kind] = KINDS
+) -> CampaignSpec:
+    """Validate a campaign of any kind given as a mapping; ConfigError listing every problem.
+    `kinds` is this build's registry unless a caller (a test) adds one."""
+    kind = kind_of(data, source, kinds)
     return validate_spec(kind.spec, {**data, "kind": kind.name}, source)
 
 
