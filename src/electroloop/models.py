@@ -16,7 +16,16 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 from rdkit import Chem, RDLogger
 from rdkit.Chem import Descriptors
 
@@ -94,9 +103,18 @@ class Salt(FrozenModel):
         return str(Chem.CanonSmiles(self.smiles))
 
 
-class Formulation(FrozenModel):
+class Design(FrozenModel):
+    """What a candidate is, in its kind's terms: a formulation today; an electrode design or a
+    crystal structure in the kinds to come. `type` names the class in the event log, so a
+    stored design comes back as the class it was (`read_design`)."""
+
+    type: str
+
+
+class Formulation(Design):
     """One electrolyte: solvent mass fractions, salt molality and the temperature it is used at."""
 
+    type: Literal["formulation"] = "formulation"
     fractions: dict[str, float] = Field(description="Solvent name -> mass fraction of the blend.")
     salt: str = Field(description="Salt name.")
     molality: float = Field(ge=0.0, le=10.0, description="Salt molality, mol/kg of solvent.")
@@ -117,6 +135,39 @@ class Formulation(FrozenModel):
         if abs(total - 1.0) > SUM_TOLERANCE:
             raise ValueError(f"solvent fractions sum to {total!r}; allowed: 1 within 1e-9")
         return fractions
+
+
+BUILTIN_DESIGNS: Mapping[str, type[Design]] = {"formulation": Formulation}
+"""Design types every event log may hold; a kind with a design of its own passes its type in
+the validation context, ``{"designs": {...}}`` (the campaign store does)."""
+
+
+def read_design(value: Any, info: ValidationInfo) -> Design:
+    """A design from its JSON, as the class its `type` names (a formulation when a log from before
+    designs had types has none); an instance passes as it is."""
+    if isinstance(value, Design):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError(f"a design is a mapping with a 'type'; got {type(value).__name__}")
+    designs = (info.context or {}).get("designs") or BUILTIN_DESIGNS
+    name = value.get("type", "formulation")
+    if name not in designs:
+        raise ValueError(f"design type {name!r}; allowed: {sorted(designs)}")
+    return designs[name].model_validate(value, context=info.context)
+
+
+def typed_design(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+    """A wrap validator for a design field: the class its `type` names (None stays None)."""
+    return None if value is None else read_design(value, info)
+
+
+def renamed(data: Any, old: str, new: str) -> Any:
+    """Input from before a field was renamed (a stored log, a plug-in's keyword) under its new
+    name."""
+    if isinstance(data, dict) and old in data and new not in data:
+        data = {**data, new: data[old]}
+        del data[old]
+    return data
 
 
 class RangeParameter(FrozenModel):
@@ -293,8 +344,10 @@ class SearchSpace(FrozenModel):
         numeric = {k: float(v) for k, v in formulation.extras.items() if not isinstance(v, str)}
         return {**formulation.fractions, "molality": formulation.molality, **numeric}
 
-    def check(self, formulation: Formulation) -> None:
+    def check(self, formulation: Design) -> None:
         """Raise ValueError naming the field if `formulation` lies outside this space."""
+        if not isinstance(formulation, Formulation):
+            raise ValueError(f"design is a {formulation.type}; allowed: a formulation")
         if set(formulation.fractions) != set(self.solvent_names):
             raise ValueError(
                 f"formulation solvents {sorted(formulation.fractions)} differ from the "
@@ -452,15 +505,37 @@ class Estimate(FrozenModel):
 
 
 class Candidate(FrozenModel):
-    """A formulation a planner proposed, under a campaign-unique id."""
+    """A design a planner proposed, under a campaign-unique id.
+
+    Built with ``formulation=`` (as planners written before designs did) it takes that as its
+    design; `formulation` reads it back when the design is one.
+    """
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Unique within the campaign.")
-    formulation: Formulation
+    design: SerializeAsAny[Design]
     planner: str = Field(description="Which planner proposed it.")
     predicted: Estimate | None = Field(None, description="The planner's prediction, if any.")
     scored_by: str | None = Field(
         None, description="Name and version of the model behind `predicted`, for provenance."
     )
+
+    _design = field_validator("design", mode="wrap")(typed_design)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _formulation_is_the_design(cls, data: Any) -> Any:
+        return renamed(data, "formulation", "design")
+
+    @property
+    def formulation(self) -> Formulation:
+        """The design, when it is a formulation (the electrolyte kinds)."""
+        return _as_formulation(self.design, f"candidate {self.id}")
+
+
+def _as_formulation(design: Design, owner: str) -> Formulation:
+    if not isinstance(design, Formulation):
+        raise AttributeError(f"{owner}'s design is a {design.type}, not a formulation")
+    return design
 
 
 class Transcript(FrozenModel):
@@ -498,6 +573,20 @@ class Observation(FrozenModel):
     """What the planner is told: a candidate and its measured outcome values."""
 
     candidate_id: str
-    formulation: Formulation = Field(description="The formulation the planner asked for.")
-    as_dosed: Formulation | None = Field(None, description="What was actually dosed.")
+    design: SerializeAsAny[Design] = Field(description="The design the planner asked for.")
+    as_dosed: SerializeAsAny[Design] | None = Field(
+        None, description="The design as actually made (e.g. from weighed masses)."
+    )
     values: dict[str, float] = Field(description="Outcome name -> value.")
+
+    _designs = field_validator("design", "as_dosed", mode="wrap")(typed_design)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _formulation_is_the_design(cls, data: Any) -> Any:
+        return renamed(data, "formulation", "design")
+
+    @property
+    def formulation(self) -> Formulation:
+        """The design, when it is a formulation (the electrolyte kinds)."""
+        return _as_formulation(self.design, f"observation {self.candidate_id}")

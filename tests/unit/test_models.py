@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 from pydantic import ValidationError
 
-from electroloop.models import Formulation, Salt, SearchSpace, Solvent
+from electroloop.models import Candidate, Design, Formulation, Salt, SearchSpace, Solvent
 
 LIPF6 = "[Li+].F[P-](F)(F)(F)(F)F"
 
@@ -156,3 +158,32 @@ def test_feasibility_and_the_reference_point_come_from_thresholds_and_floors() -
         outcome_constraints=(OutcomeConstraint(metric="cost", op="<=", bound=7.0),),
     )
     assert with_threshold.reference_point() == {"conductivity": 5.0, "cost": 7.0}
+
+
+class Electrode(Design):
+    """A design of another kind, as an electrode kind would bring (test-only)."""
+
+    type: Literal["electrode"] = "electrode"
+    porosity: float
+
+
+def test_a_candidates_design_keeps_its_class_through_json() -> None:
+    f = Formulation(fractions={"EC": 0.3, "DMC": 0.7}, salt="LiPF6", molality=1.0, temperature=25)
+    old_style = Candidate(id="t0000", formulation=f, planner="mine")  # a plug-in's keyword
+    assert old_style.design is f and old_style.formulation is f
+    again = Candidate.model_validate_json(old_style.model_dump_json())
+    assert again == old_style and type(again.design) is Formulation
+    logged_before_designs = old_style.model_dump(mode="json")
+    logged_before_designs["formulation"] = logged_before_designs.pop("design")
+    del logged_before_designs["formulation"]["type"]
+    assert Candidate.model_validate(logged_before_designs) == old_style
+    electrode = Candidate(id="e0", design=Electrode(porosity=0.3), planner="x")
+    text = electrode.model_dump_json()
+    with pytest.raises(
+        ValidationError, match="design type 'electrode'; allowed: \\['formulation'\\]"
+    ):
+        Candidate.model_validate_json(text)  # nobody said electrodes exist
+    known = {"designs": {"electrode": Electrode}}
+    assert Candidate.model_validate_json(text, context=known) == electrode
+    with pytest.raises(AttributeError, match="candidate e0's design is a electrode"):
+        electrode.formulation  # noqa: B018

@@ -7,7 +7,7 @@ import argparse
 from electroloop.cli.campaign import run_campaign
 from electroloop.cli.common import Commands, settings
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
-from electroloop.kinds.registry import parse_campaign
+from electroloop.kinds.registry import design_types, parse_campaign
 from electroloop.settings import Settings
 
 
@@ -27,7 +27,7 @@ def stored_campaign(settings: Settings, campaign_id: str) -> ElectrolyteCampaign
     """The spec a campaign in the project's event log started with."""
     from electroloop.orchestrator.store import CampaignStore
 
-    with CampaignStore(settings.store_path) as store:
+    with CampaignStore(settings.store_path, designs=design_types()) as store:
         return parse_campaign(store.started_spec(campaign_id), f"campaign {campaign_id}")
 
 

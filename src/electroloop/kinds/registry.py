@@ -9,7 +9,7 @@ files written before kinds existed have none, and are a cycling campaign when th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +18,7 @@ from pydantic import Discriminator, Tag
 from electroloop.errors import ConfigError
 from electroloop.kinds.cycling.campaign import CyclingCampaign
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
+from electroloop.models import Design
 from electroloop.orchestrator.campaign import CampaignSpec, read_campaign_file, validate_spec
 
 
@@ -29,6 +30,8 @@ class Kind:
     version: str
     spec: type[CampaignSpec]
     summary: str
+    designs: Mapping[str, type[Design]] = field(default_factory=dict)
+    """Design types of its own (`Design.type` -> class); formulations are always known."""
 
 
 KINDS: Mapping[str, Kind] = {
@@ -38,6 +41,11 @@ KINDS: Mapping[str, Kind] = {
         Kind("cycling", "1", CyclingCampaign, "cells built from dosed formulations, cycled"),
     )
 }
+
+
+def design_types(kinds: Mapping[str, Kind] = KINDS) -> dict[str, type[Design]]:
+    """Every design type the kinds bring, for the campaign store to read them back."""
+    return {name: cls for kind in kinds.values() for name, cls in kind.designs.items()}
 
 
 def kind_name(data: Any) -> str:

@@ -19,16 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import Field
+from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from electroloop.errors import CampaignError, PlannerError
 from electroloop.models import (
     Candidate,
+    Design,
     DosingRecord,
-    Formulation,
     FrozenModel,
     Measurement,
     Observation,
+    renamed,
+    typed_design,
 )
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.events import (
@@ -80,8 +82,15 @@ class Decision(FrozenModel):
     """A reviewer's verdict on one proposed candidate, before anything is dosed."""
 
     action: Literal["approve", "edit", "reject"] = "approve"
-    formulation: Formulation | None = Field(None, description="The edited formulation (edit).")
+    design: SerializeAsAny[Design] | None = Field(None, description="The edited design (edit).")
     reason: str = ""
+
+    _design = field_validator("design", mode="wrap")(typed_design)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _formulation_is_the_design(cls, data: Any) -> Any:
+        return renamed(data, "formulation", "design")
 
 
 @dataclass(frozen=True)
@@ -179,7 +188,7 @@ class Campaign:
             if candidate.id in state.candidates:
                 raise PlannerError(f"{self.planner.name} re-used candidate id {candidate.id!r}")
             try:
-                self.experiment.check(candidate.formulation)
+                self.experiment.check(candidate.design)
             except ValueError as exc:
                 raise PlannerError(
                     f"{self.planner.name} proposed {candidate.id} outside the search space: {exc}"
@@ -221,15 +230,15 @@ class Campaign:
                 raise CampaignError(f"candidate {candidate.id!r} is being dosed; too late")
             if decision.action != "edit":
                 continue
-            if decision.formulation is None:
-                raise CampaignError(f"{candidate.id}: an edit needs the edited formulation")
+            if decision.design is None:
+                raise CampaignError(f"{candidate.id}: an edit needs the edited design")
             try:
-                self.experiment.check(decision.formulation)
+                self.experiment.check(decision.design)
             except ValueError as exc:
-                raise CampaignError(f"{candidate.id}: the edited formulation: {exc}") from None
+                raise CampaignError(f"{candidate.id}: the edited design: {exc}") from None
             edits[candidate.id] = Candidate(
                 id=f"{candidate.id}-edit",
-                formulation=decision.formulation,
+                design=decision.design,
                 planner="reviewer",
                 scored_by=None,
             )
@@ -320,7 +329,7 @@ class Campaign:
         state = self.state
         observation = Observation(
             candidate_id=candidate.id,
-            formulation=candidate.formulation,
+            design=candidate.design,
             as_dosed=outcome.as_dosed,
             values=dict(outcome.values),
         )

@@ -57,7 +57,7 @@ class BatchReviewed(FrozenModel):
 
 
 class CandidateEdited(FrozenModel):
-    """A reviewer replaced a proposed formulation: the original is abandoned, this one is run."""
+    """A reviewer replaced a proposed design: the original is abandoned, this one is run."""
 
     kind: Literal["candidate_edited"] = "candidate_edited"
     original_id: str

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from electroloop.models import Candidate, DosingRecord, Formulation, Measurement
+from electroloop.models import Candidate, Design, DosingRecord, Measurement
 
 if TYPE_CHECKING:
     from electroloop.orchestrator.closed_loop import Campaign
@@ -24,7 +24,7 @@ class Outcome:
     """What a trial produced: the metrics told to the planner, and the records behind them."""
 
     values: Mapping[str, float]
-    as_dosed: Formulation | None = None
+    as_dosed: Design | None = None
     """The design as actually made (weighed masses), when it differs from the proposal."""
     dosing: DosingRecord | None = None
     measurement: Measurement | None = None
@@ -46,7 +46,7 @@ class TrialFailed(Exception):  # noqa: N818  a trial's end, not a programming er
 class Experiment(Protocol):
     """One campaign kind's trial on the bench, as the engine runs it."""
 
-    def check(self, design: Formulation) -> None:
+    def check(self, design: Design) -> None:
         """Raise ValueError naming the field if `design` lies outside the campaign's space."""
         ...
 

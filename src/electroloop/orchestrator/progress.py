@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from electroloop.models import Formulation, Goal, Objective, Observation
+from electroloop.models import Design, Goal, Objective, Observation
 from electroloop.orchestrator.hypervolume import hypervolume
 
 
@@ -28,8 +28,8 @@ class Oracle:
 
     objective: str
     optimum: float
-    optimum_at: Formulation
-    true_value: Callable[[Formulation], float]
+    optimum_at: Design
+    true_value: Callable[[Design], float]
     model: str  # name and version of the model behind `true_value`, for provenance tags
 
     def applies_to(self, goal: Goal) -> bool:
@@ -77,7 +77,7 @@ def progress_metrics(
     if oracle is not None and oracle.applies_to(goal):
         best = best_feasible(goal, goal.primary, observations)
         if best is not None:
-            truth = oracle.true_value(best.as_dosed or best.formulation)
+            truth = oracle.true_value(best.as_dosed or best.design)
             gap = oracle.optimum - truth
             metrics["simple_regret"] = gap if goal.primary.direction == "maximize" else -gap
     return metrics

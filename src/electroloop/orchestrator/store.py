@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from electroloop.errors import CampaignError
+from electroloop.models import BUILTIN_DESIGNS, Design
 from electroloop.orchestrator.events import EVENT_ADAPTER, CampaignState, Event, fold
 
 SCHEMA = """
@@ -47,8 +49,13 @@ def connect(path: Path, schema: str, busy_timeout: float = 5.0) -> sqlite3.Conne
 class CampaignStore:
     """Append and read campaign events; state is always recomputed with `fold`."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, designs: Mapping[str, type[Design]] = BUILTIN_DESIGNS
+    ) -> None:
+        """`designs`: the design types its candidates may have, by `Design.type` (a kind with
+        a design of its own adds it; formulations are always known)."""
         self.path = Path(path)
+        self._context = {"designs": {**BUILTIN_DESIGNS, **designs}}
         self._db = connect(self.path, SCHEMA)
         self._lock = threading.Lock()  # one connection, shared by the flow's task threads
 
@@ -71,7 +78,7 @@ class CampaignStore:
         rows = self._query(
             "SELECT payload FROM events WHERE campaign_id = ? ORDER BY seq", (campaign_id,)
         )
-        return [EVENT_ADAPTER.validate_json(payload) for (payload,) in rows]
+        return [EVENT_ADAPTER.validate_json(payload, context=self._context) for (payload,) in rows]
 
     def state(self, campaign_id: str) -> CampaignState:
         """Current state of a campaign; raises CampaignError if it has no events."""

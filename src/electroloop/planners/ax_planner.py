@@ -218,7 +218,7 @@ class AxPlanner:
         formulation = self.map.to_formulation([float(params[name]) for name in self._names])
         return Candidate(
             id=cid,
-            formulation=formulation,
+            design=formulation,
             planner=self.name,
             predicted=predicted,
             scored_by=SCORER if predicted is not None else None,

@@ -295,7 +295,7 @@ def run_benchmark(
                 observations.append(
                     Observation(
                         candidate_id=candidate.id,
-                        formulation=candidate.formulation,
+                        design=candidate.design,
                         values=values,
                     )
                 )

@@ -89,7 +89,7 @@ class CubePlanner(ABC):
             cid = f"t{self._next_id:04d}"
             self._next_id += 1
             self._pending[cid] = point
-            candidates.append(Candidate(id=cid, formulation=formulation, planner=self.name))
+            candidates.append(Candidate(id=cid, design=formulation, planner=self.name))
         return candidates
 
     def tell(self, observations: Sequence[Observation]) -> None:

@@ -94,7 +94,7 @@ class SurrogateGuided:
         return [
             Candidate(
                 id=f"s{i:04d}",
-                formulation=drawn[j],
+                design=drawn[j],
                 planner=self.name,
                 predicted=Estimate(mean=float(mean[j]), std=float(std[j])),
                 scored_by=self.scored_by,

@@ -157,7 +157,7 @@ def decisions_from(
         )
         decisions[candidate.id] = Decision(
             action="edit",
-            formulation=Formulation.model_validate(formulation.model_dump()),
+            design=Formulation.model_validate(formulation.model_dump()),
             reason=section.reason,
         )
     return decisions

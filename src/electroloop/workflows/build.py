@@ -34,7 +34,7 @@ from electroloop.kinds.cycling.loop import CyclingRig
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.kinds.electrolyte.experiment import ConductivityExperiment
 from electroloop.kinds.electrolyte.recipes import stocks_for
-from electroloop.kinds.registry import KINDS
+from electroloop.kinds.registry import KINDS, design_types
 from electroloop.models import SearchSpace, Stock
 from electroloop.orchestrator.closed_loop import Campaign, ManualSteps, TrialObserver
 from electroloop.orchestrator.events import CampaignState
@@ -305,7 +305,7 @@ def assemble(
             "campaigns (lab check works with the real balance)"
         )
     with ExitStack() as stack:
-        store = stack.enter_context(CampaignStore(settings.store_path))
+        store = stack.enter_context(CampaignStore(settings.store_path, designs=design_types()))
         earlier = store.state(campaign_id) if campaign_id in store.campaign_ids() else None
         planner = build_planner(spec, store, earlier, surrogate)  # fails before anything moves
         taken = stock_taken(earlier) if earlier is not None else {}

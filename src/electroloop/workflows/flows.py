@@ -24,7 +24,7 @@ from electroloop.kinds.cycling.campaign import CyclingCampaign
 from electroloop.kinds.cycling.loop import CellSteps, CyclingLoop, CyclingRig, drive_cells
 from electroloop.kinds.cycling.spec import CyclingSpec
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
-from electroloop.kinds.registry import AnyCampaign, parse_campaign
+from electroloop.kinds.registry import AnyCampaign, design_types, parse_campaign
 from electroloop.models import Candidate, Formulation, FrozenModel, Observation
 from electroloop.orchestrator.campaign_plots import campaign_plots, primary_values
 from electroloop.orchestrator.closed_loop import Campaign, Steps, TrialRecord, drive
@@ -415,7 +415,7 @@ def _summarise(
         values=primary_values(state, spec),
         best=best,
         best_true_value=(
-            oracle.true_value(best.as_dosed or best.formulation)
+            oracle.true_value(best.as_dosed or best.design)
             if oracle is not None and best is not None
             else None
         ),
@@ -446,7 +446,7 @@ def resume_campaign(
 ) -> CampaignSummary:
     """Continue a campaign whose flow died, from its event log: nothing measured is run
     again, nothing proposed is lost, and the dead run's leases are taken over."""
-    with CampaignStore(Settings().store_path) as store:
+    with CampaignStore(Settings().store_path, designs=design_types()) as store:
         spec = parse_campaign(store.started_spec(campaign_id), f"campaign {campaign_id}")
     return run_campaign(spec, campaign_id, approval, resume=True)
 
@@ -458,7 +458,7 @@ def _event_log(settings: Settings, campaign_id: str) -> list[dict[str, Any]]:
     history, so together they grow with the square of the trials; `planner_state.json` keeps
     the last one.
     """
-    with CampaignStore(settings.store_path) as store:
+    with CampaignStore(settings.store_path, designs=design_types()) as store:
         events = store.events(campaign_id)
     return [
         event.model_dump(mode="json", exclude={"planner_state"})

@@ -112,7 +112,7 @@ def test_review_rejects_edits_and_refuses_edits_outside_the_space(
         )
         with pytest.raises(
             CampaignError,
-            match=rf"{batch[1].id}: the edited formulation: fraction of EC is 0.9; "
+            match=rf"{batch[1].id}: the edited design: fraction of EC is 0.9; "
             r"allowed: 0.1..0.6",
         ):
             loop.review(batch, {batch[1].id: Decision(action="edit", formulation=outside)})

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Literal
 
 import pytest
+from pydantic import ValidationError
 
 from electroloop.errors import CampaignError
-from electroloop.models import Candidate, Formulation, Observation
+from electroloop.models import Candidate, Design, Formulation, Observation
 from electroloop.orchestrator.events import (
     CampaignStarted,
     CandidateFailed,
@@ -70,3 +72,23 @@ def test_unknown_campaign_is_an_error(tmp_path: Path) -> None:
     with CampaignStore(tmp_path / "events.sqlite") as store:
         with pytest.raises(CampaignError, match="'nope' has no events"):
             store.state("nope")
+
+
+class Electrode(Design):
+    """A design of another kind (test-only), as an electrode kind would bring."""
+
+    type: Literal["electrode"] = "electrode"
+    porosity: float
+
+
+def test_a_store_reads_designs_of_the_types_it_is_told_about(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    electrode = Candidate(id="e0000", design=Electrode(porosity=0.35), planner="sobol")
+    with CampaignStore(path) as store:
+        store.append("c1", CandidatesProposed(iteration=0, candidates=(electrode, candidate(1))))
+    with CampaignStore(path, designs={"electrode": Electrode}) as store:
+        stored = store.state("c1").candidates
+    assert stored["e0000"] == electrode and type(stored["e0000"].design) is Electrode
+    assert type(stored["t0001"].design) is Formulation  # formulations are always known
+    with CampaignStore(path) as store, pytest.raises(ValidationError, match="'electrode'"):
+        store.state("c1")  # a store nobody told about electrodes refuses, naming the type

@@ -166,7 +166,7 @@ def test_warm_start_goes_straight_to_the_model_and_batches_overlap(
         ),
     ]
     outside[0] = outside[0].model_copy(
-        update={"formulation": outside[0].formulation.model_copy(update={"temperature": 40.0})}
+        update={"design": outside[0].formulation.model_copy(update={"temperature": 40.0})}
     )
     with caplog.at_level(logging.WARNING, logger="electroloop.planners.ax_planner"):
         planner = AxPlanner(
