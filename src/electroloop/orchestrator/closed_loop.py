@@ -335,7 +335,7 @@ class Campaign:
         )
         self._record(ObservationAdded(observation=observation))
         record = TrialRecord(
-            index=state.trial_index[candidate.id],
+            index=state.trial_number(candidate.id),
             candidate=candidate,
             dosing=outcome.dosing,
             measurement=outcome.measurement,
@@ -434,7 +434,7 @@ class Campaign:
         goal = self.spec.goal
         observed: list[Observation] = []
         records: list[TrialRecord] = []
-        for candidate_id, index in sorted(state.trial_index.items(), key=lambda kv: kv[1]):
+        for candidate_id in sorted(state.trial_index, key=state.trial_index.__getitem__):
             if candidate_id in state.observations:
                 observed.append(state.observations[candidate_id])
             elif candidate_id not in state.failures:
@@ -443,7 +443,7 @@ class Campaign:
             measured = state.measurements.get(candidate_id)
             records.append(
                 TrialRecord(
-                    index=index,
+                    index=state.trial_number(candidate_id),
                     candidate=state.candidates[candidate_id],
                     dosing=state.dosings.get(candidate_id),
                     measurement=measured[-1] if measured else None,
@@ -484,7 +484,7 @@ class Campaign:
     ) -> TrialRecord:
         self._record(CandidateFailed(candidate_id=candidate.id, reason=reason))
         record = TrialRecord(
-            index=state.trial_index[candidate.id],
+            index=state.trial_number(candidate.id),
             candidate=candidate,
             dosing=dosing,
             measurement=None,

@@ -286,6 +286,17 @@ class CampaignState:
         """Candidates that count towards the budget: every one not vetoed before dosing."""
         return len(self.candidates) - len(self.abandoned)
 
+    def trial_number(self, candidate_id: str) -> int:
+        """The candidate's place (from 0) among the trials that count towards the budget:
+        candidates vetoed before dosing (rejected, or replaced by a reviewer's edit) take no
+        place, so the last trial of a campaign is numbered budget - 1."""
+        mine = self.trial_index[candidate_id]
+        return sum(
+            1
+            for other, index in self.trial_index.items()
+            if index < mine and other not in self.abandoned
+        )
+
     def iteration_of(self, candidate_id: str) -> int:
         """The iteration whose batch holds the candidate (KeyError if none does)."""
         for iteration, members in self.batches.items():

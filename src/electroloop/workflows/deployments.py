@@ -3,13 +3,18 @@
 Prefect renders a flow's pydantic parameters as a form: titles, descriptions, ranges, defaults
 and drop-downs come from the models below, and the server refuses values out of range before a
 run is even created. `serve` registers the deployments and runs their flows on this machine.
+
+In the campaign form the campaign file's values are the defaults: planner, budget, batch size,
+seed and lab left as they are keep the file's (a plug-in planner too); a field filled in
+overrides it.
+The campaign files are offered as a choice, read from the project folder `serve` runs in.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from prefect import flow, serve
 from pydantic import BaseModel, Field, model_validator
@@ -17,6 +22,7 @@ from pydantic import BaseModel, Field, model_validator
 from electroloop.errors import ConfigError
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign, default_campaign
 from electroloop.kinds.registry import load_campaign, parse_campaign
+from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.settings import Settings
 from electroloop.simulations.density import SALT_SMILES, SOLVENT_SMILES
 from electroloop.simulations.oracle.molecules import XtbParameters
@@ -24,7 +30,13 @@ from electroloop.workflows.approvals import ApprovalPolicy
 from electroloop.workflows.flows import CampaignSummary, resume_campaign, run_campaign
 from electroloop.workflows.oracle_flows import ScreenResult, oracle_screen
 
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
+
 EMBEDDED = "embedded demo"
+CAMPAIGN_FOLDER = "examples/campaigns"  # in the project folder: its TOML files are the choices
+PlannerChoice = Literal["from the campaign file", "ax", "sobol", "random"]
+FROM_FILE: str = get_args(PlannerChoice)[0]
 
 SolventName = Literal[tuple(SOLVENT_SMILES)]  # type: ignore[valid-type]
 SaltName = Literal[tuple(SALT_SMILES)]  # type: ignore[valid-type]
@@ -52,16 +64,34 @@ class InlineSpace(BaseModel):
     temperature: float = Field(25.0, ge=-40.0, le=100.0, title="Temperature (°C)")
 
 
+def _empty_is_the_files(schema: dict[str, Any]) -> None:
+    """Show an optional number as one plain number box whose empty value means None.
+
+    Pydantic writes `int | None` as anyOf [integer, null] with default null, which Prefect's UI
+    shows as 'int | None' tabs. Without the null branch and the default the box starts empty;
+    Prefect's server still accepts null for a property without a default, and checks the bounds.
+    """
+    variants = schema.pop("anyOf", [])
+    schema.pop("default", None)
+    for variant in variants:
+        if variant.get("type") != "null":
+            schema.update(variant)
+
+
 class CampaignForm(BaseModel):
-    """What a technician fills in to start a campaign (conductivity, or cells cycled)."""
+    """What a technician fills in to start a campaign (conductivity, or cells cycled).
+
+    The campaign file's values are the defaults: leave planner, budget, batch size or seed as
+    they are to keep the file's; fill one in to override it.
+    """
 
     campaign_file: str = Field(
         EMBEDDED,
         title="Campaign file",
-        description="A campaign TOML, relative to the project folder (e.g. "
-        "examples/campaigns/conductivity.toml, or examples/campaigns/cycling.toml to build and "
-        "cycle a cell from each formulation), or 'embedded demo'. Its objectives, budget and "
-        "planner are the defaults the fields below override.",
+        description="'embedded demo' or a campaign TOML from the project folder's "
+        f"{CAMPAIGN_FOLDER}/ (cycling.toml builds and cycles a cell from each formulation); "
+        "under 'Other file', any campaign TOML in the project folder, relative to it. Its "
+        "values are the defaults of the fields below.",
     )
     search_space: InlineSpace | None = Field(
         None,
@@ -75,14 +105,36 @@ class CampaignForm(BaseModel):
         title="Campaign name",
         description="Letters, digits, '_', '.', '-' (empty: the campaign file's).",
     )
-    planner: Literal["ax", "sobol", "random"] = Field(
-        "ax",
+    planner: PlannerChoice = Field(
+        FROM_FILE,
         title="Planner",
-        description="ax: Bayesian optimisation; sobol and random: space-filling baselines.",
+        description="'from the campaign file' keeps the planner the file names (a plug-in "
+        "planner too); ax (Bayesian optimisation), sobol or random (space-filling baselines) "
+        "override it.",
     )
-    budget: int = Field(24, ge=1, le=1000, title="Budget (trials)")
-    batch_size: int = Field(4, ge=1, le=16, title="Batch size", description="Per iteration.")
-    seed: int = Field(7, ge=0, title="Seed", description="Same seed, same proposals.")
+    budget: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        title="Budget (trials)",
+        description="Samples in total (empty: the campaign file's budget).",
+        json_schema_extra=_empty_is_the_files,
+    )
+    batch_size: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        title="Batch size",
+        description="Samples per iteration, 1-16 (empty: the campaign file's).",
+        json_schema_extra=_empty_is_the_files,
+    )
+    seed: int | None = Field(
+        None,
+        ge=0,
+        title="Seed",
+        description="Same seed, same proposals (empty: the campaign file's seed).",
+        json_schema_extra=_empty_is_the_files,
+    )
     approval_required: bool = Field(
         False,
         title="Approval required",
@@ -96,10 +148,11 @@ class CampaignForm(BaseModel):
         description="An unanswered pause ends the run safely; resume the campaign later.",
     )
     lab_file: str = Field(
-        "simulated",
+        "",
         title="Lab file",
-        description="'simulated' (protocol-true simulators) or a lab TOML relative to the "
-        "project folder; check it first with `electroloop lab check --lab FILE`.",
+        description="Empty: the campaign file's lab (the examples' is 'simulated'); "
+        "'simulated' (protocol-true simulators) or a lab TOML relative to the project folder "
+        "override it; check a lab first with `electroloop lab check --lab FILE`.",
     )
 
     @model_validator(mode="after")
@@ -114,29 +167,34 @@ class CampaignForm(BaseModel):
             required=self.approval_required, timeout_minutes=self.approval_timeout_minutes
         )
 
+    def _campaign(self, root: Path) -> CampaignSpec:
+        path = _inside(root, self.campaign_file, "campaign_file")
+        try:
+            return load_campaign(path)
+        except ConfigError as exc:
+            raise ConfigError(f"campaign_file {self.campaign_file!r}: {exc}") from None
+
     def to_spec(self, root: Path) -> ElectrolyteCampaign:
         """The validated campaign; every problem names its field, before anything moves."""
-        base = (
-            default_campaign()
-            if self.campaign_file == EMBEDDED
-            else load_campaign(_inside(root, self.campaign_file, "campaign_file"))
-        )
-        data = base.model_dump(mode="json") | {
-            "planner": self.planner,
+        base = default_campaign() if self.campaign_file == EMBEDDED else self._campaign(root)
+        overrides = {
+            "planner": None if self.planner == FROM_FILE else self.planner,
             "budget": self.budget,
             "batch_size": self.batch_size,
             "seed": self.seed,
-            "lab": (
-                "simulated"
-                if self.lab_file == "simulated"
-                else str(_inside(root, self.lab_file, "lab_file"))
-            ),
         }
+        data = base.model_dump(mode="json") | {
+            key: value for key, value in overrides.items() if value is not None
+        }
+        if self.lab_file == "simulated":
+            data["lab"] = "simulated"
+        elif self.lab_file:
+            data["lab"] = str(_inside(root, self.lab_file, "lab_file"))
         if self.name:
             data["name"] = self.name
         if self.search_space is not None:
             data |= _space_data(self.search_space)
-        return parse_campaign(data, "the campaign form")
+        return parse_campaign(data, f"the campaign form ({self.campaign_file})")
 
 
 def _space_data(space: InlineSpace) -> dict[str, object]:
@@ -207,14 +265,47 @@ def screen_molecules(screen: ScreeningForm = ScreeningForm()) -> ScreenResult:  
 DEPLOYMENT = "lab"
 
 
-def serve_deployments(limit: int = 4) -> None:
-    """Register the deployments with the Prefect server and run their flows here (blocks)."""
-    serve(
-        start_campaign.to_deployment(
-            name=DEPLOYMENT,
-            description="Start a conductivity campaign: fill the form, press Run.",
-            tags=["electroloop", "campaign"],
-        ),
+def campaign_choices(root: Path) -> list[str]:
+    """What the form's campaign file drop-down offers: 'embedded demo', then the campaign TOML
+    files under examples/campaigns/ of the project folder `root`, relative to it."""
+    folder = root / CAMPAIGN_FOLDER
+    files = sorted(p.relative_to(root).as_posix() for p in folder.rglob("*.toml") if p.is_file())
+    return [EMBEDDED, *files]
+
+
+def campaign_file_schema(choices: list[str]) -> dict[str, Any]:
+    """The campaign file field as the Prefect UI renders it: a drop-down of `choices` under
+    'Choose' (shown first: the default is one of them), any path typed under 'Other file'.
+
+    Both branches are strings, so the server lets any path through; `CampaignForm.to_spec`
+    then accepts only a file inside the project folder.
+    """
+    field = CampaignForm.model_fields["campaign_file"]
+    return {
+        "title": field.title,
+        "description": field.description,
+        "default": field.default,
+        "anyOf": [
+            {"title": "Choose", "type": "string", "enum": choices},
+            {"title": "Other file", "type": "string", "minLength": 1},
+        ],
+    }
+
+
+def deployments(root: Path) -> list[RunnerDeployment]:
+    """The deployments `serve` registers; the campaign files offered are those in `root`."""
+    campaign = start_campaign.to_deployment(
+        name=DEPLOYMENT,
+        description="Start a campaign: choose a campaign file, override what you need, press "
+        "Submit.",
+        tags=["electroloop", "campaign"],
+    )
+    # Prefect builds the form's schema from the flow's signature, which cannot know the project
+    # folder; it keeps the schema in a private attribute and sends it when registering.
+    form = campaign._parameter_openapi_schema.definitions[CampaignForm.__name__]
+    form["properties"]["campaign_file"] = campaign_file_schema(campaign_choices(root))
+    return [
+        campaign,
         screen_molecules.to_deployment(
             name=DEPLOYMENT,
             description="Screen molecules with the xTB oracle.",
@@ -226,6 +317,13 @@ def serve_deployments(limit: int = 4) -> None:
             "rebooted): nothing measured is repeated.",
             tags=["electroloop", "campaign"],
         ),
-        limit=limit,
-        print_starting_message=True,
-    )
+    ]
+
+
+def serve_deployments(limit: int = 4, root: Path | None = None) -> None:
+    """Register the deployments with the Prefect server and run their flows here (blocks).
+
+    `root` is the project folder (default: the working directory, which the flows also read
+    campaign and lab files from).
+    """
+    serve(*deployments(root or Path.cwd()), limit=limit, print_starting_message=True)

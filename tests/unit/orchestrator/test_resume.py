@@ -128,8 +128,10 @@ def test_review_rejects_edits_and_refuses_edits_outside_the_space(
         )
         assert [c.id for c in to_run] == [batch[2].id, batch[3].id, f"{batch[1].id}-edit"]
         assert not loop.needs_review(batch)
-        for candidate in to_run:
-            loop.run_trial(candidate)
+        records = [loop.run_trial(candidate) for candidate in to_run]
+        # vetoed candidates take no place: the trials are numbered 0, 1, 2 of the budget
+        assert [r.index for r in records] == [0, 1, 2]
+        assert [r.index for r in loop.trial_records()] == [0, 1, 2]
         loop.conclude_iteration(batch)
         state = loop.state
         if planner == "ax":  # the edit reached the model as a completed trial
