@@ -504,12 +504,33 @@ class Estimate(FrozenModel):
     std: float = Field(ge=0.0)
 
 
-class Candidate(FrozenModel):
-    """A design a planner proposed, under a campaign-unique id.
+class CarriesDesign(FrozenModel):
+    """A model with a `design`: built with ``formulation=`` (as planners written before designs
+    did) it takes that as its design, and `formulation` reads it back when the design is one."""
 
-    Built with ``formulation=`` (as planners written before designs did) it takes that as its
-    design; `formulation` reads it back when the design is one.
-    """
+    design: SerializeAsAny[Design]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _formulation_is_the_design(cls, data: Any) -> Any:
+        return renamed(data, "formulation", "design")
+
+    @property
+    def formulation(self) -> Formulation:
+        """The design, when it is a formulation (the electrolyte kinds)."""
+        if not isinstance(self.design, Formulation):
+            kind = self.design.type
+            raise AttributeError(f"{self.label}'s design is a {kind}, not a formulation")
+        return self.design
+
+    @property
+    def label(self) -> str:
+        """What errors call it."""
+        return type(self).__name__.lower()
+
+
+class Candidate(CarriesDesign):
+    """A design a planner proposed, under a campaign-unique id."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Unique within the campaign.")
     design: SerializeAsAny[Design]
@@ -521,21 +542,9 @@ class Candidate(FrozenModel):
 
     _design = field_validator("design", mode="wrap")(typed_design)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _formulation_is_the_design(cls, data: Any) -> Any:
-        return renamed(data, "formulation", "design")
-
     @property
-    def formulation(self) -> Formulation:
-        """The design, when it is a formulation (the electrolyte kinds)."""
-        return _as_formulation(self.design, f"candidate {self.id}")
-
-
-def _as_formulation(design: Design, owner: str) -> Formulation:
-    if not isinstance(design, Formulation):
-        raise AttributeError(f"{owner}'s design is a {design.type}, not a formulation")
-    return design
+    def label(self) -> str:
+        return f"candidate {self.id}"
 
 
 class Transcript(FrozenModel):
@@ -569,7 +578,7 @@ class Measurement(FrozenModel):
     transcript: Transcript
 
 
-class Observation(FrozenModel):
+class Observation(CarriesDesign):
     """What the planner is told: a candidate and its measured outcome values."""
 
     candidate_id: str
@@ -581,12 +590,6 @@ class Observation(FrozenModel):
 
     _designs = field_validator("design", "as_dosed", mode="wrap")(typed_design)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _formulation_is_the_design(cls, data: Any) -> Any:
-        return renamed(data, "formulation", "design")
-
     @property
-    def formulation(self) -> Formulation:
-        """The design, when it is a formulation (the electrolyte kinds)."""
-        return _as_formulation(self.design, f"observation {self.candidate_id}")
+    def label(self) -> str:
+        return f"observation {self.candidate_id}"
