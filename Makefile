@@ -1,5 +1,5 @@
 # Two commands do all the set-up: `make demo` and `make test`.
-# Both install from requirements.lock: exact versions and hashes of every package for Python 3.11
+# Both install from requirements.txt: exact versions and hashes of every package for Python 3.11
 # on Linux x86_64, the CPU build of torch included (it lies on this kind of machine's disk; a plain
 # `torch` requirement would pull a multi-GB CUDA build). `make lock` updates the lock.
 
@@ -12,30 +12,30 @@ STAMP  := $(VENV)/.installed-stamp
 PIP_TOOLS := pip-tools==7.7.0
 LOCK_ARGS := --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
              --no-emit-find-links --extra dev --extra surrogates --extra cell \
-             --output-file requirements.lock requirements.in pyproject.toml
+             --output-file requirements.txt requirements.in pyproject.toml
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: install lock lock-upgrade browser demo test lint bench clean
 
 # A new lock makes the environment anew, so nothing from an older lock survives in it.
-$(LOCKED): requirements.lock
+$(LOCKED): requirements.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --require-hashes --no-deps -r requirements.lock
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements.txt
 	touch $@
 
 # The project itself, without touching its dependencies; `pip check` fails when pyproject.toml
 # asks for a package or version the lock lacks.
 $(STAMP): pyproject.toml $(LOCKED)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
-	$(PIP) check || { echo "requirements.lock does not satisfy pyproject.toml: run make lock"; exit 1; }
+	$(PIP) check || { echo "requirements.txt does not satisfy pyproject.toml: run make lock"; exit 1; }
 	touch $@
 
 install: $(STAMP)
 
 # Resolve requirements.in and pyproject.toml's dependencies with every extra into
-# requirements.lock, keeping the versions already locked where they still fit (`lock-upgrade`
+# requirements.txt, keeping the versions already locked where they still fit (`lock-upgrade`
 # moves every package to its newest release). pip-tools runs in a throwaway environment.
 lock lock-upgrade:
 	tmp=$$(mktemp -d) && $(PYTHON) -m venv $$tmp \

@@ -7,7 +7,7 @@ tensors, and containers, dataclasses and pydantic models holding them), then pri
 once, with its source line and the operands it saw, after the run. Every site it lists should be a
 copied value; a computed one is a bug to fix with a tolerance.
 
-It patches pytest's assertion rewriter (pytest's internals, as locked in requirements.lock) and
+It patches pytest's assertion rewriter (pytest's internals, as locked in requirements.txt) and
 skips pytest's cache of rewritten modules, so use it for an audit, not for everyday runs.
 """
 
