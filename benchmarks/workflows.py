@@ -63,7 +63,7 @@ def snapshot_costs(home: Path, budget: int) -> dict[str, float]:
         planner = loop.planner
         state_ms = median_ms(planner.state, 5)
         events = loop.store.events("bench")
-        rebuild_ms = median_ms(lambda: build_planner(spec, loop.store, state), 5)
+        rebuild_ms = median_ms(lambda: build_planner(spec, loop.store, state)[0], 5)
     proposals = [e for e in events if isinstance(e, CandidatesProposed)]
     snapshot_kb = [len(json.dumps(e.planner_state)) / 1000 for e in proposals]
     return {

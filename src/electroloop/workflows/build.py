@@ -58,65 +58,59 @@ def build_planner(
     store: CampaignStore,
     resume: CampaignState | None = None,
     surrogate: Surrogate | None = None,
-) -> Planner:
+) -> tuple[Planner, str]:
     """The planner the campaign names, seeded, warm-started and time-boxed as it asks, behind
     the campaign's surrogate's first picks if it has one; for a campaign being resumed,
-    restored from the last snapshot in its log."""
+    restored from the last snapshot in its log. With it, its model version
+    (`planner_version` of its class and of the settings below)."""
     planner_class = resolve_planner(spec.planner)
+    accepted = inspect.signature(planner_class).parameters
+    settings: dict[str, Any] = {"warm_start": list(spec.warm_start)} if spec.warm_start else {}
+    if spec.ask_timeout is not None:
+        settings["ask_timeout"] = spec.ask_timeout
+    if isinstance(spec, CyclingCampaign) and "initialization_budget" in accepted:
+        # Cells take days: the first batch is the whole initial design, and later batches come
+        # from the model fitted on the first cells' interim results.
+        settings["initialization_budget"] = spec.batch_size
+    surrogate_use = spec.surrogate.model_dump(mode="json") if spec.surrogate else None
+    version = planner_version(
+        planner_class, {**settings, "seed": spec.seed, "surrogate": surrogate_use}
+    )
     if resume is not None and resume.planner_state is not None:
         state = resume.planner_state
         if state.get("planner") == "surrogate-guided":
-            return SurrogateGuided.restore(state, planner_class)
+            return SurrogateGuided.restore(state, planner_class), version
         restored: Planner = planner_class.from_state(state)
-        return restored
-    options: dict[str, Any] = {}
+        return restored, version
+    refused = sorted(name for name in settings if name not in accepted)
+    if refused:
+        raise ConfigError(
+            f"planner {spec.planner!r} does not accept {refused}; allowed: a planner whose "
+            "constructor takes them (e.g. 'ax'), or remove them from the campaign"
+        )
+    options = dict(settings)
     if spec.warm_start:
         options["warm_start"] = [
             observation
             for campaign_id in spec.warm_start
             for observation in store.state(campaign_id).observations.values()
         ]
-    if spec.ask_timeout is not None:
-        options["ask_timeout"] = spec.ask_timeout
-    accepted = inspect.signature(planner_class).parameters
-    if isinstance(spec, CyclingCampaign) and "initialization_budget" in accepted:
-        # Cells take days: the first batch is the whole initial design, and later batches come
-        # from the model fitted on the first cells' interim results.
-        options["initialization_budget"] = spec.batch_size
-    refused = sorted(name for name in options if name not in accepted)
-    if refused:
-        raise ConfigError(
-            f"planner {spec.planner!r} does not accept {refused}; allowed: a planner whose "
-            "constructor takes them (e.g. 'ax'), or remove them from the campaign"
-        )
     planner: Planner = planner_class(spec.space, spec.goal, spec.seed, **options)
     use = spec.surrogate
     if use is not None and use.picks and surrogate is not None:
         score = mixture_scorer(surrogate, spec.space)
-        return SurrogateGuided(planner, score, surrogate.label, use.picks, kappa=use.kappa)
-    return planner
+        return SurrogateGuided(planner, score, surrogate.label, use.picks, kappa=use.kappa), version
+    return planner, version
 
 
-def planner_settings(spec: ElectrolyteCampaign) -> dict[str, Any]:
-    """What `build_planner` builds the planner with, as its model version counts it."""
-    return {
-        "planner": spec.planner,
-        "seed": spec.seed,
-        "warm_start": list(spec.warm_start),
-        "ask_timeout": spec.ask_timeout,
-        "initialization_budget": spec.batch_size if isinstance(spec, CyclingCampaign) else None,
-        "surrogate": spec.surrogate.model_dump(mode="json") if spec.surrogate else None,
-    }
-
-
-def provenance(spec: ElectrolyteCampaign, drivers: Sequence[type]) -> dict[str, str]:
+def provenance(spec: ElectrolyteCampaign, planner: str, drivers: Sequence[type]) -> dict[str, str]:
     """What produces the campaign's data, by version: electroloop, the campaign's kind, the
-    planner's model (`planner_version`) and each driver's reply parsing."""
+    planner's model (`build_planner`) and each driver's reply parsing."""
     kind = KINDS[spec.kind]
     versions = {
         "electroloop": __version__,
         "kind": f"{kind.name}/{kind.version}",
-        "planner": planner_version(resolve_planner(spec.planner), planner_settings(spec)),
+        "planner": planner,
     }
     for driver in drivers:
         versions[f"parser.{driver.__name__}"] = str(driver.PARSER_VERSION)  # type: ignore[attr-defined]
@@ -307,7 +301,7 @@ def assemble(
     with ExitStack() as stack:
         store = stack.enter_context(CampaignStore(settings.store_path, designs=design_types()))
         earlier = store.state(campaign_id) if campaign_id in store.campaign_ids() else None
-        planner = build_planner(spec, store, earlier, surrogate)  # fails before anything moves
+        planner, model = build_planner(spec, store, earlier, surrogate)  # fails before moving
         taken = stock_taken(earlier) if earlier is not None else {}
         dosing = [r for r in DOSING_ROLES if lab.instruments()[r].simulated]  # balance, at least
         sim = stack.enter_context(simulated_lab(lab, spec, dosing))
@@ -388,7 +382,7 @@ def assemble(
             observers,
             oracle,
             manual=manual,
-            versions=provenance(spec, drivers),
+            versions=provenance(spec, model, drivers),
         )
         rig = None
         if isinstance(spec, CyclingCampaign):

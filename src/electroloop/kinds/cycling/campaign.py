@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from electroloop.kinds.cycling.spec import CyclingSpec
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.kinds.electrolyte.metrics import METRICS as ELECTROLYTE_METRICS
+from electroloop.orchestrator.campaign import CampaignSpec
 
 CELL_METRICS = {
     "retention": "fraction",
@@ -34,6 +35,9 @@ class CyclingCampaign(ElectrolyteCampaign):
     cycling: CyclingSpec = Field(
         description="What each cell goes through: formation, rate test, cycling, stop rule."
     )
+
+    def unknown_metrics(self, names: list[str]) -> str:
+        return CampaignSpec.unknown_metrics(self, names)  # no "add a [cycling] table" hint
 
     @model_validator(mode="after")
     def _cells_can_take_it(self) -> Self:

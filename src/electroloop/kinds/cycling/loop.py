@@ -50,7 +50,7 @@ from electroloop.orchestrator.events import (
     InterimObservation,
     PhaseStarted,
 )
-from electroloop.orchestrator.experiment import Outcome, TrialFailed
+from electroloop.orchestrator.experiment import TrialFailed
 from electroloop.orchestrator.leases import Lease, LeaseBook, LeaseHeld
 from electroloop.protocols import Clock
 
@@ -422,20 +422,14 @@ class CyclingLoop:
             self._fail_cell(candidate_id, f"ended after {len(cycling)} cycling cycles; need 3")
             return
         values = cell_values(stats, self.spec, final=True)
-        self.campaign.observe(
-            candidate,
-            Outcome(
-                values={
-                    **self.samples.values(dosing, measurement),
-                    **{name: estimate.mean for name, estimate in values.items()},
-                },
-                as_dosed=dosing.as_dosed,
-                dosing=dosing,
-                measurement=measurement,
-                series=_series(stats),
-                artifacts=self._artifacts(cell, phases),
-            ),
+        outcome = self.samples.outcome(
+            dosing,
+            measurement,
+            {name: estimate.mean for name, estimate in values.items()},
+            series=_series(stats),
+            artifacts=self._artifacts(cell, phases),
         )
+        self.campaign.observe(candidate, outcome)
         self._release(candidate_id)
 
     def _fail_cell(self, candidate_id: str, reason: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from electroloop.errors import InstrumentError
 from electroloop.kinds.electrolyte.metrics import derived_metrics
@@ -55,20 +56,29 @@ class ConductivityExperiment:
 
     def run(self, candidate: Candidate, campaign: Campaign) -> Outcome:
         """Dose and measure the candidate; its metrics are the reading and the derived ones."""
-        dosing, measurement = self.sample(candidate, campaign)
+        return self.outcome(*self.sample(candidate, campaign))
+
+    def outcome(
+        self,
+        dosing: DosingRecord,
+        measurement: Measurement,
+        more: Mapping[str, float] | None = None,
+        **records: Any,
+    ) -> Outcome:
+        """The sample's outcome: what was measured, what follows from what was weighed, and
+        `more` metrics (a cell's, in a cycling campaign); `records` as `Outcome` takes them."""
+        values = {
+            measurement.quantity: measurement.value,
+            **derived_metrics(self.space, dosing.as_dosed),
+            **(more or {}),
+        }
         return Outcome(
-            values=self.values(dosing, measurement),
+            values=values,
             as_dosed=dosing.as_dosed,
             dosing=dosing,
             measurement=measurement,
+            **records,
         )
-
-    def values(self, dosing: DosingRecord, measurement: Measurement) -> dict[str, float]:
-        """The sample's metrics: what was measured, and what follows from what was weighed."""
-        return {
-            measurement.quantity: measurement.value,
-            **derived_metrics(self.space, dosing.as_dosed),
-        }
 
     def sample(self, candidate: Candidate, campaign: Campaign) -> tuple[DosingRecord, Measurement]:
         """Dose a sample of the candidate and measure its conductivity, each fact stored as it
