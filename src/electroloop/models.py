@@ -409,6 +409,9 @@ class Stock(FrozenModel):
     salt_molality: float = Field(0.0, ge=0.0, le=10.0, description="mol/kg of solvent.")
     density: float = Field(gt=0.0, le=5.0, description="Nominal density at 25 °C, g/mL.")
     initial_mass: float = Field(gt=0.0, description="Mass in the bottle when loaded, g.")
+    lot: str | None = Field(
+        None, max_length=64, description="The bottle's lot (supplier lot or own batch label)."
+    )
 
     @model_validator(mode="after")
     def _salt_consistent(self) -> Stock:
@@ -563,6 +566,15 @@ class DosingRecord(FrozenModel):
     dosed_masses: dict[str, float] = Field(description="Stock name -> weighed mass, g.")
     as_dosed: Formulation = Field(description="Formulation computed from the weighed masses.")
     transcripts: tuple[Transcript, ...] = ()
+    vial: str | None = Field(None, description="Label of the vial dosed (None in older logs).")
+    lots: dict[str, str] = Field(
+        default_factory=dict, description="Stock name -> lot of its bottle, for stocks dosed."
+    )
+    remaining: dict[str, float] = Field(
+        default_factory=dict,
+        description="Stock name -> grams left in its bottle after this dose (the station's "
+        "bookkeeping), for stocks dosed.",
+    )
 
 
 class Measurement(FrozenModel):

@@ -20,8 +20,8 @@ __all__ = [
     "LearnsInterim",
     "LearnsUnplanned",
     "Planner",
+    "SampleHandler",
     "TrafficLog",
-    "VialHandler",
 ]
 
 
@@ -119,6 +119,11 @@ class DosingStation(Protocol):
         """Book `mass` g poured into the bottle of `stock` by a person."""
         ...
 
+    @property
+    def remaining(self) -> dict[str, float]:
+        """Stock name -> grams left in its bottle by the station's bookkeeping."""
+        ...
+
 
 class ConductivityProbe(Protocol):
     """Reads the conductivity (mS/cm) and temperature (°C) of the sample in the current vial."""
@@ -131,18 +136,21 @@ class ConductivityProbe(Protocol):
     def temperature(self) -> float: ...
 
 
-class VialHandler(Protocol):
-    """Puts an empty vial where the dosing station and probe reach it."""
+class SampleHandler(Protocol):
+    """Moves vials between places (`electroloop.samples`): the simulated bench, a technician
+    confirming a manual step, a robot arm."""
 
-    def present_fresh_vial(self) -> str:
-        """Returns the new vial's id."""
+    name: str
+    """Who moves the vials, as the event log records it ("technician", "simulated bench")."""
+
+    def move(self, vial: str, source: str, target: str) -> None:
+        """Carry `vial` from `source` to `target`; raises `InstrumentError` if it could not."""
         ...
 
-    def recover_vial(self, masses: Mapping[str, float]) -> bool:
-        """Put back the vial dosed with `masses` (stock -> g) before a crash, for measuring.
-
-        False if that vial is gone (then its trial fails; it is never dosed again).
-        """
+    def find(self, vial: str, place: str, masses: Mapping[str, float]) -> bool:
+        """After a crash: bring `vial`, last recorded at `place` and dosed with `masses`
+        (stock -> g), back to `place`. False if it is gone (its trial then fails; it is never
+        dosed again)."""
         ...
 
 

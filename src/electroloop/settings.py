@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -99,6 +99,11 @@ class LabFile(FrozenModel):
         2.5, gt=0.0, le=5.0, description="Salt molality of each salt stock, mol/kg."
     )
     stock_mass: float = Field(500.0, gt=0.0, description="Mass of each stock bottle, g.")
+    stock_lots: dict[str, Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=dict,
+        description="Stock name (e.g. 'EC', 'LiPF6-EC') -> lot of the bottle on the bench; "
+        "recorded with every dose of it.",
+    )
     sample_mass: float = Field(
         4.0, ge=0.5, le=20.0, description="Total mass dosed per sample vial, g."
     )

@@ -73,6 +73,18 @@ class DosingStarted(FrozenModel):
     candidate_id: str
 
 
+class VialMoved(FrozenModel):
+    """A vial went from one place to another (`electroloop.samples`) for a candidate's trial;
+    the first move of a vial takes it from its rack slot."""
+
+    kind: Literal["vial_moved"] = "vial_moved"
+    vial: str = Field(description="The vial's label, e.g. EL-3F2A1C-0001.")
+    candidate_id: str
+    source: str
+    target: str
+    by: str = Field(description="Who moved it: the sample handler's name.")
+
+
 class ManualStepDone(FrozenModel):
     """A technician did something the robot cannot (refill a bottle, load a cell)."""
 
@@ -196,6 +208,7 @@ Event = Annotated[
     | BatchReviewed
     | CandidateEdited
     | DosingStarted
+    | VialMoved
     | ManualStepDone
     | LibraryScreened
     | CampaignResumed
@@ -226,6 +239,24 @@ class CellState:
 
 
 @dataclass
+class VialTrack:
+    """One vial as the log has it: the candidate it holds and every move, in order."""
+
+    candidate_id: str
+    moves: list[VialMoved] = field(default_factory=list)
+
+    @property
+    def place(self) -> str:
+        """Where the vial is now."""
+        return self.moves[-1].target
+
+    @property
+    def slot(self) -> str:
+        """The rack slot it was taken from (and goes back to)."""
+        return self.moves[0].source
+
+
+@dataclass
 class CampaignState:
     """Current state of one campaign, derived from its events (never stored on its own)."""
 
@@ -238,6 +269,7 @@ class CampaignState:
     edited: dict[str, str] = field(default_factory=dict)  # original id -> replacement id
     dosing_started: set[str] = field(default_factory=set)
     manual_steps: list[ManualStepDone] = field(default_factory=list)
+    vials: dict[str, VialTrack] = field(default_factory=dict)
     dosings: dict[str, DosingRecord] = field(default_factory=dict)
     measurements: dict[str, list[Measurement]] = field(default_factory=dict)
     observations: dict[str, Observation] = field(default_factory=dict)
@@ -266,6 +298,7 @@ class CampaignState:
         copy.reviewed, copy.edited = set(self.reviewed), dict(self.edited)
         copy.dosing_started = set(self.dosing_started)
         copy.manual_steps = list(self.manual_steps)
+        copy.vials = {k: replace(v, moves=list(v.moves)) for k, v in self.vials.items()}
         copy.cells = {
             k: replace(v, phases=list(v.phases), interim=list(v.interim))
             for k, v in self.cells.items()
@@ -296,6 +329,11 @@ class CampaignState:
             for other, index in self.trial_index.items()
             if index < mine and other not in self.abandoned
         )
+
+    def vial_of(self, candidate_id: str) -> str | None:
+        """The last vial taken for the candidate (None before its first)."""
+        mine = [v for v, track in self.vials.items() if track.candidate_id == candidate_id]
+        return mine[-1] if mine else None
 
     def iteration_of(self, candidate_id: str) -> int:
         """The iteration whose batch holds the candidate (KeyError if none does)."""
@@ -344,6 +382,9 @@ def apply(state: CampaignState, event: Event) -> None:
             batch.append(new.id)
         case DosingStarted():
             state.dosing_started.add(event.candidate_id)
+        case VialMoved():
+            track = state.vials.setdefault(event.vial, VialTrack(event.candidate_id))
+            track.moves.append(event)
         case ManualStepDone():
             state.manual_steps.append(event)
         case CampaignResumed() | LibraryScreened():

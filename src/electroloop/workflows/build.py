@@ -40,10 +40,11 @@ from electroloop.orchestrator.closed_loop import Campaign, ManualSteps, TrialObs
 from electroloop.orchestrator.events import CampaignState
 from electroloop.orchestrator.leases import Lease
 from electroloop.orchestrator.progress import Oracle
+from electroloop.orchestrator.samples import Technician
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.planners.registry import planner_version, resolve_planner
 from electroloop.planners.surrogate_guided import SurrogateGuided
-from electroloop.protocols import Planner
+from electroloop.protocols import Planner, SampleHandler
 from electroloop.settings import LabFile, Settings, load_lab
 from electroloop.simulations.density import density
 from electroloop.simulations.optimum import true_optimum, true_value
@@ -132,7 +133,7 @@ def simulated_stocks(space: SearchSpace, lab: LabFile) -> list[Stock]:
         )
         for s in space.solvents
     }
-    return stocks_for(space, lab.stock_molality, densities, lab.stock_mass)
+    return stocks_for(space, lab.stock_molality, densities, lab.stock_mass, lab.stock_lots)
 
 
 def simulator_oracle(spec: ElectrolyteCampaign) -> Oracle | None:
@@ -223,6 +224,15 @@ def reconcile(left: Mapping[str, Lease], station: DosingStation) -> list[str]:
     return notes
 
 
+def sample_handler(lab: LabFile, sim: SimulatedLab, manual: ManualSteps | None) -> SampleHandler:
+    """Who moves the vials: the simulated bench when it holds the balance, else a technician
+    answering manual steps."""
+    if lab.balance.simulated:
+        return sim.bench
+    assert manual is not None  # `assemble` refuses a real balance with no one to ask
+    return Technician(manual)
+
+
 def fault_rules(lab: LabFile) -> dict[str, list[FaultRule]]:
     """The lab file's faults per role, as the simulators take them."""
     return {
@@ -292,18 +302,17 @@ def assemble(
     """
     lab = lab_for(spec)
     stocks = simulated_stocks(spec.space, lab)
-    if not lab.balance.simulated:
+    if not lab.balance.simulated and manual is None:
         raise ConfigError(
-            "balance.address: a real balance needs someone to put a fresh vial on it for each "
-            "sample, and electroloop has no vial robot or manual-step pause yet; use 'sim' for "
-            "campaigns (lab check works with the real balance)"
+            "balance.address: with a real balance a technician moves the vials, and this run "
+            "has no one to ask (run the campaign as a flow: `electroloop run`), or use 'sim'"
         )
     with ExitStack() as stack:
         store = stack.enter_context(CampaignStore(settings.store_path, designs=design_types()))
         earlier = store.state(campaign_id) if campaign_id in store.campaign_ids() else None
         planner, model = build_planner(spec, store, earlier, surrogate)  # fails before moving
         taken = stock_taken(earlier) if earlier is not None else {}
-        dosing = [r for r in DOSING_ROLES if lab.instruments()[r].simulated]  # balance, at least
+        dosing = [r for r in DOSING_ROLES if lab.instruments()[r].simulated]
         sim = stack.enter_context(simulated_lab(lab, spec, dosing))
         for stock, mass in taken.items():
             sim.bench.take_from_bottle(stock, mass)
@@ -361,13 +370,13 @@ def assemble(
             space=spec.space,
             dosing=station,
             probe=ConductivityMeter(meter_io),
-            vials=sim.bench,
+            samples=sample_handler(lab, sim, manual),
             stocks=stocks,
             salt_molar_mass=spec.salt.molar_mass,
             sample_mass=lab.sample_mass,
             dosing_traffic=[balance_io, *pump_io.values()],
             probe_traffic=meter_io,
-            bottles=sim.bench,
+            bottles=sim.bench if lab.pumps.simulated else None,
             bottle_capacity=lab.stock_mass,
         )
         drivers: list[type] = [MettlerToledoBalance, SyringePump, ConductivityMeter]

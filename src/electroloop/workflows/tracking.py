@@ -251,8 +251,12 @@ class MlflowTracker:
                 f"target_mass.{k}": f"{v:.6f}" for k, v in trial.dosing.target_masses.items()
             }
             metrics |= {f"dosed_mass.{k}": v for k, v in trial.dosing.dosed_masses.items()}
+            metrics |= {f"bottle_left.{k}": v for k, v in trial.dosing.remaining.items()}
+            params |= {f"lot.{k}": v for k, v in trial.dosing.lots.items()}
             transcripts += list(trial.dosing.transcripts)
         run_tags: dict[str, str] = {}
+        if trial.dosing is not None and trial.dosing.vial is not None:
+            run_tags["electroloop.vial"] = trial.dosing.vial
         if trial.measurement is not None:
             m = trial.measurement
             metrics[m.quantity] = m.value

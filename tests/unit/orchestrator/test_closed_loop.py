@@ -14,6 +14,8 @@ from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign, default_
 from electroloop.kinds.registry import parse_campaign
 from electroloop.orchestrator.closed_loop import Campaign
 from electroloop.orchestrator.events import DosingRecorded
+from electroloop.orchestrator.samples import move_vial, new_vial
+from electroloop.samples import BALANCE, METER
 from electroloop.settings import Settings
 from electroloop.workflows.build import Assembly, assemble
 
@@ -54,14 +56,22 @@ def test_a_trial_interrupted_after_dosing_measures_its_vial_and_never_redoses(
     loop, sim = lab.campaign, lab.simulator
     assert sim is not None
     candidate = loop.propose()[0]
-    record = loop.experiment.prepare(candidate)
+    vial, slot = new_vial(loop)
+    move_vial(loop, sim.bench, vial, BALANCE, candidate.id)
+    record = loop.experiment.prepare(candidate, vial)
     loop.store.append(loop.id, DosingRecorded(record=record))  # then the worker "died"
     bottles = {name: sim.bench.bottle_mass(name) for name in sim.bench.stocks}
     restarted = Campaign(loop.id, loop.spec, loop.store, loop.planner, loop.experiment)
     result = restarted.run_trial(candidate)
     assert result.failure is None and result.dosing == record  # read back from the log
-    # that very vial, rebuilt from the recorded masses: copies
-    assert sim.bench.vial_contents() == record.dosed_masses
+    # that very vial, rebuilt from the recorded masses (copies), measured and put back
+    assert record.vial == vial and sim.bench.vial_contents(vial) == record.dosed_masses
+    moves = loop.store.state(loop.id).vials[vial].moves
+    assert [(m.source, m.target) for m in moves] == [
+        (slot, BALANCE),
+        (BALANCE, METER),
+        (METER, slot),
+    ]
     # no liquid moved: the bottles hold the very same floats
     assert {name: sim.bench.bottle_mass(name) for name in sim.bench.stocks} == bottles
     assert len(loop.store.state(loop.id).measurements[candidate.id]) == 1

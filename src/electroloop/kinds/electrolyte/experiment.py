@@ -1,10 +1,11 @@
-"""One conductivity experiment: fresh vial → gravimetric dosing → conductivity reading.
+"""One conductivity experiment: a fresh vial from the rack → gravimetric dosing on the balance →
+conductivity reading in the meter cell → back to its rack slot.
 
-Each fact is stored as soon as it exists: `DosingStarted` before liquid moves, the dosing record
-once weighed, the measurement once read. A trial resumed after a crash therefore never doses a
-candidate twice: a vial dosed but not measured is brought back and measured, a dosing cut off
-half-way is redone in a fresh vial (the half-dosed one is retired), and a measured sample is
-not measured again.
+Each fact is stored as soon as it exists: every vial move once done, `DosingStarted` before
+liquid moves, the dosing record once weighed, the measurement once read. A trial resumed after
+a crash therefore never doses a candidate twice: a vial dosed but not measured is found and
+measured, a dosing cut off half-way is redone in a fresh vial (the half-dosed one goes to
+waste), and a measured sample is not measured again.
 
 Traffic logs are drained before each step, so every record carries exactly the raw bytes that
 produced it, hashed, beside the parsed number.
@@ -12,6 +13,7 @@ produced it, hashed, beside the parsed number.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,13 +25,17 @@ from electroloop.models import Candidate, DosingRecord, Formulation, Measurement
 from electroloop.orchestrator.closed_loop import Campaign, ManualStep
 from electroloop.orchestrator.events import DosingRecorded, DosingStarted, MeasurementRecorded
 from electroloop.orchestrator.experiment import Outcome, TrialFailed
+from electroloop.orchestrator.samples import move_vial, new_vial
 from electroloop.protocols import (
     BottleRack,
     ConductivityProbe,
     DosingStation,
+    SampleHandler,
     TrafficLog,
-    VialHandler,
 )
+from electroloop.samples import BALANCE, METER, WASTE
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,7 +45,7 @@ class ConductivityExperiment:
     space: SearchSpace
     dosing: DosingStation
     probe: ConductivityProbe
-    vials: VialHandler
+    samples: SampleHandler
     stocks: Sequence[Stock]
     salt_molar_mass: float
     sample_mass: float
@@ -86,25 +92,62 @@ class ConductivityExperiment:
         failed or the vial of an interrupted trial is gone."""
         state = campaign.state
         if candidate.id in state.measurements and candidate.id in state.dosings:
-            return state.dosings[candidate.id], state.measurements[candidate.id][-1]
+            dosing = state.dosings[candidate.id]
+            if dosing.vial in state.vials:  # a crash came before it went back to its slot
+                self._try_move(campaign, dosing.vial, state.vials[dosing.vial].slot, candidate)
+            return dosing, state.measurements[candidate.id][-1]
         if candidate.id in state.dosings:  # the process died between dosing and measuring
             dosing = state.dosings[candidate.id]
-            if not self.vials.recover_vial(dosing.dosed_masses):
-                raise TrialFailed("interrupted after dosing; vial lost", dosing)
+            vial = dosing.vial or state.vial_of(candidate.id) or new_vial(campaign)[0]
+            place = state.vials[vial].place if vial in state.vials else BALANCE
+            if not self.samples.find(vial, place, dosing.dosed_masses):
+                raise TrialFailed(f"interrupted after dosing; vial {vial} lost", dosing)
         else:
             self._refill_if_short(candidate, campaign)
+            vial = self._vial_on_balance(candidate, campaign)
             campaign.record(DosingStarted(candidate_id=candidate.id))
             try:
-                dosing = self.prepare(candidate)
+                dosing = self.prepare(candidate, vial)
             except InstrumentError as exc:
+                self._try_move(campaign, vial, WASTE, candidate)
                 raise TrialFailed(f"dosing failed: {exc}") from None
             campaign.record(DosingRecorded(record=dosing))
         try:
+            move_vial(campaign, self.samples, vial, METER, candidate.id)
             measurement = self.measure(candidate)
         except InstrumentError as exc:
+            self._try_move(campaign, vial, campaign.state.vials[vial].slot, candidate)
             raise TrialFailed(f"measurement failed: {exc}", dosing) from None
         campaign.record(MeasurementRecorded(measurement=measurement))
+        self._try_move(campaign, vial, campaign.state.vials[vial].slot, candidate)
         return dosing, measurement
+
+    def _vial_on_balance(self, candidate: Candidate, campaign: Campaign) -> str:
+        """An empty vial for the candidate, on the balance: the one a crash left there before
+        dosing began, else a new one from the rack (a vial whose dosing was cut off goes to
+        waste first)."""
+        state = campaign.state
+        vial = state.vial_of(candidate.id)
+        if vial is not None and candidate.id not in state.dosing_started:
+            if state.vials[vial].place == BALANCE:
+                return vial
+        elif vial is not None:
+            self._try_move(campaign, vial, WASTE, candidate)
+        vial, _ = new_vial(campaign)
+        try:
+            move_vial(campaign, self.samples, vial, BALANCE, candidate.id)
+        except InstrumentError as exc:
+            raise TrialFailed(f"vial {vial} did not reach the balance: {exc}") from None
+        return vial
+
+    def _try_move(self, campaign: Campaign, vial: str, target: str, candidate: Candidate) -> None:
+        """Move a vial whose trial's facts are already stored (a measured sample back to its
+        slot, a failed dose to waste); if the handler cannot, the vial stays where it is and
+        the next trial takes a new one."""
+        try:
+            move_vial(campaign, self.samples, vial, target, candidate.id)
+        except InstrumentError as exc:
+            logger.warning("vial %s not moved to %s: %s", vial, target, exc)
 
     def targets(self, candidate: Candidate) -> dict[str, float]:
         """Stock name -> grams to dose for the candidate's sample."""
@@ -122,15 +165,17 @@ class ConductivityExperiment:
         if self.bottles is not None:
             self.bottles.refill_bottle(stock, mass)
 
-    def prepare(self, candidate: Candidate) -> DosingRecord:
-        """Dose the candidate into a fresh vial; the record holds the weighed masses."""
+    def prepare(self, candidate: Candidate, vial: str) -> DosingRecord:
+        """Dose the candidate into `vial` on the balance; the record holds the weighed masses,
+        the lots they came from and what their bottles have left."""
         formulation = candidate.formulation
         targets = self.targets(candidate)
         for log in self.dosing_traffic:
             log.take()
-        self.vials.present_fresh_vial()
         dosed = self.dosing.dose(targets)
         transcripts = tuple(t for t in (log.take() for log in self.dosing_traffic) if t.text)
+        left = self.dosing.remaining
+        lots = {s.name: s.lot for s in self.stocks if s.lot is not None and s.name in dosed}
         return DosingRecord(
             candidate_id=candidate.id,
             target_masses=targets,
@@ -139,6 +184,9 @@ class ConductivityExperiment:
                 dosed, self.stocks, formulation.salt, self.salt_molar_mass, formulation.temperature
             ),
             transcripts=transcripts,
+            vial=vial,
+            lots=lots,
+            remaining={name: left[name] for name in dosed},
         )
 
     def measure(self, candidate: Candidate) -> Measurement:

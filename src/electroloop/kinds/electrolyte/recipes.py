@@ -21,11 +21,14 @@ def stocks_for(
     stock_molality: float,
     density: Mapping[str, tuple[float, float]],
     stock_mass: float,
+    lots: Mapping[str, str] | None = None,
 ) -> list[Stock]:
     """The two stocks per solvent a campaign needs (pure, and salt at `stock_molality`).
 
-    `density` maps solvent name to (pure-solvent density, salt-stock density) in g/mL.
+    `density` maps solvent name to (pure-solvent density, salt-stock density) in g/mL; `lots`
+    stock name to the lot of its bottle (the lab file's `stock_lots`).
     """
+    lots = lots or {}
     if stock_molality < space.salt.max_molality:
         raise ConfigError(
             f"stock_molality {stock_molality} mol/kg is below the campaign's max_molality "
@@ -41,6 +44,7 @@ def stocks_for(
                 solvent_smiles=solvent.smiles,
                 density=pure,
                 initial_mass=stock_mass,
+                lot=lots.get(solvent.name),
             )
         )
         stocks.append(
@@ -53,6 +57,7 @@ def stocks_for(
                 salt_molality=stock_molality,
                 density=salted,
                 initial_mass=stock_mass,
+                lot=lots.get(f"{space.salt.name}-{solvent.name}"),
             )
         )
     return stocks
