@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
+from electroloop.ask_tell import AskTell, Later, run_ask_tell
 from electroloop.errors import CampaignError, PlannerError
 from electroloop.models import (
     Candidate,
@@ -512,18 +513,12 @@ class Campaign:
                 )
 
 
-class Later(Protocol):
-    """A proposal under way in another thread (a `Future`, or a Prefect task's future)."""
-
-    def result(self) -> list[Candidate]: ...
-
-
 @dataclass(frozen=True)
 class Steps:
     """How `drive` performs each step: plain calls, or Prefect tasks in the flow."""
 
     propose: Callable[[], list[Candidate]]
-    propose_later: Callable[[], Later]
+    propose_later: Callable[[], Later[Candidate]]
     run_trial: Callable[[Candidate], TrialRecord]
     conclude: Callable[[list[Candidate]], None]
     review: Callable[[list[Candidate]], None] | None = None
@@ -533,26 +528,32 @@ class Steps:
 
 
 def drive(campaign: Campaign, steps: Steps) -> None:
-    """The loop: (review) → dose and measure → tell, batch after batch, until the budget is
-    spent or someone finished the campaign. Batches proposed before a crash come first."""
-    queue = campaign.state.open_batches()
-    batch = queue.pop(0) if queue else ([] if campaign.done() else steps.propose())
-    while batch:
+    """The loop (`electroloop.ask_tell`): (review) → dose and measure → tell, batch after
+    batch, until the budget is spent or someone finished the campaign. Batches proposed before
+    a crash come first."""
+
+    def ask() -> list[Candidate]:
+        return [] if campaign.done() else steps.propose()
+
+    def review(batch: list[Candidate]) -> None:
         if steps.review is not None and campaign.needs_review(batch):
             steps.review(batch)
-        upcoming: list[Candidate] | Later | None = None
-        if queue:
-            upcoming = queue.pop(0)
-        elif campaign.pipelining():
-            upcoming = steps.propose_later()
+
+    def evaluate(batch: list[Candidate]) -> list[TrialRecord]:
+        records = []
         for candidate in campaign.runnable(batch):
             steps.before_trial()
-            steps.run_trial(candidate)
-        if upcoming is None or isinstance(upcoming, list):
-            following = upcoming or []
-        else:
-            following = upcoming.result()
-        steps.conclude(batch)
-        if campaign.state.finished is not None:
-            break
-        batch = following or ([] if campaign.done() else steps.propose())
+            records.append(steps.run_trial(candidate))
+        return records
+
+    run_ask_tell(
+        AskTell(
+            ask=ask,
+            evaluate=evaluate,
+            tell=lambda batch, _: steps.conclude(batch),
+            ask_ahead=lambda: steps.propose_later() if campaign.pipelining() else None,
+            before_evaluate=review,
+            stop=lambda: campaign.state.finished is not None,
+        ),
+        campaign.state.open_batches(),
+    )

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from electroloop.ask_tell import AskTell, run_ask_tell
 from electroloop.errors import PlannerError
-from electroloop.models import Formulation, Goal, Observation, SearchSpace
+from electroloop.models import Candidate, Formulation, Goal, Observation, SearchSpace
 from electroloop.planners.registry import resolve_planner
 
 ObjectiveFunction = Callable[[Formulation], float] | Callable[[Formulation], Mapping[str, float]]
@@ -269,54 +270,18 @@ def run_benchmark(
     wall_times = np.zeros(runs)
     best_formulations: list[Formulation] = []
     for run, seed in enumerate(chosen):
-        started = time.perf_counter()
+        started = time.perf_counter()  # the planner's set-up counts towards its wall time
         instance = cls(space, goal, seed, **kwargs)
-        done = 0
-        best, best_formulation = math.nan, None
-        while done < budget:
-            n = min(batch_size, budget - done)
-            candidates = instance.ask(n)
-            if len(candidates) != n:
-                raise PlannerError(f"{name} returned {len(candidates)} candidates; asked for {n}")
-            observations = []
-            for candidate in candidates:
-                try:
-                    space.check(candidate.formulation)
-                except ValueError as exc:
-                    raise PlannerError(
-                        f"{name} proposed {candidate.id} outside the search space: {exc}"
-                    ) from exc
-                values = _outcome(objective, candidate.formulation, goal)
-                for m in goal.metrics:
-                    outcomes[m][run, done] = values[m]
-                value = values[metric]
-                if math.isnan(best) or (value > best if maximize else value < best):
-                    best, best_formulation = value, candidate.formulation
-                observations.append(
-                    Observation(
-                        candidate_id=candidate.id,
-                        design=candidate.design,
-                        values=values,
-                    )
-                )
-                done += 1
-            instance.tell(observations)
-            if progress is not None:
-                progress(
-                    Progress(
-                        planner=name,
-                        seed=seed,
-                        run=run,
-                        runs=runs,
-                        trials=done,
-                        budget=budget,
-                        best=best,
-                        elapsed=time.perf_counter() - started,
-                    )
-                )
-        wall_times[run] = time.perf_counter() - started
-        assert best_formulation is not None  # budget >= 1
-        best_formulations.append(best_formulation)
+        one = _SeededRun(
+            name, instance, objective, space, goal, budget, batch_size, seed, run, runs, progress
+        )
+        one.started = started
+        run_ask_tell(AskTell(ask=one.ask, evaluate=one.evaluate, tell=one.tell))
+        wall_times[run] = time.perf_counter() - one.started
+        assert one.best_formulation is not None  # budget >= 1
+        best_formulations.append(one.best_formulation)
+        for m in goal.metrics:
+            outcomes[m][run] = one.outcomes[m]
     values = outcomes[metric]
     accumulate = np.maximum.accumulate if maximize else np.minimum.accumulate
     return BenchmarkResult(
@@ -333,6 +298,77 @@ def run_benchmark(
         best_formulations=tuple(best_formulations),
         optimum=optimum,
     )
+
+
+@dataclass
+class _SeededRun:
+    """One seed's run of a benchmark: the ask/tell steps (`electroloop.ask_tell`) and what
+    they found."""
+
+    name: str
+    planner: Any
+    objective: ObjectiveFunction
+    space: SearchSpace
+    goal: Goal
+    budget: int
+    batch_size: int
+    seed: int
+    run: int
+    runs: int
+    on_progress: Callable[[Progress], None] | None
+    done: int = 0
+    best: float = math.nan
+    best_formulation: Formulation | None = None
+    started: float = field(default_factory=time.perf_counter)
+    outcomes: dict[str, np.ndarray] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outcomes = {m: np.full(self.budget, np.nan) for m in self.goal.metrics}
+
+    def ask(self) -> list[Candidate]:
+        n = min(self.batch_size, self.budget - self.done)
+        candidates = self.planner.ask(n) if n > 0 else []
+        if len(candidates) != n:
+            raise PlannerError(f"{self.name} returned {len(candidates)} candidates; asked for {n}")
+        return list(candidates)
+
+    def evaluate(self, candidates: list[Candidate]) -> list[Observation]:
+        maximize = self.goal.primary.direction == "maximize"
+        observations = []
+        for candidate in candidates:
+            try:
+                self.space.check(candidate.formulation)
+            except ValueError as exc:
+                raise PlannerError(
+                    f"{self.name} proposed {candidate.id} outside the search space: {exc}"
+                ) from exc
+            values = _outcome(self.objective, candidate.formulation, self.goal)
+            for m in self.goal.metrics:
+                self.outcomes[m][self.done] = values[m]
+            value = values[self.goal.primary.name]
+            if math.isnan(self.best) or (value > self.best if maximize else value < self.best):
+                self.best, self.best_formulation = value, candidate.formulation
+            observations.append(
+                Observation(candidate_id=candidate.id, design=candidate.design, values=values)
+            )
+            self.done += 1
+        return observations
+
+    def tell(self, _: list[Candidate], observations: list[Observation]) -> None:
+        self.planner.tell(observations)
+        if self.on_progress is not None:
+            self.on_progress(
+                Progress(
+                    planner=self.name,
+                    seed=self.seed,
+                    run=self.run,
+                    runs=self.runs,
+                    trials=self.done,
+                    budget=self.budget,
+                    best=self.best,
+                    elapsed=time.perf_counter() - self.started,
+                )
+            )
 
 
 def regret_plot(

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
+from electroloop.ask_tell import AskTell, run_ask_tell
 from electroloop.errors import ConfigError
 from electroloop.surrogates.calibration import Report, regression_report
 from electroloop.surrogates.ensemble import DeepEnsemble, TrainConfig
@@ -80,28 +81,39 @@ def active_learning(
     rng = np.random.default_rng(seed)
     unlabelled = list(dict.fromkeys(pool))
     rng.shuffle(unlabelled)
-    chosen = unlabelled[:initial]
-    unlabelled = unlabelled[initial:]
-    values = label(chosen)
+    first, unlabelled = unlabelled[:initial], unlabelled[initial:]
     test_graphs = _graphs([s for s, _ in test], [v for _, v in test])
     truth = np.array([v for _, v in test])
     result = ActiveLearningResult(strategy=strategy)
-    for step in range(rounds + 1):
+    chosen: list[str] = []
+    values: list[float] = []
+
+    def ask() -> list[str]:
+        """Retrain on everything labelled, score it on the test set, then pick the next batch
+        (none once `rounds` batches were picked)."""
+        nonlocal unlabelled
         ensemble = DeepEnsemble.fit(MolecularGNN, _graphs(chosen, values), config, members)
         on_test = ensemble.predict(test_graphs)
-        report = regression_report(truth, on_test.mean, on_test.std)
-        result.rounds.append(Round(len(chosen), report))
+        result.rounds.append(
+            Round(len(chosen), regression_report(truth, on_test.mean, on_test.std))
+        )
         result.ensemble = ensemble
-        if step == rounds:
-            break
+        if len(result.rounds) > rounds:
+            return []
         if strategy == "uncertainty":
             spread = ensemble.predict([featurize(s) for s in unlabelled]).std
             picks = [int(i) for i in np.argsort(-spread)[:batch]]
         else:
             picks = list(range(batch))
-        new = [unlabelled[i] for i in picks]
-        unlabelled = [s for i, s in enumerate(unlabelled) if i not in set(picks)]
-        chosen += new
-        values += label(new)
+        new = [unlabelled[i] for i in picks]  # most uncertain first
+        taken = set(picks)
+        unlabelled = [s for i, s in enumerate(unlabelled) if i not in taken]
+        return new
+
+    def tell(batch: list[str], labels: list[float]) -> None:
+        chosen.extend(batch)
+        values.extend(labels)
+
+    run_ask_tell(AskTell(ask=ask, evaluate=label, tell=tell), [first])
     result.labelled = chosen
     return result
