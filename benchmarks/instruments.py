@@ -23,11 +23,26 @@ from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.cycler import CyclerServer
 from electroloop.instruments.transport import open_resource
 from electroloop.kinds.electrolyte.campaign import default_campaign
+from electroloop.models import Candidate
+from electroloop.samples import BALANCE, METER, rack_slot
 from electroloop.settings import Settings, load_lab
-from electroloop.workflows.build import assemble
+from electroloop.workflows.build import Assembly, assemble
 from electroloop.workflows.lab_tools import check, endpoints, simulators
 
 CAPACITY = 0.005  # Ah: the simulated cell's default
+
+
+def dose_and_measure(assembly: Assembly, candidate: Candidate, number: int) -> None:
+    """One trial in the instruments alone: the simulated bench puts vial `number` on the
+    balance, the station doses it, the bench moves it to the meter, the meter reads it (no
+    event log, no Prefect, no MLflow)."""
+    assert assembly.simulator is not None
+    bench, experiment = assembly.simulator.bench, assembly.campaign.experiment
+    vial = f"bench-{number}"
+    bench.move(vial, rack_slot(number), BALANCE)
+    experiment.prepare(candidate, vial)  # type: ignore[attr-defined]
+    bench.move(vial, BALANCE, METER)
+    experiment.measure(candidate)  # type: ignore[attr-defined]
 
 
 def trial_seconds(home: Path, trials: int) -> list[float]:
@@ -40,8 +55,7 @@ def trial_seconds(home: Path, trials: int) -> list[float]:
         while len(durations) < trials:
             for candidate in loop.propose():
                 started = time.perf_counter()
-                loop.experiment.prepare(candidate)
-                loop.experiment.measure(candidate)
+                dose_and_measure(assembly, candidate, len(durations) + 1)
                 durations.append(time.perf_counter() - started)
     return durations
 

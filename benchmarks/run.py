@@ -17,6 +17,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from instruments import dose_and_measure  # benchmarks/instruments.py, beside this script
+
 from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.kinds.registry import parse_campaign
 from electroloop.models import Observation
@@ -50,10 +52,9 @@ def instrument_seconds_per_trial(home: Path, trials: int = 8) -> float:
     with assemble(spec, Settings(home=home), "bench-instruments", []) as assembly:
         loop = assembly.campaign
         loop.start()
-        for candidate in loop.propose() + loop.propose():
+        for number, candidate in enumerate(loop.propose() + loop.propose(), start=1):
             started = time.perf_counter()
-            loop.experiment.prepare(candidate)
-            loop.experiment.measure(candidate)
+            dose_and_measure(assembly, candidate, number)
             durations.append(time.perf_counter() - started)
     return statistics.median(durations)
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from electroloop.errors import DeviceFault, InstrumentTimeout, LimitViolation
-from electroloop.instruments.transport import MessageResource, escape, query, write
+from electroloop.instruments.transport import MessageResource, Reconnects, escape, query, write
 
 __all__ = [
     "ScpiError",
@@ -289,9 +289,8 @@ class ScpiInstrument:
                 )
                 return reply.strip()
             except InstrumentTimeout:
-                reconnect = getattr(self.resource, "reconnect", None)
-                if reconnect is not None:
-                    reconnect()
+                if isinstance(self.resource, Reconnects):
+                    self.resource.reconnect()
                 if diagnose:
                     self.check_errors(after=repr(command[:60]))
                 if attempt == attempts:

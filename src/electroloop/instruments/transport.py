@@ -58,6 +58,16 @@ class MessageResource(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class Reconnects(Protocol):
+    """A resource that can reopen its link after it dropped (`ReconnectingResource`, and the
+    wrappers around one); a bare PyVISA resource cannot."""
+
+    def reconnect(self) -> bool:
+        """Reopen the link; True when it did."""
+        ...
+
+
 @cache
 def _resource_manager(backend: str) -> pyvisa.ResourceManager:
     # One manager per backend and process: pyvisa-py keeps its sessions there.
@@ -174,8 +184,7 @@ class RecordingResource:
     def reconnect(self) -> bool:
         """Reconnect the wrapped resource if it can; True when it did."""
         with self._lock:
-            reconnect = getattr(self.resource, "reconnect", None)
-            done = bool(reconnect()) if reconnect is not None else False
+            done = isinstance(self.resource, Reconnects) and self.resource.reconnect()
             if done:
                 self._log("!", "reconnected")
             return done
@@ -358,11 +367,10 @@ def query(
 
 
 def _reconnect(resource: MessageResource, instrument: str) -> bool:
-    reconnect = getattr(resource, "reconnect", None)
-    if reconnect is None:
+    if not isinstance(resource, Reconnects):
         return False
     try:
-        return bool(reconnect())
+        return bool(resource.reconnect())
     except Exception as exc:  # noqa: BLE001  any failure to reopen is the instrument's
         raise InstrumentError(
             f"{instrument}: connection dropped and reconnecting failed: {exc}"

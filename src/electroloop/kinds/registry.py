@@ -17,7 +17,10 @@ from pydantic import Discriminator, Tag
 
 from electroloop.errors import ConfigError
 from electroloop.kinds.cycling.campaign import CyclingCampaign
+from electroloop.kinds.cycling.form import CyclingForm
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
+from electroloop.kinds.electrolyte.form import ElectrolyteForm
+from electroloop.kinds.form import KindForm
 from electroloop.models import Design
 from electroloop.orchestrator.campaign import CampaignSpec, read_campaign_file, validate_spec
 
@@ -32,13 +35,27 @@ class Kind:
     summary: str
     designs: Mapping[str, type[Design]] = field(default_factory=dict)
     """Design types of its own (`Design.type` -> class); formulations are always known."""
+    form: type[KindForm] | None = None
+    """Its section of the technician's campaign form (None: the common fields suffice)."""
 
 
 KINDS: Mapping[str, Kind] = {
     kind.name: kind
     for kind in (
-        Kind("electrolyte", "1", ElectrolyteCampaign, "conductivity of dosed formulations"),
-        Kind("cycling", "1", CyclingCampaign, "cells built from dosed formulations, cycled"),
+        Kind(
+            "electrolyte",
+            "1",
+            ElectrolyteCampaign,
+            "conductivity of dosed formulations",
+            form=ElectrolyteForm,
+        ),
+        Kind(
+            "cycling",
+            "1",
+            CyclingCampaign,
+            "cells built from dosed formulations, cycled",
+            form=CyclingForm,
+        ),
     )
 }
 

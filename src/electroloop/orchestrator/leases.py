@@ -21,7 +21,6 @@ import logging
 import math
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -65,13 +64,14 @@ class Lease:
     expires_at: float
     note: str = ""
 
-    def remaining(self, now: float | None = None) -> float:
-        """Seconds until expiry (0 once expired); `now` defaults to `time.time()`."""
-        return max(0.0, self.expires_at - (time.time() if now is None else now))
+    def remaining(self, now: float) -> float:
+        """Seconds until expiry at `now` (the lease book's clock; 0 once expired)."""
+        return max(0.0, self.expires_at - now)
 
-    def is_expired(self, now: float | None = None) -> bool:
-        """True once `expires_at` has passed; anyone may then take the resource over."""
-        return self.expires_at <= (time.time() if now is None else now)
+    def is_expired(self, now: float) -> bool:
+        """True once `expires_at` has passed at `now` (the lease book's clock); anyone may
+        then take the resource over."""
+        return self.expires_at <= now
 
     def describe(self) -> str:
         """`'campaign-7' (flow run abc)`: who holds it, for error messages."""

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from prefect import flow, serve
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, create_model
 
 from electroloop.errors import ConfigError
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign, default_campaign
-from electroloop.kinds.registry import load_campaign, parse_campaign
+from electroloop.kinds.form import KindForm, empty_is_the_files
+from electroloop.kinds.registry import KINDS, kind_of, load_campaign, parse_campaign
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.settings import Settings
-from electroloop.simulations.density import SALT_SMILES, SOLVENT_SMILES
 from electroloop.simulations.oracle.molecules import XtbParameters
 from electroloop.workflows.approvals import ApprovalPolicy
 from electroloop.workflows.flows import CampaignSummary, resume_campaign, run_campaign
@@ -38,48 +38,10 @@ CAMPAIGN_FOLDER = "examples/campaigns"  # in the project folder: its TOML files 
 PlannerChoice = Literal["from the campaign file", "ax", "sobol", "random"]
 FROM_FILE: str = get_args(PlannerChoice)[0]
 
-SolventName = Literal[tuple(SOLVENT_SMILES)]  # type: ignore[valid-type]
-SaltName = Literal[tuple(SALT_SMILES)]  # type: ignore[valid-type]
 
-
-class SolventRange(BaseModel):
-    """One solvent of an inline search space and its mass-fraction range."""
-
-    name: SolventName = Field(title="Solvent")  # type: ignore[valid-type]
-    min_fraction: float = Field(0.0, ge=0.0, le=1.0, title="Lowest mass fraction")
-    max_fraction: float = Field(1.0, ge=0.0, le=1.0, title="Highest mass fraction")
-
-
-class InlineSpace(BaseModel):
-    """A search space typed into the form instead of a campaign file."""
-
-    solvents: list[SolventRange] = Field(
-        min_length=2,
-        title="Solvents",
-        description="At least two; mass fractions of the salt-free blend sum to 1.",
-    )
-    salt: SaltName = Field("LiPF6", title="Salt")  # type: ignore[valid-type]
-    min_molality: float = Field(0.5, gt=0.0, le=5.0, title="Lowest molality (mol/kg)")
-    max_molality: float = Field(2.0, gt=0.0, le=5.0, title="Highest molality (mol/kg)")
-    temperature: float = Field(25.0, ge=-40.0, le=100.0, title="Temperature (°C)")
-
-
-def _empty_is_the_files(schema: dict[str, Any]) -> None:
-    """Show an optional number as one plain number box whose empty value means None.
-
-    Pydantic writes `int | None` as anyOf [integer, null] with default null, which Prefect's UI
-    shows as 'int | None' tabs. Without the null branch and the default the box starts empty;
-    Prefect's server still accepts null for a property without a default, and checks the bounds.
-    """
-    variants = schema.pop("anyOf", [])
-    schema.pop("default", None)
-    for variant in variants:
-        if variant.get("type") != "null":
-            schema.update(variant)
-
-
-class CampaignForm(BaseModel):
-    """What a technician fills in to start a campaign (conductivity, or cells cycled).
+class CommonFields(BaseModel):
+    """What a technician fills in to start a campaign of any kind (`CampaignForm` adds each
+    kind's section).
 
     The campaign file's values are the defaults: leave planner, budget, batch size or seed as
     they are to keep the file's; fill one in to override it.
@@ -92,11 +54,6 @@ class CampaignForm(BaseModel):
         f"{CAMPAIGN_FOLDER}/ (cycling.toml builds and cycles a cell from each formulation); "
         "under 'Other file', any campaign TOML in the project folder, relative to it. Its "
         "values are the defaults of the fields below.",
-    )
-    search_space: InlineSpace | None = Field(
-        None,
-        title="Inline search space",
-        description="Optional: solvents, salt and ranges typed here replace the file's.",
     )
     name: str = Field(
         "",
@@ -118,7 +75,7 @@ class CampaignForm(BaseModel):
         le=1000,
         title="Budget (trials)",
         description="Samples in total (empty: the campaign file's budget).",
-        json_schema_extra=_empty_is_the_files,
+        json_schema_extra=empty_is_the_files,
     )
     batch_size: int | None = Field(
         None,
@@ -126,14 +83,14 @@ class CampaignForm(BaseModel):
         le=16,
         title="Batch size",
         description="Samples per iteration, 1-16 (empty: the campaign file's).",
-        json_schema_extra=_empty_is_the_files,
+        json_schema_extra=empty_is_the_files,
     )
     seed: int | None = Field(
         None,
         ge=0,
         title="Seed",
         description="Same seed, same proposals (empty: the campaign file's seed).",
-        json_schema_extra=_empty_is_the_files,
+        json_schema_extra=empty_is_the_files,
     )
     approval_required: bool = Field(
         False,
@@ -154,13 +111,6 @@ class CampaignForm(BaseModel):
         "'simulated' (protocol-true simulators) or a lab TOML relative to the project folder "
         "override it; check a lab first with `electroloop lab check --lab FILE`.",
     )
-
-    @model_validator(mode="after")
-    def _molality_range(self) -> CampaignForm:
-        space = self.search_space
-        if space is not None and space.min_molality > space.max_molality:
-            raise ValueError("search_space: min_molality must be <= max_molality")
-        return self
 
     def approval(self) -> ApprovalPolicy:
         return ApprovalPolicy(
@@ -192,32 +142,25 @@ class CampaignForm(BaseModel):
             data["lab"] = str(_inside(root, self.lab_file, "lab_file"))
         if self.name:
             data["name"] = self.name
-        if self.search_space is not None:
-            data |= _space_data(self.search_space)
+        kind = kind_of(data, self.campaign_file).name
+        for section in KINDS:
+            answers = getattr(self, section, None)
+            if isinstance(answers, KindForm):
+                data = answers.apply(data, kind)
         return parse_campaign(data, f"the campaign form ({self.campaign_file})")
 
 
-def _space_data(space: InlineSpace) -> dict[str, object]:
-    return {
-        "solvents": [
-            {
-                "name": s.name,
-                "smiles": SOLVENT_SMILES[s.name],
-                "min_fraction": s.min_fraction,
-                "max_fraction": s.max_fraction,
-            }
-            for s in space.solvents
-        ],
-        "salt": {
-            "name": space.salt,
-            "smiles": SALT_SMILES[space.salt],
-            "min_molality": space.min_molality,
-            "max_molality": space.max_molality,
-        },
-        "temperature": space.temperature,
-        "linear_constraints": [],
-        "max_components": None,
-    }
+CampaignForm = create_model(
+    "CampaignForm",
+    __base__=CommonFields,
+    __doc__="What a technician fills in to start a campaign: the fields every campaign has, "
+    "then one section per campaign kind (`electroloop.kinds.registry.Kind.form`).",
+    **{
+        kind.name: (kind.form, Field(default_factory=kind.form, title=kind.form.__doc__))
+        for kind in KINDS.values()
+        if kind.form is not None
+    },
+)
 
 
 def _inside(root: Path, relative: str, field: str) -> Path:

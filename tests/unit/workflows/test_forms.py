@@ -15,7 +15,9 @@ from pydantic import ValidationError
 
 from electroloop.cli import main
 from electroloop.errors import CampaignError, ConfigError
+from electroloop.kinds.cycling.form import CyclingForm
 from electroloop.kinds.electrolyte.campaign import default_campaign
+from electroloop.kinds.electrolyte.form import ElectrolyteForm, InlineSpace, SolventRange
 from electroloop.kinds.registry import parse_campaign
 from electroloop.models import Candidate, Estimate
 from electroloop.workflows.approvals import decisions_from, review_description, review_form
@@ -23,9 +25,7 @@ from electroloop.workflows.deployments import (
     EMBEDDED,
     FROM_FILE,
     CampaignForm,
-    InlineSpace,
     ScreeningForm,
-    SolventRange,
     campaign_choices,
     deployments,
     start_campaign,
@@ -144,6 +144,28 @@ def test_filled_fields_override_the_campaign_file(project: Path) -> None:
     )
 
 
+def test_each_kind_brings_its_section_of_the_form() -> None:
+    schema = parameter_schema(start_campaign).model_dump()
+    form = schema["definitions"]["CampaignForm"]["properties"]
+    assert {"electrolyte", "cycling"} <= form.keys()
+    cells = schema["definitions"]["CyclingForm"]["properties"]
+    # the bounds and words of CyclingSpec's own fields, one plain box starting empty
+    assert {"minimum": 3, "maximum": 5000, "type": "integer"}.items() <= cells["cycles"].items()
+    assert "default" not in cells["cycles"] and "campaign file's" in cells["cycles"]["description"]
+    assert cells["capacity_floor"]["exclusiveMaximum"] == 1.0
+    cycled = CampaignForm(campaign_file=CYCLING, cycling=CyclingForm(cycles=60, c_rate=0.5))
+    spec = cycled.to_spec(ROOT)
+    assert spec.cycling is not None and (spec.cycling.cycles, spec.cycling.c_rate) == (60, 0.5)
+    with pytest.raises(ConfigError, match=r"checkpoints \[10, 25, 50\]; allowed: .* 3\.\.39"):
+        CampaignForm(campaign_file=CYCLING, cycling=CyclingForm(cycles=40)).to_spec(ROOT)
+    untouched = CampaignForm(campaign_file=CYCLING).to_spec(ROOT).cycling
+    assert untouched is not None and spec.cycling.formation_cycles == untouched.formation_cycles
+    with pytest.raises(ConfigError, match="cycling.cycles: only a cycling campaign file has cells"):
+        CampaignForm(cycling=CyclingForm(cycles=40)).to_spec(ROOT)  # the demo: conductivity
+    with pytest.raises(ValidationError, match="cycles"):
+        CyclingForm(cycles=2)
+
+
 def test_the_server_checks_the_registered_form_before_a_run_is_created() -> None:
     """Prefect's server validates a run's parameters against the registered schema: an empty
     box (null) is accepted, an out-of-range value is refused naming the field."""
@@ -159,6 +181,8 @@ def test_the_server_checks_the_registered_form_before_a_run_is_created() -> None
         check(budget=0)
     with pytest.raises(SchemaError, match="'campaign.batch_size'"):
         check(batch_size=17)
+    with pytest.raises(SchemaError, match="'campaign.cycling.cycles'"):
+        check(cycling={"cycles": 2})
     with pytest.raises(SchemaError, match="'campaign.planner'"):
         check(planner="bogus")
     with pytest.raises(SchemaError, match="'campaign.campaign_file'"):
@@ -172,14 +196,16 @@ def test_a_form_becomes_the_campaign_it_describes(tmp_path: Path) -> None:
     from_file = CampaignForm(campaign_file="examples/campaigns/conductivity_cost.toml")
     assert len(from_file.to_spec(ROOT).objectives) == 2
     inline = CampaignForm(
-        search_space=InlineSpace(
-            solvents=[
-                SolventRange(name="EC", max_fraction=0.5),
-                SolventRange(name="PC", max_fraction=0.5),
-                SolventRange(name="DMC"),
-            ],
-            salt="LiBF4",
-            max_molality=1.5,
+        electrolyte=ElectrolyteForm(
+            search_space=InlineSpace(
+                solvents=[
+                    SolventRange(name="EC", max_fraction=0.5),
+                    SolventRange(name="PC", max_fraction=0.5),
+                    SolventRange(name="DMC"),
+                ],
+                salt="LiBF4",
+                max_molality=1.5,
+            )
         )
     ).to_spec(ROOT)
     assert [s.name for s in inline.solvents] == ["EC", "PC", "DMC"]
@@ -210,10 +236,12 @@ def test_bad_form_values_are_refused_naming_the_field(tmp_path: Path) -> None:
         CampaignForm(lab_file="../../etc/passwd").to_spec(ROOT)
     with pytest.raises(ValidationError, match="min_molality must be <= max_molality"):
         CampaignForm(
-            search_space=InlineSpace(
-                solvents=[SolventRange(name="EC"), SolventRange(name="DMC")],
-                min_molality=2.0,
-                max_molality=1.0,
+            electrolyte=ElectrolyteForm(
+                search_space=InlineSpace(
+                    solvents=[SolventRange(name="EC"), SolventRange(name="DMC")],
+                    min_molality=2.0,
+                    max_molality=1.0,
+                )
             )
         )
     with pytest.raises(ConfigError, match="molecules is empty"):

@@ -1,0 +1,43 @@
+"""The cycling kind's section of the campaign form: how long and how hard each cell cycles.
+
+Its fields carry the bounds and descriptions of `CyclingSpec`'s own (`override_of`), so the
+form refuses what the campaign would refuse, and a change there reaches the form by itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import create_model
+
+from electroloop.errors import ConfigError
+from electroloop.kinds.cycling.spec import CyclingSpec
+from electroloop.kinds.form import KindForm, override_of
+
+__all__ = ["CyclingForm"]
+
+
+class _CyclingFields(KindForm):
+    """Cells (cycling campaigns only)."""
+
+    def apply(self, data: dict[str, Any], kind: str) -> dict[str, Any]:
+        answers = {name: value for name, value in self if value is not None}
+        if not answers:
+            return data
+        if kind != "cycling":
+            named = ", ".join(f"cycling.{name}" for name in answers)
+            raise ConfigError(
+                f"{named}: only a cycling campaign file has cells, this one is {kind!r}; "
+                "leave the Cells section empty or choose a cycling campaign file"
+            )
+        return data | {"cycling": {**data.get("cycling", {}), **answers}}
+
+
+CyclingForm = create_model(
+    "CyclingForm",
+    __base__=_CyclingFields,
+    __doc__=_CyclingFields.__doc__,
+    cycles=override_of(CyclingSpec, "cycles", "Cycles"),
+    c_rate=override_of(CyclingSpec, "c_rate", "C-rate"),
+    capacity_floor=override_of(CyclingSpec, "capacity_floor", "Capacity floor"),
+)
