@@ -6,12 +6,13 @@ Settings say *where* to run (folders, tracking URI, instrument addresses); campa
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from electroloop.errors import ConfigError
@@ -42,13 +43,24 @@ class FaultSpec(FrozenModel):
     )
     after: int | None = Field(None, ge=0, description="Fire after this many commands.")
     probability: float | None = Field(None, gt=0.0, le=1.0, description="Chance per command.")
-    times: int | None = Field(1, ge=1, description="Fire at most this often (omit: no cap).")
+    times: int | None = Field(
+        None,
+        ge=1,
+        description="Fire at most this often (omit: once for `after`, no cap for `probability`).",
+    )
 
     @model_validator(mode="after")
     def _one_trigger(self) -> FaultSpec:
         if (self.after is None) == (self.probability is None):
             raise ValueError("give exactly one of after (commands) or probability (0 < p <= 1)")
         return self
+
+    @property
+    def cap(self) -> int | None:
+        """How often the fault fires at most (None: every time its probability says so)."""
+        if self.times is not None:
+            return self.times
+        return 1 if self.after is not None else None
 
 
 class InstrumentSpec(FrozenModel):
@@ -65,6 +77,17 @@ class InstrumentSpec(FrozenModel):
         default_factory=dict, description="Driver limits, e.g. capacity = 220.0 (g)."
     )
     faults: tuple[FaultSpec, ...] = Field((), description="Faults a simulator throws.")
+
+    @field_validator("address")
+    @classmethod
+    def _one_line(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        for address in value.values() if isinstance(value, dict) else [value]:
+            if not re.fullmatch(r"[!-~]{1,256}", address):
+                raise ValueError(
+                    f"{address!r}; allowed: a VISA resource name, one line of printable ASCII "
+                    "without spaces, e.g. 'TCPIP::10.0.0.5::4001::SOCKET', or 'sim'"
+                )
+        return value
 
     @property
     def simulated(self) -> bool:
@@ -163,6 +186,10 @@ def load_lab(path: str | Path | None = None) -> LabFile:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read lab file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}); allowed: a TOML file saved as UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return parse_lab(data, str(path))

@@ -9,6 +9,7 @@ import pytest
 
 from electroloop.errors import ConfigError
 from electroloop.settings import DRIVERS, default_lab_text, load_lab
+from electroloop.workflows.build import fault_rules
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "labs" / "lab.sim.toml"
 
@@ -67,6 +68,13 @@ def test_faults_go_to_simulators_with_exactly_one_trigger(tmp_path: Path) -> Non
     base = EXAMPLE.read_text()
     ok = base + '\n[[meter.faults]]\nfault = "garbage"\nafter = 3\n'
     assert load_lab(write(tmp_path, ok)).meter.faults[0].after == 3
+    # omitted `times`: once after N commands, but a probability fires whenever it draws so
+    chance = base + '\n[[meter.faults]]\nfault = "garbage"\nprobability = 0.2\n'
+    rules = fault_rules(load_lab(write(tmp_path, chance)))["meter"]
+    assert [(r.probability, r.times) for r in rules] == [(0.2, None)]
+    assert [r.times for r in fault_rules(load_lab(write(tmp_path, ok)))["meter"]] == [1]
+    capped = chance + "times = 3\n"
+    assert [r.times for r in fault_rules(load_lab(write(tmp_path, capped)))["meter"]] == [3]
     both = base + '\n[[meter.faults]]\nfault = "garbage"\nafter = 3\nprobability = 0.1\n'
     with pytest.raises(ConfigError, match="exactly one of after"):
         load_lab(write(tmp_path, both))

@@ -16,7 +16,12 @@ def _describe(formulation: Formulation) -> str:
 
 
 def run_campaign(spec: ElectrolyteCampaign, settings: Settings, resume: str | None = None) -> int:
-    """Run (or resume) a campaign through Prefect and print where its results are."""
+    """Run (or resume) a campaign through Prefect and print where its results are; a campaign
+    whose lab file or physics is wrong is refused first, before Prefect starts."""
+    if not resume:
+        from electroloop.workflows.build import preflight
+
+        preflight(spec)
     settings = prepare_environment(settings)
     from electroloop.workflows.flows import (  # imports Prefect: after env
         conductivity_campaign,

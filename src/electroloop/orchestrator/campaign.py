@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from electroloop.errors import ConfigError
 from electroloop.models import FrozenModel, Goal, Objective, OutcomeConstraint
+from electroloop.orchestrator.safety import Hazard, SafetyOverride, refusal
 
 PLANNER_PATTERN = r"^([A-Za-z_][\w-]*|[A-Za-z_][\w.]*:[A-Za-z_]\w*|[^:]+\.py:[A-Za-z_]\w*)$"
 """A built-in or entry-point name, ``package.module:Class``, or ``path/to/file.py:Class``."""
@@ -32,15 +33,26 @@ class CampaignSpec(FrozenModel):
 
     METRICS: ClassVar[Mapping[str, str]] = {}
     """Metric name -> unit, for every metric a campaign of this kind can optimise or constrain."""
+    SAFETY_RULES: ClassVar[Mapping[str, str]] = {}
+    """Rule id -> what it guards against, for every rule `hazards` may report (docs/safety.md)."""
 
     kind: str = Field(description="The campaign kind (electroloop.kinds.registry.KINDS).")
     name: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80, description="Campaign name."
     )
     study: str = Field(
-        "electrolyte-conductivity", min_length=1, description="MLflow experiment to record into."
+        "electrolyte-conductivity",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$",
+        max_length=100,
+        description="MLflow experiment to record into: letters, digits, space, '_', '.', '-' "
+        "(it also names folders, so no '/' and no control characters).",
     )
-    description: str = ""
+    description: str = Field(
+        "",
+        max_length=10_000,
+        pattern=r"^[^\x00]*$",
+        description="Free text shown in MLflow (Markdown; up to 10,000 characters).",
+    )
     objectives: tuple[Objective, ...] = Field((Objective(),), min_length=1, max_length=4)
     outcome_constraints: tuple[OutcomeConstraint, ...] = ()
     budget: int = Field(ge=1, le=10_000, description="Number of trials to run.")
@@ -72,6 +84,11 @@ class CampaignSpec(FrozenModel):
         "simulated",
         description="Which lab runs it: 'simulated' (every instrument simulated) or a lab file, "
         "e.g. 'labs/bench1.toml' (relative to the campaign file).",
+    )
+    safety_overrides: tuple[SafetyOverride, ...] = Field(
+        (),
+        description="Refusing safety rules a named person lets this campaign run despite, each "
+        "with a reason (recorded in the event log and on the MLflow run).",
     )
 
     @field_validator("planner")
@@ -117,6 +134,22 @@ class CampaignSpec(FrozenModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _safe(self) -> Self:
+        unknown = sorted({o.rule for o in self.safety_overrides} - set(self.SAFETY_RULES))
+        if unknown:
+            raise ValueError(
+                f"safety_overrides: unknown rules {unknown}; allowed: {sorted(self.SAFETY_RULES)}"
+            )
+        refused = refusal(self.hazards(), self.safety_overrides)
+        if refused is not None:
+            raise ValueError(refused)
+        return self
+
+    def hazards(self) -> list[Hazard]:
+        """What this campaign would risk, by the kind's safety rules (none by default)."""
+        return []
+
     def unknown_metrics(self, names: list[str]) -> str:
         """The error for metrics this kind cannot produce (a kind may say where they come from)."""
         return f"unknown metrics {names}; allowed: {sorted(self.METRICS)}"
@@ -134,13 +167,21 @@ class CampaignSpec(FrozenModel):
 def _describe(error: Mapping[str, Any]) -> str:
     location = ".".join(str(part) for part in error["loc"]) or "(file)"
     if error["type"] == "extra_forbidden":
-        return f"{location}: unknown key (value {error['input']!r}); remove it or fix its spelling"
+        value = _shown(error["input"])
+        return f"{location}: unknown key (value {value}); remove it or fix its spelling"
     if error["type"] == "missing":
         return f"{location}: required but missing"
     message = re.sub(r"^Value error, ", "", error["msg"])
     if not error["loc"]:  # a rule across fields: the message names them; the input is the file
         return f"{location}: {message}"
-    return f"{location}: {message} (got {error['input']!r})"
+    return f"{location}: {message} (got {_shown(error['input'])})"
+
+
+def _shown(value: Any, limit: int = 200) -> str:
+    """`value` as the error shows it: its repr, cut to `limit` characters (a 10 MB field is
+    not echoed back whole)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 S = TypeVar("S", bound=CampaignSpec)
@@ -163,6 +204,11 @@ def read_campaign_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read campaign file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r});"
+            " allowed: a TOML file saved as UTF-8"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -49,6 +49,7 @@ from electroloop.orchestrator.events import (
     LibraryScreened,
     ManualStepDone,
     ObservationAdded,
+    SafetyChecked,
     apply,
 )
 from electroloop.orchestrator.experiment import Experiment, Outcome, TrialFailed
@@ -171,6 +172,14 @@ class Campaign:
                 versions=self.versions,
             ),
         )
+        hazards = self.spec.hazards()
+        if hazards:
+            self._record(
+                SafetyChecked(
+                    hazards=tuple(asdict(h) for h in hazards),
+                    overrides=self.spec.safety_overrides,
+                )
+            )
 
     def done(self) -> bool:
         state = self.state

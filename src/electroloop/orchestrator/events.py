@@ -23,6 +23,7 @@ from electroloop.models import (
     Observation,
 )
 from electroloop.orchestrator.progress import best_feasible
+from electroloop.orchestrator.safety import SafetyOverride
 
 
 class CampaignStarted(FrozenModel):
@@ -34,6 +35,15 @@ class CampaignStarted(FrozenModel):
         description="What produced the campaign's data: the kind's version, the planner's model "
         "(class, settings, source hash) and each instrument's reply parsing.",
     )
+
+
+class SafetyChecked(FrozenModel):
+    """What the safety rules found when the campaign started: refusals a named person overrode
+    (with who and why) and cautions."""
+
+    kind: Literal["safety_checked"] = "safety_checked"
+    hazards: tuple[dict[str, Any], ...] = Field(description="Each: rule, message, refuse.")
+    overrides: tuple[SafetyOverride, ...] = ()
 
 
 class CandidatesProposed(FrozenModel):
@@ -204,6 +214,7 @@ class CampaignFinished(FrozenModel):
 
 Event = Annotated[
     CampaignStarted
+    | SafetyChecked
     | CandidatesProposed
     | BatchReviewed
     | CandidateEdited
@@ -387,7 +398,7 @@ def apply(state: CampaignState, event: Event) -> None:
             track.moves.append(event)
         case ManualStepDone():
             state.manual_steps.append(event)
-        case CampaignResumed() | LibraryScreened():
+        case CampaignResumed() | LibraryScreened() | SafetyChecked():
             pass
         case DosingRecorded():
             state.dosings[event.record.candidate_id] = event.record

@@ -157,6 +157,14 @@ def simulator_oracle(spec: ElectrolyteCampaign) -> Oracle | None:
     )
 
 
+def preflight(spec: ElectrolyteCampaign) -> None:
+    """What can be checked of a campaign before anything starts (no Prefect, no lease, no
+    simulator): its lab file reads and validates, and a simulated meter's physics covers its
+    space. Raises `ConfigError` or `SimulationError` naming the problem."""
+    lab_for(spec)
+    simulator_oracle(spec)
+
+
 def stock_taken(state: CampaignState) -> dict[str, float]:
     """Stock -> grams its bottle lost so far by the log: weighed doses less refills.
 
@@ -237,7 +245,7 @@ def fault_rules(lab: LabFile) -> dict[str, list[FaultRule]]:
     """The lab file's faults per role, as the simulators take them."""
     return {
         role: [
-            FaultRule(Fault(f.fault), after=f.after, probability=f.probability, times=f.times)
+            FaultRule(Fault(f.fault), after=f.after, probability=f.probability, times=f.cap)
             for f in spec.faults
         ]
         for role, spec in lab.instruments().items()

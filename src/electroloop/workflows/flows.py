@@ -289,8 +289,12 @@ def _run_leased(
             loop = assembly.campaign
             for note in assembly.reconciled:
                 print(f"reconciled {note}")
+            for hazard in spec.hazards():  # refusing ones got here only by a named override
+                status = "overridden by a named person" if hazard.refuse else "caution"
+                print(f"safety {hazard.rule} ({status}): {hazard.message}")
             try:
                 tracker.tag_versions(loop.versions)
+                tracker.tag_safety(spec.hazards(), spec.safety_overrides)
             except Exception as exc:  # noqa: BLE001  the event log records them as well
                 print(f"MLflow did not take the versions ({exc}); the event log has them")
             if resume:

@@ -26,6 +26,7 @@ from electroloop.errors import TrackingError
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.models import Formulation, Transcript
 from electroloop.orchestrator.closed_loop import TrialRecord
+from electroloop.orchestrator.safety import Hazard, SafetyOverride
 
 _NOT_IN_GROUP = ("name", "seed", "description")
 """Campaign fields repeats may differ in and still be repeats of one design."""
@@ -186,6 +187,22 @@ class MlflowTracker:
         ``electroloop.versions.<what>``, searchable beside its results."""
         tags = [RunTag(f"electroloop.versions.{mlflow_key(k)}", v) for k, v in versions.items()]
         self.client.log_batch(self.run_id, tags=tags)
+
+    def tag_safety(self, hazards: Sequence[Hazard], overrides: Sequence[SafetyOverride]) -> None:
+        """What the safety rules found (`SafetyChecked`) as tags of the campaign's run:
+        ``electroloop.safety.override.<rule>`` (who, and why) and
+        ``electroloop.safety.caution.<rule>`` (what to mind)."""
+        tags: dict[str, str] = {}
+        for override in overrides:
+            tags[f"electroloop.safety.override.{override.rule}"] = (
+                f"{override.by}: {override.reason}"[:5000]
+            )
+        for hazard in hazards:
+            if not hazard.refuse:
+                key = f"electroloop.safety.caution.{hazard.rule}"
+                tags[key] = "; ".join(filter(None, (tags.get(key), hazard.message)))[:5000]
+        if tags:
+            self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
     def _campaign_run(self) -> str | None:
         runs = self.client.search_runs(

@@ -13,7 +13,9 @@ from pydantic import Field, model_validator
 from electroloop.kinds.cycling.spec import CyclingSpec
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.kinds.electrolyte.metrics import METRICS as ELECTROLYTE_METRICS
+from electroloop.kinds.electrolyte.safety import voltage_hazards
 from electroloop.orchestrator.campaign import CampaignSpec
+from electroloop.orchestrator.safety import Hazard
 
 CELL_METRICS = {
     "retention": "fraction",
@@ -35,6 +37,12 @@ class CyclingCampaign(ElectrolyteCampaign):
     cycling: CyclingSpec = Field(
         description="What each cell goes through: formation, rate test, cycling, stop rule."
     )
+
+    def hazards(self) -> list[Hazard]:
+        """The formulations' hazards, and charging their cells beyond a solvent's window."""
+        window = self.cycling.window
+        cells = voltage_hazards(self.space, window.max_voltage, self.cycling.chemistry)
+        return [*super().hazards(), *cells]
 
     def unknown_metrics(self, names: list[str]) -> str:
         return CampaignSpec.unknown_metrics(self, names)  # no "add a [cycling] table" hint

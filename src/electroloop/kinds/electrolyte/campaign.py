@@ -14,6 +14,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from electroloop.kinds.electrolyte.metrics import METRICS
+from electroloop.kinds.electrolyte.safety import RULES, formulation_hazards
 from electroloop.models import (
     FrozenModel,
     LinearConstraint,
@@ -23,6 +24,7 @@ from electroloop.models import (
     Solvent,
 )
 from electroloop.orchestrator.campaign import CampaignSpec, validate_spec
+from electroloop.orchestrator.safety import Hazard
 
 DEFAULT_CAMPAIGN = "conductivity.toml"
 
@@ -49,6 +51,7 @@ class ElectrolyteCampaign(CampaignSpec):
     """A campaign over formulations: solvent mass fractions, a salt's molality, extras."""
 
     METRICS = METRICS
+    SAFETY_RULES = RULES
 
     kind: Literal["electrolyte"] = Field(
         "electrolyte", description="Measure the conductivity of dosed formulations."
@@ -76,6 +79,11 @@ class ElectrolyteCampaign(CampaignSpec):
                 f"surrogate.choose {chosen}; allowed: 2..{len(self.solvents)} (the solvents given)"
             )
         return self
+
+    def hazards(self) -> list[Hazard]:
+        """The chemical-safety rules' findings for what this campaign may dose
+        (`kinds.electrolyte.safety`)."""
+        return formulation_hazards(self.space, self.temperature)
 
     def unknown_metrics(self, names: list[str]) -> str:
         return (

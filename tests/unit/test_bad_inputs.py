@@ -1,0 +1,223 @@
+"""The bad-input corpus: campaign and lab files a user may really write, each refused with an
+error that names the field (or the file) before anything moves.
+
+Each case is an edit of the example campaign (or lab) file and a pattern its error must match.
+Reading a file starts nothing, so a refusal here is by construction before any simulator,
+Prefect server, MLflow run or event; the command-line cases check that nothing was written.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from electroloop.cli import main
+from electroloop.errors import ConfigError, ElectroloopError
+from electroloop.kinds.registry import load_campaign
+from electroloop.settings import load_lab
+
+REPO = Path(__file__).resolve().parents[2]
+CAMPAIGN = (REPO / "examples/campaigns/conductivity.toml").read_text(encoding="utf-8")
+LAB = (REPO / "examples/labs/lab.sim.toml").read_text(encoding="utf-8")
+SOLVENT = '\n[[solvents]]\nname = "{name}"\nsmiles = "{smiles}"\nmax_fraction = 0.3\n'
+
+
+def edit(old: str, new: str) -> str:
+    assert old in CAMPAIGN, old
+    return CAMPAIGN.replace(old, new, 1)
+
+
+CAMPAIGN_CASES: dict[str, tuple[str | bytes, str]] = {
+    # types and ranges
+    "budget as text": (
+        edit("budget = 24", 'budget = "twenty"'),
+        r"budget: Input should be a valid",
+    ),
+    "budget zero": (edit("budget = 24", "budget = 0"), r"budget: .*greater than or equal to 1"),
+    "budget huge": (edit("budget = 24", "budget = 10000000"), r"budget: .*less than or equal"),
+    "batch too big": (edit("batch_size = 4", "batch_size = 17"), r"batch_size: .*16"),
+    "batch over budget": (edit("budget = 24", "budget = 2"), r"batch_size 4 exceeds budget 2"),
+    "negative seed": (edit("seed = 7", "seed = -1"), r"seed: .*greater than or equal to 0"),
+    "seed as float": (edit("seed = 7", "seed = 7.5"), r"seed: "),
+    "temperature NaN": (edit("temperature = 25.0", "temperature = nan"), r"temperature: "),
+    "temperature inf": (edit("temperature = 25.0", "temperature = inf"), r"temperature: "),
+    "temperature in K": (edit("temperature = 25.0", "temperature = 298.15"), r"temperature: "),
+    "temperature as text": (edit("temperature = 25.0", 'temperature = "25 C"'), r"temperature"),
+    "molality negative": (edit("min_molality = 0.5", "min_molality = -0.5"), r"min_molality"),
+    "molality inverted": (edit("min_molality = 0.5", "min_molality = 3.0"), r"molality"),
+    "molality NaN": (edit("max_molality = 2.0", "max_molality = nan"), r"max_molality"),
+    "fraction above 1": (edit("max_fraction = 0.6", "max_fraction = 1.5"), r"max_fraction"),
+    "fraction negative": (edit("min_fraction = 0.1", "min_fraction = -0.1"), r"min_fraction"),
+    "fractions cannot sum to 1": (
+        CAMPAIGN.replace("max_fraction = 0.9", "max_fraction = 0.1"),
+        r"sum",
+    ),
+    "fraction as percent": (edit("max_fraction = 0.6", "max_fraction = 60"), r"max_fraction"),
+    # names and text
+    "unknown key": (edit("seed = 7", "seed = 7\nbudgte = 3"), r"budgte: unknown key"),
+    "name with slash": (edit('name = "conductivity-demo"', 'name = "../x"'), r"name: "),
+    "name empty": (edit('name = "conductivity-demo"', 'name = ""'), r"name: "),
+    "name too long": (edit('name = "conductivity-demo"', f'name = "{"a" * 81}"'), r"name: "),
+    "study traversal": (
+        edit('study = "electrolyte-conductivity"', 'study = "../../outside"'),
+        r"study: ",
+    ),
+    "study with NUL": (
+        edit('study = "electrolyte-conductivity"', 'study = "a\\u0000b"'),
+        r"study: ",
+    ),
+    "study newline": (
+        edit('study = "electrolyte-conductivity"', 'study = "a\\nb"'),
+        r"study: ",
+    ),
+    "description 10 MB": (
+        edit('description = "Maximise', f'description = "{"x" * 10_000_000}" # "'),
+        r"description: .*at most 10000 characters",
+    ),
+    "description NUL": (
+        edit('description = "Maximise', 'description = "a\\u0000b" # "'),
+        r"description: ",
+    ),
+    # planner and lab
+    "planner unknown form": (edit('planner = "ax"', 'planner = "ax; rm -rf /"'), r"planner: "),
+    "planner empty": (edit('planner = "ax"', 'planner = ""'), r"planner: "),
+    "lab not toml": (edit('lab = "simulated"', 'lab = "bench.yaml"'), r"lab: .*allowed"),
+    # chemistry
+    "bad SMILES": (edit('smiles = "COC(=O)OC"', 'smiles = "C1CC("'), r"smiles"),
+    "duplicate solvent": (
+        CAMPAIGN + SOLVENT.format(name="EC", smiles="C1COC(=O)O1"),
+        r"EC",
+    ),
+    "one solvent only": (
+        CAMPAIGN.split("[[solvents]]")[0]
+        + "[[solvents]]"
+        + CAMPAIGN.split("[[solvents]]")[1]
+        + "[salt]"
+        + CAMPAIGN.split("[salt]")[1],
+        r"solvents: ",
+    ),
+    "water with LiPF6": (CAMPAIGN + SOLVENT.format(name="water", smiles="O"), r"hf-hazard"),
+    "methanol with LiPF6": (CAMPAIGN + SOLVENT.format(name="MeOH", smiles="CO"), r"hf-hazard"),
+    "near DMC's boiling point": (
+        edit("temperature = 25.0", "temperature = 80.0"),
+        r"near-boiling: .*DMC",
+    ),
+    "override without reason": (
+        CAMPAIGN
+        + SOLVENT.format(name="water", smiles="O")
+        + '\n[[safety_overrides]]\nrule = "hf-hazard"\nby = "Ada Lovelace"\n',
+        r"safety_overrides\.0\.reason: required",
+    ),
+    "override of no rule": (
+        CAMPAIGN
+        + '\n[[safety_overrides]]\nrule = "x"\nby = "Ada Lovelace"\nreason = "because I can"\n',
+        r"unknown rules \['x'\]",
+    ),
+    # objectives
+    "unknown metric": (edit('name = "conductivity"  ', 'name = "colour"  '), r"unknown metrics"),
+    "direction typo": (edit('direction = "maximize"', 'direction = "maximise"'), r"direction"),
+    # the file itself
+    "not UTF-8": (CAMPAIGN.encode("utf-8").replace(b"25 \xc2\xb0C", b"25 \xb0C"), r"not UTF-8"),
+    "not TOML": ("budget = = 3", r"not valid TOML"),
+    "binary": (bytes(range(256)), r"not UTF-8|not valid TOML"),
+    "empty": ("", r"required but missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CAMPAIGN_CASES))
+def test_a_bad_campaign_file_is_refused_naming_what_is_wrong(tmp_path: Path, case: str) -> None:
+    content, pattern = CAMPAIGN_CASES[case]
+    path = tmp_path / "campaign.toml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_campaign(path)
+    assert re.search(pattern, str(info.value), re.DOTALL), str(info.value)[:2000]
+    assert len(str(info.value)) < 5000  # a 10 MB value is not echoed back whole
+
+
+def lab_edit(old: str, new: str) -> str:
+    assert old in LAB, old
+    return LAB.replace(old, new, 1)
+
+
+LAB_CASES: dict[str, tuple[str | bytes, str]] = {
+    "address with newline": (
+        lab_edit(
+            'driver = "scpi-conductivity"\naddress = "sim"',
+            'driver = "scpi-conductivity"\naddress = "TCPIP::h::1::SOCKET\\n*RST"',
+        ),
+        r"meter\.address: .*one line of printable ASCII",
+    ),
+    "address with space": (
+        lab_edit(
+            'driver = "scpi-conductivity"\naddress = "sim"',
+            'driver = "scpi-conductivity"\naddress = "TCPIP::h ::1::SOCKET"',
+        ),
+        r"meter\.address",
+    ),
+    "unknown driver": (
+        lab_edit('driver = "scpi-conductivity"', 'driver = "orion"'),
+        r"meter\.driver",
+    ),
+    "timeout zero": (lab_edit("timeout = 5.0", "timeout = 0.0"), r"timeout"),
+    "speedup negative": (lab_edit("speedup = 600.0", "speedup = -1.0"), r"speedup"),
+    "sample mass huge": (lab_edit("sample_mass = 4.0", "sample_mass = 1e9"), r"sample_mass"),
+    "fault unknown": (
+        LAB + '\n[[meter.faults]]\nfault = "fire"\nafter = 1\n',
+        r"meter\.faults\.0\.fault",
+    ),
+    "fault two triggers": (
+        LAB + '\n[[meter.faults]]\nfault = "silent"\nafter = 1\nprobability = 0.5\n',
+        r"exactly one of after",
+    ),
+    "stock lot too long": (
+        lab_edit("name = ", f'stock_lots = {{EC = "{"L" * 65}"}}\nname = '),
+        r"stock_lots\.EC",
+    ),
+    "lab not UTF-8": (LAB.encode("utf-8") + b"\n# \xff\n", r"not UTF-8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LAB_CASES))
+def test_a_bad_lab_file_is_refused_naming_what_is_wrong(tmp_path: Path, case: str) -> None:
+    content, pattern = LAB_CASES[case]
+    path = tmp_path / "lab.toml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_lab(path)
+    assert re.search(pattern, str(info.value), re.DOTALL), str(info.value)[:2000]
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        ('lab = "missing/lab.toml"', r"cannot read lab file"),
+        ('lab = "simulated"\n# and a solvent the physics lacks', None),
+    ],
+)
+def test_what_the_file_cannot_show_is_refused_before_prefect_starts(
+    tmp_path: Path, change: str, pattern: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = edit('lab = "simulated"', change)
+    if pattern is None:  # the simulated meter's physics lacks GBL: refused, nothing run
+        text += SOLVENT.format(name="GBL", smiles="O=C1CCCO1")
+        pattern = r"'O=C1CCCO1' is not supported by the simulator's physics"
+    path = tmp_path / "campaign.toml"
+    path.write_text(text, encoding="utf-8")
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "run", str(path)]) == 2
+    assert re.search(pattern, capsys.readouterr().err)
+    assert not (home / "campaigns.sqlite").exists() and not (home / "prefect").exists()
+
+
+def test_the_corpus_is_large_enough() -> None:
+    assert len(CAMPAIGN_CASES) + len(LAB_CASES) >= 50
+    assert issubclass(ConfigError, ElectroloopError)
