@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import tomli_w
 
+from electroloop.errors import CampaignError
 from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.orchestrator.events import CampaignResumed, MeasurementRecorded
 from electroloop.orchestrator.leases import LeaseBook, LeaseHeld
@@ -121,4 +122,11 @@ def test_a_killed_worker_resumes_with_no_measurement_repeated_or_lost(
     assert sorted(r.data.tags["electroloop.candidate_id"] for r in trials) == sorted(
         state.candidates
     )
-    assert mlflow.get_run(summary.mlflow_run_id).info.status == "FINISHED"
+    finished = mlflow.get_run(summary.mlflow_run_id)
+    assert finished.info.status == "FINISHED"
+
+    # Resuming it again is refused before its records are touched.
+    with pytest.raises(CampaignError, match=f"campaign {campaign_id} already finished"):
+        resume_campaign(campaign_id)
+    again = mlflow.get_run(summary.mlflow_run_id)
+    assert again.info.status == "FINISHED" and again.data.metrics == finished.data.metrics

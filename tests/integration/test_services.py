@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -114,6 +115,48 @@ def test_up_cleans_the_stale_state_file_and_starts_both_servers(started: Started
     assert get(f"{services.prefect.api_url}/health") == (200, b"true")
     assert get(f"{services.mlflow.url}/health")[0] == 200
     assert get(services.prefect.url)[0] == 200  # the UI is served too
+
+
+def test_a_web_page_of_another_origin_may_not_call_the_prefect_api(started: Started) -> None:
+    """A browser asks first (CORS preflight) before a page of another origin may POST JSON;
+    Prefect's default answers every origin with '*', which would let any page open on the lab
+    PC start a campaign."""
+    api = started.services.prefect.api_url
+
+    def preflight(origin: str) -> tuple[int, str | None]:
+        request = urllib.request.Request(
+            f"{api}/deployments/filter",
+            method="OPTIONS",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.headers.get("access-control-allow-origin")
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("access-control-allow-origin")
+
+    status, allowed = preflight("http://evil.example")
+    assert status == 400 and allowed is None
+    own = started.services.prefect.url
+    assert preflight(own) == (200, own)  # its own UI still works
+
+
+def test_listeners_are_loopback_only(started: Started) -> None:
+    """What `ss -ltn` shows during `electroloop up`: both servers on 127.0.0.1 only."""
+    listening = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    ports = {started.services.prefect.port, started.services.mlflow.port}
+    found = {}
+    for line in listening:
+        local, state = line.split()[1], line.split()[3]
+        address, port = local.split(":")
+        if state == "0A" and int(port, 16) in ports:  # 0A: LISTEN
+            found[int(port, 16)] = socket.inet_ntoa(bytes.fromhex(address)[::-1])
+    assert found == {port: "127.0.0.1" for port in ports}
+    assert not Path("/proc/net/tcp6").exists() or not any(
+        f":{port:04X} " in line and line.split()[3] == "0A"
+        for line in Path("/proc/net/tcp6").read_text().splitlines()[1:]
+        for port in ports
+    )
 
 
 def test_servers_run_detached_so_they_outlive_the_up_command(started: Started) -> None:

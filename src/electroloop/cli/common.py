@@ -39,6 +39,8 @@ def prepare_environment(settings: Settings) -> Settings:
     os.environ.setdefault("PREFECT_HOME", str(settings.resolved_prefect_home))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    # A temporary server's UI is same-origin; no other web page may call its API.
+    os.environ.setdefault("PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS", "http://127.0.0.1")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ["ELECTROLOOP_HOME"] = str(home)
     services = running(home)

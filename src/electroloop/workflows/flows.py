@@ -20,6 +20,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
+from electroloop.errors import CampaignError
 from electroloop.kinds.cycling.campaign import CyclingCampaign
 from electroloop.kinds.cycling.loop import CellSteps, CyclingLoop, CyclingRig, drive_cells
 from electroloop.kinds.cycling.spec import CyclingSpec
@@ -384,7 +385,10 @@ def _drive_cells(
 
 
 def _record_missed_trials(loop: Campaign, tracker: MlflowTracker) -> None:
-    """Hand MLflow the trials the dead process stored but never recorded there."""
+    """Hand MLflow the trials the dead process stored but never recorded there (or recorded
+    only in part: those runs are replaced)."""
+    for candidate_id in tracker.discard_unfinished_trials():
+        print(f"MLflow trial run of {candidate_id} was cut off by the crash; recording it again")
     recorded = tracker.recorded_candidates()
     missed = [r for r in loop.trial_records() if r.candidate.id not in recorded]
     for record in missed:
@@ -452,6 +456,12 @@ def resume_campaign(
     again, nothing proposed is lost, and the dead run's leases are taken over."""
     with CampaignStore(Settings().store_path, designs=design_types()) as store:
         spec = parse_campaign(store.started_spec(campaign_id), f"campaign {campaign_id}")
+        finished = store.state(campaign_id).finished
+    if finished is not None:  # before MLflow or a lease is touched: its records stay as they are
+        raise CampaignError(
+            f"campaign {campaign_id} already finished ({finished}); nothing to resume: its "
+            "results are in its MLflow run and the event log"
+        )
     return run_campaign(spec, campaign_id, approval, resume=True)
 
 

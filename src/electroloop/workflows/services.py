@@ -415,6 +415,9 @@ def _prefect_environment(config: ServiceConfig, port: int) -> dict[str, str]:
         "PREFECT_API_URL": f"http://{HOST}:{port}/api",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "true",
+        # Only the server's own UI may call its API from a browser: a web page open on the lab
+        # PC must not start campaigns that move pumps (Prefect's default allows every origin).
+        "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": f"http://{HOST}:{port}",
     }
     if config.prefect_database_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = config.prefect_database_url

@@ -216,9 +216,25 @@ class MlflowTracker:
         return runs[0].info.run_id if runs else None
 
     def recorded_candidates(self) -> set[str]:
-        """Candidate ids that already have a trial run under this campaign's run."""
+        """Candidate ids whose trial run under this campaign's run was completed (a run still
+        RUNNING was cut off while being written; see `discard_unfinished_trials`)."""
         runs = trial_runs(self.client, self.experiment_id, self.run_id)
-        return {r.data.tags.get("electroloop.candidate_id", "") for r in runs}
+        return {
+            r.data.tags.get("electroloop.candidate_id", "")
+            for r in runs
+            if r.info.status != "RUNNING"
+        }
+
+    def discard_unfinished_trials(self) -> list[str]:
+        """Delete the trial runs a dead process left RUNNING, half-written (created, killed
+        before its metrics or its end): their trials are then recorded again in full. Only for
+        a resumed campaign, whose lease keeps every other writer away. Their candidate ids."""
+        discarded = []
+        for run in trial_runs(self.client, self.experiment_id, self.run_id):
+            if run.info.status == "RUNNING":
+                self.client.delete_run(run.info.run_id)
+                discarded.append(run.data.tags.get("electroloop.candidate_id", ""))
+        return discarded
 
     def __call__(self, trial: TrialRecord) -> None:
         """Log one trial as a nested run, and the campaign's progress at its index.

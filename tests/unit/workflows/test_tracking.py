@@ -31,3 +31,25 @@ def test_repeats_share_a_group_and_other_designs_do_not() -> None:
 def test_keys_mlflow_refuses_are_made_safe() -> None:
     assert mlflow_key("pump-LiPF6+EC") == "pump-LiPF6_EC"
     assert mlflow_key("transcript.balance.sha256") == "transcript.balance.sha256"
+
+
+def test_a_trial_run_a_crash_left_running_is_replaced_not_counted(tmp_path: Path) -> None:
+    """A process killed between creating a trial's run and ending it leaves a RUNNING run with
+    the candidate's tag and nothing else; resume must record that trial again, once."""
+    from mlflow.tracking import MlflowClient
+
+    from electroloop.workflows.tracking import MlflowTracker, trial_runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = MlflowTracker(uri, tmp_path / "artifacts", default_campaign(), "c1")
+    client = MlflowClient(uri)
+    for candidate, ended in (("t0000", True), ("t0001", False)):
+        tags = {"mlflow.parentRunId": tracker.run_id, "electroloop.candidate_id": candidate}
+        run = client.create_run(tracker.experiment_id, run_name=candidate, tags=tags)
+        if ended:
+            client.set_terminated(run.info.run_id, "FINISHED")
+    assert tracker.recorded_candidates() == {"t0000"}
+    assert tracker.discard_unfinished_trials() == ["t0001"]
+    left = trial_runs(client, tracker.experiment_id, tracker.run_id)
+    assert [r.data.tags["electroloop.candidate_id"] for r in left] == ["t0000"]
+    assert tracker.discard_unfinished_trials() == []
