@@ -221,3 +221,82 @@ def test_what_the_file_cannot_show_is_refused_before_prefect_starts(
 def test_the_corpus_is_large_enough() -> None:
     assert len(CAMPAIGN_CASES) + len(LAB_CASES) >= 50
     assert issubclass(ConfigError, ElectroloopError)
+
+
+PLUG_INS = """
+from electroloop.planners import SobolPlanner
+
+
+class Raises(SobolPlanner):
+    name = "raises"
+
+    def ask(self, n):
+        raise ZeroDivisionError("division by zero in my acquisition")
+
+
+class Nothing(SobolPlanner):
+    name = "nothing"
+
+    def ask(self, n):
+        return []
+
+
+class TooMany(SobolPlanner):
+    name = "too-many"
+
+    def ask(self, n):
+        return super().ask(n + 1)
+
+
+class Duplicates(SobolPlanner):
+    name = "duplicates"
+
+    def ask(self, n):
+        first = super().ask(n)[0]
+        return [first, first]
+
+
+class Outside(SobolPlanner):
+    name = "outside"
+
+    def ask(self, n):
+        first = super().ask(n)[0]
+        design = first.design.model_copy(update={"molality": 9.0})
+        return [first.model_copy(update={"design": design})]
+
+
+class NotCandidates(SobolPlanner):
+    name = "dicts"
+
+    def ask(self, n):
+        return [{"id": "t0000"}]
+
+
+class BrokenInit(SobolPlanner):
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError("no licence server")
+"""
+
+
+@pytest.mark.parametrize(
+    ("planner", "pattern"),
+    [
+        ("Raises", r"planner raises failed to propose: ZeroDivisionError: division by zero"),
+        ("Nothing", r"planner nothing proposed 0 candidates when asked for 4; allowed: 1 to 4"),
+        ("TooMany", r"planner too-many proposed 5 candidates when asked for 4"),
+        ("Duplicates", r"planner duplicates re-used candidate id 't0000'"),
+        ("Outside", r"planner outside proposed t0000 outside the search space: .*molality"),
+        ("NotCandidates", r"planner dicts proposed a dict; allowed: Candidate"),
+        ("BrokenInit", r"could not be built: RuntimeError: no licence server"),
+    ],
+)
+def test_a_plug_in_planner_that_misbehaves_is_refused_before_anything_starts(
+    tmp_path: Path, planner: str, pattern: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bad.py").write_text(PLUG_INS, encoding="utf-8")
+    path = tmp_path / "campaign.toml"
+    path.write_text(edit('planner = "ax"', f'planner = "bad.py:{planner}"'), encoding="utf-8")
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "run", str(path)]) == 2
+    assert re.search(pattern, capsys.readouterr().err)
+    assert not (home / "campaigns.sqlite").exists() and not (home / "prefect").exists()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -116,6 +116,47 @@ class ManualSteps(Protocol):
 logger = logging.getLogger(__name__)
 
 
+def checked_batch(
+    planner: Planner,
+    n: int,
+    check: Callable[[Any], None],
+    known: Collection[str] = (),
+) -> list[Candidate]:
+    """`planner.ask(n)`, refused unless it is what the engine can run: 1 to `n` candidates,
+    each a `Candidate` with an id used nowhere before, each design inside the space (`check`
+    raises ValueError otherwise). Anything else, and any exception the planner raises, is a
+    `PlannerError` naming the planner."""
+    name = getattr(planner, "name", type(planner).__name__)
+    try:
+        candidates = list(planner.ask(n))
+    except PlannerError:
+        raise
+    except Exception as exc:  # a plug-in's own error, named, instead of its traceback
+        failure = f"{type(exc).__name__}: {exc}"
+        raise PlannerError(f"planner {name} failed to propose: {failure}") from exc
+    if not 1 <= len(candidates) <= n:
+        raise PlannerError(
+            f"planner {name} proposed {len(candidates)} candidates when asked for {n}; "
+            f"allowed: 1 to {n}"
+        )
+    seen: set[str] = set()
+    for candidate in candidates:
+        if not isinstance(candidate, Candidate):
+            raise PlannerError(
+                f"planner {name} proposed a {type(candidate).__name__}; allowed: Candidate"
+            )
+        if candidate.id in known or candidate.id in seen:
+            raise PlannerError(f"planner {name} re-used candidate id {candidate.id!r}")
+        seen.add(candidate.id)
+        try:
+            check(candidate.design)
+        except ValueError as exc:
+            raise PlannerError(
+                f"planner {name} proposed {candidate.id} outside the search space: {exc}"
+            ) from None
+    return candidates
+
+
 class Campaign:
     """Runs one campaign against a planner and an experiment, recording every fact."""
 
@@ -193,16 +234,9 @@ class Campaign:
         n = min(self.spec.batch_size, self.spec.budget - state.budget_used)
         if limit is not None:
             n = min(n, limit)
-        candidates = self.planner.ask(n)
-        for candidate in candidates:
-            if candidate.id in state.candidates:
-                raise PlannerError(f"{self.planner.name} re-used candidate id {candidate.id!r}")
-            try:
-                self.experiment.check(candidate.design)
-            except ValueError as exc:
-                raise PlannerError(
-                    f"{self.planner.name} proposed {candidate.id} outside the search space: {exc}"
-                ) from None
+        candidates = checked_batch(
+            self.planner, n, self.experiment.check, known=state.candidates.keys()
+        )
         self._record(
             CandidatesProposed(
                 iteration=state.iterations_proposed,

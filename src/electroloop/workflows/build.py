@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from electroloop import __version__
-from electroloop.errors import ConfigError, InstrumentError
+from electroloop.errors import ConfigError, InstrumentError, PlannerError
 from electroloop.instruments.balance import MettlerToledoBalance
 from electroloop.instruments.conductivity_meter import ConductivityMeter
 from electroloop.instruments.cycler import MultichannelCycler
@@ -36,13 +36,18 @@ from electroloop.kinds.electrolyte.experiment import ConductivityExperiment
 from electroloop.kinds.electrolyte.recipes import stocks_for
 from electroloop.kinds.registry import KINDS, design_types
 from electroloop.models import SearchSpace, Stock
-from electroloop.orchestrator.closed_loop import Campaign, ManualSteps, TrialObserver
+from electroloop.orchestrator.closed_loop import (
+    Campaign,
+    ManualSteps,
+    TrialObserver,
+    checked_batch,
+)
 from electroloop.orchestrator.events import CampaignState
 from electroloop.orchestrator.leases import Lease
 from electroloop.orchestrator.progress import Oracle
 from electroloop.orchestrator.samples import Technician
 from electroloop.orchestrator.store import CampaignStore
-from electroloop.planners.registry import planner_version, resolve_planner
+from electroloop.planners.registry import BUILTIN_PLANNERS, planner_version, resolve_planner
 from electroloop.planners.surrogate_guided import SurrogateGuided
 from electroloop.protocols import Planner, SampleHandler
 from electroloop.settings import LabFile, Settings, load_lab
@@ -159,10 +164,27 @@ def simulator_oracle(spec: ElectrolyteCampaign) -> Oracle | None:
 
 def preflight(spec: ElectrolyteCampaign) -> None:
     """What can be checked of a campaign before anything starts (no Prefect, no lease, no
-    simulator): its lab file reads and validates, and a simulated meter's physics covers its
-    space. Raises `ConfigError` or `SimulationError` naming the problem."""
+    simulator): its lab file reads and validates, a simulated meter's physics covers its
+    space, and a plug-in planner's first batch is one the engine can run. Raises
+    `ConfigError`, `SimulationError` or `PlannerError` naming the problem."""
     lab_for(spec)
     simulator_oracle(spec)
+    if spec.planner not in BUILTIN_PLANNERS:
+        probe_planner(spec)
+
+
+def probe_planner(spec: ElectrolyteCampaign) -> None:
+    """Ask a throwaway instance of the campaign's planner for its first batch and check it
+    (`checked_batch`: count, ids, space): a plug-in that raises, proposes nothing, too much,
+    duplicates or points outside the space is refused before anything starts. The campaign's
+    own planner is built afresh later, so the probe changes nothing it will propose."""
+    planner_class = resolve_planner(spec.planner)
+    try:
+        planner = planner_class(spec.space, spec.goal, spec.seed)
+    except Exception as exc:  # a plug-in's own error, named, instead of its traceback
+        failure = f"{type(exc).__name__}: {exc}"
+        raise PlannerError(f"planner {spec.planner!r} could not be built: {failure}") from exc
+    checked_batch(planner, spec.batch_size, spec.space.check)
 
 
 def stock_taken(state: CampaignState) -> dict[str, float]:

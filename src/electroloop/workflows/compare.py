@@ -25,6 +25,7 @@ from electroloop.orchestrator.comparison import (
     target_reference,
     write_table_csv,
 )
+from electroloop.workflows.tracking import open_client
 
 _CAMPAIGN = "tags.`electroloop.kind` = 'campaign'"
 
@@ -137,7 +138,7 @@ def compare(
     """Read the campaigns from `tracking_uri`; write the figure, table and CSV into `out`."""
     if not 0.0 < fraction <= 1.0:
         raise ConfigError(f"--fraction {fraction}; allowed: 0 < fraction <= 1")
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = open_client(tracking_uri)
     histories = [
         campaign_history(client, r) for r in select_campaign_runs(client, campaign_ids, study)
     ]

@@ -14,11 +14,10 @@ from pathlib import Path
 import mlflow
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from electroloop.errors import ConfigError
 from electroloop.surrogates.surrogate import Surrogate
-from electroloop.workflows.tracking import experiment_id
+from electroloop.workflows.tracking import experiment_id, open_client
 
 EXPERIMENT = "surrogates"
 
@@ -31,7 +30,7 @@ def register(
     params: dict[str, str] | None = None,
 ) -> Surrogate:
     """Log the surrogate as a run and register it as the next version of `name`."""
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = open_client(tracking_uri)
     run = client.create_run(
         experiment_id(client, EXPERIMENT, tracking_uri, artifact_root),
         run_name=name,
@@ -61,7 +60,7 @@ def register(
 
 def load(name: str, version: str, tracking_uri: str) -> Surrogate:
     """The registered surrogate `name` at `version` ("latest": the newest)."""
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = open_client(tracking_uri)
     try:
         versions = client.search_model_versions(f"name = '{name}'")
     except MlflowException as exc:

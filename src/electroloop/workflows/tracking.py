@@ -7,12 +7,14 @@ fact, so a tracking outage can lose a chart, never a measurement.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import re
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -116,14 +118,42 @@ def experiment_id(client: MlflowClient, name: str, tracking_uri: str, artifact_r
     A tracking server stores artifacts where it is configured to (its proxy); a local
     database keeps them in the project-local artifact folder.
     """
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    if _is_remote(tracking_uri):
-        return client.create_experiment(name)
-    location = (artifact_root / name).resolve()
-    location.mkdir(parents=True, exist_ok=True)
-    return client.create_experiment(name, artifact_location=location.as_uri())
+    with _first_use_lock(tracking_uri):
+        experiment = client.get_experiment_by_name(name)  # a new database is created here
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        if _is_remote(tracking_uri):
+            return client.create_experiment(name)
+        location = (artifact_root / name).resolve()
+        location.mkdir(parents=True, exist_ok=True)
+        return client.create_experiment(name, artifact_location=location.as_uri())
+
+
+def open_client(tracking_uri: str) -> MlflowClient:
+    """An MLflow client whose database exists: a new local one is created and migrated here,
+    under `_first_use_lock`, not by whichever of two processes uses it first."""
+    with _first_use_lock(tracking_uri):
+        client = MlflowClient(tracking_uri=tracking_uri)
+        client.search_experiments(max_results=1)
+    return client
+
+
+@contextmanager
+def _first_use_lock(tracking_uri: str) -> Iterator[None]:
+    """Hold an exclusive lock beside a local SQLite tracking database while it may be created
+    and migrated, and its experiment created: two campaigns started at once on a fresh home
+    would otherwise both run MLflow's migrations (the second fails). A server needs none."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    database = Path(tracking_uri.removeprefix("sqlite:///"))  # absolute with four slashes
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{database}.lock", "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class MlflowTracker:
@@ -141,7 +171,7 @@ class MlflowTracker:
     ) -> None:
         """Open the campaign's run: a new one, or (`resume`) the run it had before its
         process died, so a resumed campaign stays one run in MLflow."""
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.client = open_client(tracking_uri)
         self.spec = spec
         self.campaign_id = campaign_id
         self.oracle_model = oracle_model

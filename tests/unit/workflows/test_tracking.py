@@ -53,3 +53,35 @@ def test_a_trial_run_a_crash_left_running_is_replaced_not_counted(tmp_path: Path
     left = trial_runs(client, tracker.experiment_id, tracker.run_id)
     assert [r.data.tags["electroloop.candidate_id"] for r in left] == ["t0000"]
     assert tracker.discard_unfinished_trials() == []
+
+
+def test_two_campaigns_started_at_once_on_a_fresh_home_share_one_new_database(
+    tmp_path: Path,
+) -> None:
+    """Both processes find the database missing; without a lock both run MLflow's migrations
+    and the second dies in them."""
+    import subprocess
+    import sys
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    go = tmp_path / "go"
+    code = (
+        "import sys, time, pathlib\n"
+        "from electroloop.workflows.tracking import experiment_id, open_client\n"
+        f"while not pathlib.Path({str(go)!r}).exists(): time.sleep(0.01)\n"
+        f"client = open_client({uri!r})\n"
+        f"print(experiment_id(client, 'screen', {uri!r}, pathlib.Path({str(tmp_path)!r})))\n"
+    )
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    time.sleep(3.0)  # both have imported MLflow and wait at the line
+    go.touch()
+    results = [worker.communicate(timeout=120) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], [err[-2000:] for _, err in results]
+    ids = {out.strip() for out, _ in results}
+    assert len(ids) == 1  # one experiment, created once
