@@ -43,5 +43,10 @@ class CampaignError(ElectroloopError):
     """The campaign log is inconsistent with the requested operation."""
 
 
+class CampaignHalted(CampaignError):
+    """The campaign stopped itself (e.g. trials failing the same way in a row); resume it once
+    the cause is fixed."""
+
+
 class TrackingError(ElectroloopError):
     """Recording into MLflow failed; the event log still holds every fact."""

@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from electroloop.ask_tell import AskTell, Later, run_ask_tell
-from electroloop.errors import CampaignError, PlannerError
+from electroloop.errors import CampaignError, CampaignHalted, PlannerError
 from electroloop.models import (
     Candidate,
     Design,
@@ -114,6 +114,9 @@ class ManualSteps(Protocol):
 
 
 logger = logging.getLogger(__name__)
+
+REPEATED_FAILURES = 3
+"""Trials in a row failing for the same reason that stop a campaign (`Campaign.run_trial`)."""
 
 
 def checked_batch(
@@ -354,8 +357,25 @@ class Campaign:
         try:
             outcome = self.experiment.run(candidate, self)
         except TrialFailed as failed:
-            return self._fail(candidate, self.state, failed.dosing, failed.reason)
+            record = self._fail(candidate, self.state, failed.dosing, failed.reason)
+            self._halt_if_stuck(failed.reason)
+            return record
         return self.observe(candidate, outcome)
+
+    def _halt_if_stuck(self, reason: str) -> None:
+        """`CampaignHalted` once the last `REPEATED_FAILURES` trials all failed for this same
+        reason (a pump stuck busy would otherwise fail every trial left in the budget). The
+        campaign is not finished: once the instrument is fixed, resume runs the rest."""
+        state = self.state
+        ended = sorted(
+            state.failures.keys() | state.observations.keys(), key=state.trial_index.__getitem__
+        )
+        last = ended[-REPEATED_FAILURES:]
+        if len(last) == REPEATED_FAILURES and all(state.failures.get(c) == reason for c in last):
+            raise CampaignHalted(
+                f"campaign {self.id} stopped: its last {REPEATED_FAILURES} trials failed the "
+                f"same way ({reason}); fix the cause, then resume it (nothing measured is lost)"
+            )
 
     def check_runnable(self, candidate: Candidate) -> None:
         """CampaignError unless the candidate was proposed here and has not ended."""

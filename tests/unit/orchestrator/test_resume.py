@@ -186,3 +186,30 @@ def test_instruments_a_dead_holder_left_are_reconciled_before_anything_moves(
     assert all(re.search(r"'c/dead-run'.* left it idle.* at 0.000 mL; homed", n) for n in pumps)
     assert any(n.startswith("balance: reads ") for n in notes)
     assert any(n.startswith("meter: ") for n in notes)
+
+
+def test_a_pump_stuck_busy_stops_the_campaign_instead_of_failing_its_whole_budget(
+    tmp_path: Path,
+) -> None:
+    """Three trials in a row failing the same way stop the campaign (not finished): once the
+    pump is fixed, resume runs the rest of the budget and nothing is measured twice."""
+    from electroloop.errors import CampaignHalted
+    from electroloop.orchestrator.closed_loop import REPEATED_FAILURES
+
+    stuck = tmp_path / "stuck.toml"
+    stuck.write_text(
+        default_lab_text() + '\n[[pumps.faults]]\nfault = "stuck_busy"\nafter = 40\n',
+        encoding="utf-8",
+    )
+    settings = Settings(home=tmp_path)
+    with assemble(spec(budget=12, lab=str(stuck)), settings, "c", []) as assembly:
+        with pytest.raises(CampaignHalted, match=r"last 3 trials failed the same way \(dosing"):
+            assembly.campaign.run()
+        state = assembly.campaign.state
+    failed = list(state.failures.values())
+    assert len(failed) >= REPEATED_FAILURES and len(set(failed[-REPEATED_FAILURES:])) == 1
+    assert state.finished is None and state.trials_run < 12  # the budget is not spent on it
+    with assemble(spec(budget=12), settings, "c", []) as assembly:  # the pump is fixed
+        resumed = assembly.campaign.run()
+    assert resumed.finished == "budget spent" and resumed.trials_run == 12
+    assert set(measured_per_candidate(settings, "c").values()) == {1}
