@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import re
+import socket
 import sqlite3
 import threading
 import uuid
@@ -146,6 +149,36 @@ def _check_ttl(ttl: float) -> None:
         raise ConfigError(f"ttl must be a finite number of seconds > 0, got {ttl!r}")
 
 
+_PROCESS = re.compile(r"^pid (\d+) on (\S+)$")
+
+
+def process_note() -> str:
+    """A lease note naming this process and host, so that a later process on the same host can
+    prove the holder dead (`process_gone`) instead of waiting out its lease."""
+    return f"pid {os.getpid()} on {socket.gethostname()}"
+
+
+def process_gone(lease: Lease) -> bool:
+    """True only when the lease's note (`process_note`) names a process on this host that has
+    ended (gone, or a zombie nobody reaped). Any doubt (another host, no note, a PID taken by
+    another process since) is False: then the lease is waited out."""
+    match = _PROCESS.match(lease.note)
+    if match is None or match.group(2) != socket.gethostname():
+        return False
+    pid = int(match.group(1))
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state == "Z"
+
+
 class LeaseBook:
     """Grant, renew and release leases stored in an SQLite file shared by all workers."""
 
@@ -242,6 +275,17 @@ class LeaseBook:
                 (lease.resource, lease.token),
             )
         return cursor.rowcount > 0
+
+    def expire_holder(self, holder: str) -> int:
+        """End every lease of `holder` now (a holder proven dead, `process_gone`): the next
+        `acquire` takes them over as expired ones, with `previous` set. How many ended."""
+        with self._transaction() as db:
+            now = self.clock.now()
+            cursor = db.execute(
+                "UPDATE leases SET expires_at = ? WHERE holder = ? AND expires_at > ?",
+                (now, holder, now),
+            )
+        return cursor.rowcount
 
     def release_holder(self, holder: str) -> list[Lease]:
         """Free every lease of `holder`, expired or not (a dead campaign resumed or finished)."""

@@ -30,7 +30,15 @@ from electroloop.models import Candidate, Formulation, FrozenModel, Observation
 from electroloop.orchestrator.campaign_plots import campaign_plots, primary_values
 from electroloop.orchestrator.closed_loop import Campaign, Steps, TrialRecord, drive
 from electroloop.orchestrator.events import CampaignState, CandidatesProposed, IterationCompleted
-from electroloop.orchestrator.leases import Acquired, Lease, LeaseBook, LeaseHeld, LeaseKeeper
+from electroloop.orchestrator.leases import (
+    Acquired,
+    Lease,
+    LeaseBook,
+    LeaseHeld,
+    LeaseKeeper,
+    process_gone,
+    process_note,
+)
 from electroloop.orchestrator.progress import Oracle
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.settings import Settings
@@ -146,12 +154,17 @@ def _this_run() -> str:
 def _take_over_campaign(book: LeaseBook, campaign_id: str, holder: str, ttl: float) -> Acquired:
     """The campaign's lease. A live flow renews it, so a second flow for the same campaign is
     refused; a dead one's lease expires within `ttl` (`Settings.lease_ttl`), which a resume
-    waits out."""
+    waits out, unless the holder's process is provably gone (`process_gone`: same host, no
+    such process): then it is taken over at once."""
     deadline = time.monotonic() + ttl + 1.0  # a dead holder's lease is gone by then
     while True:
         try:
-            return book.acquire(f"campaign:{campaign_id}", holder, ttl, note=holder)
+            return book.acquire(f"campaign:{campaign_id}", holder, ttl, note=process_note())
         except LeaseHeld as exc:
+            if process_gone(exc.lease):
+                book.expire_holder(exc.lease.holder)
+                print(f"campaign {campaign_id}: its holder {exc.lease.describe()} is gone")
+                continue
             if time.monotonic() > deadline:
                 raise
             wait = min(exc.remaining + 0.5, 5.0)
@@ -265,7 +278,9 @@ def _run_leased(
 
             def lease_instruments(addresses: Sequence[str]) -> dict[str, Lease]:
                 held = stack.enter_context(
-                    LeaseKeeper.acquire(book, addresses, holder, settings.lease_ttl, note=holder)
+                    LeaseKeeper.acquire(
+                        book, addresses, holder, settings.lease_ttl, note=process_note()
+                    )
                 )
                 keepers.append(held)
                 return dict(held.previous)

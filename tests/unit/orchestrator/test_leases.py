@@ -7,6 +7,7 @@ import pickle
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -393,3 +394,28 @@ def test_no_lock_survives_a_worker_killed_with_sigkill(db: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_holder_whose_process_is_gone_is_taken_over_without_waiting(tmp_path: Path) -> None:
+    """A worker killed with SIGKILL leaves its campaign lease until it expires; a resume on the
+    same host sees that the process named in the lease is gone and takes over at once."""
+    import socket
+
+    from electroloop.orchestrator.leases import process_gone, process_note
+    from electroloop.workflows.flows import _take_over_campaign
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    host = socket.gethostname()
+    with LeaseBook(tmp_path / "leases.sqlite") as book:
+        dead = book.acquire("campaign:c", "c/run-1", 300.0, note=f"pid {ended.pid} on {host}")
+        assert process_gone(dead.lease)
+        started = time.monotonic()
+        taken = _take_over_campaign(book, "c", "c/run-2", 300.0)
+        assert time.monotonic() - started < 5.0  # not the 300 s lease
+        assert taken.previous is not None and taken.previous.holder == "c/run-1"
+        assert taken.lease.holder == "c/run-2" and taken.lease.note == process_note()
+        # a live holder, or one on another host, is never presumed dead
+        assert not process_gone(taken.lease)
+        elsewhere = replace(dead.lease, note=f"pid {ended.pid} on another-host")
+        assert not process_gone(elsewhere) and not process_gone(replace(dead.lease, note=""))
