@@ -33,8 +33,10 @@ from electroloop.models import (
     renamed,
     typed_design,
 )
+from electroloop.orchestrator.alerts import Alert
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.events import (
+    AlertRaised,
     BatchReviewed,
     CampaignFinished,
     CampaignResumed,
@@ -345,6 +347,23 @@ class Campaign:
         self._record(
             LibraryScreened(scored_by=scored_by, options=tuple(options), chosen=tuple(chosen))
         )
+
+    def alert(self, alert: Alert) -> bool:
+        """Record `alert` (once per rule and subject: a cell that stays hot is one page, not
+        one per poll); True when it is new and so must be said."""
+        if any(a.rule == alert.rule.name and a.subject == alert.subject for a in self.state.alerts):
+            return False
+        rule = alert.rule
+        self._record(
+            AlertRaised(
+                rule=rule.name,
+                severity=rule.severity,
+                subject=alert.subject,
+                message=alert.message,
+                runbook=rule.runbook,
+            )
+        )
+        return True
 
     def record_manual_step(self, step: ManualStep, response: Mapping[str, Any]) -> None:
         self._record(

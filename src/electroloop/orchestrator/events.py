@@ -95,6 +95,17 @@ class VialMoved(FrozenModel):
     by: str = Field(description="Who moved it: the sample handler's name.")
 
 
+class AlertRaised(FrozenModel):
+    """An alerting rule fired (`orchestrator.alerts`): a page or a ticket, with its runbook."""
+
+    kind: Literal["alert_raised"] = "alert_raised"
+    rule: str
+    severity: Literal["page", "ticket"]
+    subject: str = Field(description="What it is about, e.g. a cell id.")
+    message: str
+    runbook: str
+
+
 class ManualStepDone(FrozenModel):
     """A technician did something the robot cannot (refill a bottle, load a cell)."""
 
@@ -220,6 +231,7 @@ Event = Annotated[
     | CandidateEdited
     | DosingStarted
     | VialMoved
+    | AlertRaised
     | ManualStepDone
     | LibraryScreened
     | CampaignResumed
@@ -280,6 +292,7 @@ class CampaignState:
     edited: dict[str, str] = field(default_factory=dict)  # original id -> replacement id
     dosing_started: set[str] = field(default_factory=set)
     manual_steps: list[ManualStepDone] = field(default_factory=list)
+    alerts: list[AlertRaised] = field(default_factory=list)
     vials: dict[str, VialTrack] = field(default_factory=dict)
     dosings: dict[str, DosingRecord] = field(default_factory=dict)
     measurements: dict[str, list[Measurement]] = field(default_factory=dict)
@@ -309,6 +322,7 @@ class CampaignState:
         copy.reviewed, copy.edited = set(self.reviewed), dict(self.edited)
         copy.dosing_started = set(self.dosing_started)
         copy.manual_steps = list(self.manual_steps)
+        copy.alerts = list(self.alerts)
         copy.vials = {k: replace(v, moves=list(v.moves)) for k, v in self.vials.items()}
         copy.cells = {
             k: replace(v, phases=list(v.phases), interim=list(v.interim))
@@ -396,6 +410,8 @@ def apply(state: CampaignState, event: Event) -> None:
         case VialMoved():
             track = state.vials.setdefault(event.vial, VialTrack(event.candidate_id))
             track.moves.append(event)
+        case AlertRaised():
+            state.alerts.append(event)
         case ManualStepDone():
             state.manual_steps.append(event)
         case CampaignResumed() | LibraryScreened() | SafetyChecked():

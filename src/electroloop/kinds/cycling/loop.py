@@ -35,6 +35,7 @@ from electroloop.instruments.cycler import (
     CyclingProtocol,
 )
 from electroloop.instruments.transport import ConnectionLost
+from electroloop.kinds.cycling.alerts import CHANNEL_TRIPPED, record_alerts
 from electroloop.kinds.cycling.cell_metrics import cell_values, measured_retention
 from electroloop.kinds.cycling.cycle_life import stop_rule
 from electroloop.kinds.cycling.records import CellRecordStore
@@ -42,6 +43,7 @@ from electroloop.kinds.cycling.spec import CyclingSpec, Phase
 from electroloop.kinds.cycling.summary import CycleStats, PhaseData, summarize
 from electroloop.kinds.electrolyte.experiment import ConductivityExperiment
 from electroloop.models import Candidate, DosingRecord, Estimate, Measurement
+from electroloop.orchestrator.alerts import Alert
 from electroloop.orchestrator.closed_loop import Campaign, ManualStep
 from electroloop.orchestrator.events import (
     CellAssembled,
@@ -304,6 +306,9 @@ class CyclingLoop:
         self._renew_lease(candidate_id, channel)
         status = self.rig.cycler.status(channel)
         new = self._store_records(cell) if cell.phases else []
+        temperature = self.campaign.spec.temperature  # type: ignore[attr-defined]
+        for alert in record_alerts(candidate_id, new, temperature, self.spec.window):
+            self._raise(alert)
         if cell.finished is not None:  # recorded before STOP: make sure it stopped, then end
             if status.state == "RUNNING":
                 self.rig.cycler.stop(channel)
@@ -325,6 +330,8 @@ class CyclingLoop:
                 if status.state == "FAULT"
                 else f"cycler channel {channel} was stopped by someone else"
             )
+            if status.state == "FAULT":
+                self._raise(Alert(CHANNEL_TRIPPED, candidate_id, why))
             self._step(candidate_id, "failed", lambda: self._fail_cell(candidate_id, why))
             return
         if phase.phase == "cycling" and any(r.step in self._closing_steps for r in new):
@@ -343,6 +350,11 @@ class CyclingLoop:
             else:
                 self._finish(candidate_id, f"completed {self.spec.cycles} cycles", early=False)
                 self._step(candidate_id, "end", lambda: self._end_cell(candidate_id))
+
+    def _raise(self, alert: Alert) -> None:
+        """Record an alert (once per rule and cell) and say it in the run's log."""
+        if self.campaign.alert(alert):
+            self.say(alert.line())
 
     def _report(self, candidate_id: str, stats: Sequence[CycleStats]) -> None:
         """Interim estimates at checkpoints, the stop rule, and the capacity floor."""

@@ -246,3 +246,47 @@ def test_a_networked_cycler_whose_readings_drift_fails_the_cell_not_the_campaign
             assert not [lease for lease in book.all() if lease.holder.startswith("drifting/")]
     finally:
         server.close()
+
+
+class CountingLoop(CyclingLoop):
+    """The real loop, noting after each poll how many records are stored and alerts raised."""
+
+    polls: list[tuple[int, int]]
+
+    def poll(self) -> None:
+        super().poll()
+        state = self.campaign.state
+        stored = sum(
+            self.rig.records.next_index(self.campaign.id, c.assembled.cell_id)
+            for c in state.cells.values()
+        )
+        self.polls = [*getattr(self, "polls", []), (stored, len(state.alerts))]
+
+
+def test_a_thermal_excursion_pages_on_the_first_poll_that_sees_it_naming_its_runbook(
+    home: Path,
+) -> None:
+    """Cells 10 °C above the campaign's 25 °C (a chamber out of control, still under the
+    chemistry's 45 °C trip): one page per cell, on the very poll whose records show it."""
+    spec = small_campaign()
+    lines: list[str] = []
+    with assemble(spec, Settings(), "warm", []) as parts:
+        assert parts.cycling is not None and spec.cycling is not None
+        line = parts.cycling.cells
+        assert isinstance(line, SimulatedCellLine)
+        rig = replace(parts.cycling, cells=AlteredCells(line, temperature=35.0))
+        loop = CountingLoop(parts.campaign, spec.cycling, rig, say=lines.append)
+        parts.campaign.start()
+        loop.run()
+    state = loop.campaign.state
+    assert [(a.rule, a.severity, a.subject) for a in state.alerts] == [
+        ("thermal-excursion", "page", "t0000")
+    ]  # once, not once per poll
+    first_records = next(i for i, (stored, _) in enumerate(loop.polls) if stored)
+    first_alert = next(i for i, (_, alerts) in enumerate(loop.polls) if alerts)
+    assert first_alert == first_records
+    runbook = state.alerts[0].runbook
+    assert (EXAMPLE.parents[2] / runbook).is_file()
+    said = [text for text in lines if text.startswith("ALERT page thermal-excursion (t0000)")]
+    assert len(said) == 1 and f"runbook: {runbook}" in said[0] and "35." in said[0]
+    assert state.observations  # an alert is not a failure: the cell still ran to its end
