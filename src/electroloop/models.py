@@ -60,6 +60,19 @@ class Solvent(FrozenModel):
 
     _smiles_ok = field_validator("smiles")(_check_smiles)
 
+    @field_validator("smiles")
+    @classmethod
+    def _one_neutral_molecule(cls, smiles: str) -> str:
+        molecule = Chem.MolFromSmiles(smiles)
+        if molecule is None:
+            return smiles  # reported by _check_smiles
+        if len(Chem.GetMolFrags(molecule)) != 1 or Chem.GetFormalCharge(molecule) != 0:
+            raise ValueError(
+                f"{smiles!r} is not one neutral molecule; allowed: a solvent's SMILES (a salt "
+                "goes under [salt])"
+            )
+        return smiles
+
     @model_validator(mode="after")
     def _bounds_ordered(self) -> Solvent:
         if self.min_fraction > self.max_fraction:

@@ -123,6 +123,118 @@ CAMPAIGN_CASES: dict[str, tuple[str | bytes, str]] = {
     "not TOML": ("budget = = 3", r"not valid TOML"),
     "binary": (bytes(range(256)), r"not UTF-8|not valid TOML"),
     "empty": ("", r"required but missing"),
+    # more shapes of the same mistakes
+    "no objectives": (
+        edit("[[objectives]]", "objectives = []\n[[nothing]]"),
+        r"objectives|nothing",
+    ),
+    "five objectives": (
+        CAMPAIGN + '\n[[objectives]]\nname = "cost"\n' * 4,
+        r"objectives: .*at most 4",
+    ),
+    "constraint on unknown metric": (
+        CAMPAIGN + '\n[[outcome_constraints]]\nmetric = "colour"\nop = ">="\nbound = 1.0\n',
+        r"outcome_constraints|unknown metrics",
+    ),
+    "linear constraint gibberish": (
+        edit("seed = 7", 'seed = 7\nlinear_constraints = ["EC plus PC is small"]'),
+        r"linear_constraints",
+    ),
+    "max_components zero": (edit("seed = 7", "seed = 7\nmax_components = 0"), r"max_components"),
+    "warm_start as text": (edit("seed = 7", 'seed = 7\nwarm_start = "c1"'), r"warm_start"),
+    "ask_timeout negative": (edit("seed = 7", "seed = 7\nask_timeout = -1.0"), r"ask_timeout"),
+    "ask_timeout a day": (edit("seed = 7", "seed = 7\nask_timeout = 86400.0"), r"ask_timeout"),
+    "pipeline as text": (edit("seed = 7", 'seed = 7\npipeline = "yes please"'), r"pipeline"),
+    "unknown kind": (edit("seed = 7", 'seed = 7\nkind = "plasma"'), r"kind 'plasma'; allowed"),
+    "cycling kind without cells": (edit("seed = 7", 'seed = 7\nkind = "cycling"'), r"cycling"),
+    "budget fractional": (edit("budget = 24", "budget = 2.5"), r"budget: "),
+    "temperature below absolute zero": (
+        edit("temperature = 25.0", "temperature = -300.0"),
+        r"temperature: ",
+    ),
+    "study empty": (edit('study = "electrolyte-conductivity"', 'study = ""'), r"study: "),
+    "lab empty": (edit('lab = "simulated"', 'lab = ""'), r"lab: "),
+    "description a number": (
+        edit('description = "Maximise', 'description = 3 # "'),
+        r"description",
+    ),
+    "name a list": (edit('name = "conductivity-demo"', 'name = ["a"]'), r"name: "),
+    "seed beyond 64 bits": (
+        edit("seed = 7", "seed = 99999999999999999999"),
+        r"seed: .*less than or equal to 4294967295",
+    ),
+    "salt SMILES invalid": (
+        edit('smiles = "[Li+].F[P-](F)(F)(F)(F)F"', 'smiles = "[Li+].F[P-(F"'),
+        r"salt",
+    ),
+    "salt without name": (edit('name = "LiPF6"', 'label = "LiPF6"'), r"salt\.(name|label)"),
+    "solvents as a table": (
+        CAMPAIGN.replace("[[solvents]]", "[solvents.x]", 1),
+        r"not valid TOML: .*line 25",  # [solvents.x] then [[solvents]]: TOML names the line
+    ),
+    "solvent without SMILES": (
+        edit('smiles = "CCOC(=O)OC"', 'smells = "CCOC(=O)OC"'),
+        r"smiles|smells",
+    ),
+    "solvent SMILES of a salt": (
+        edit('smiles = "COC(=O)OC"', 'smiles = "[Na+].[Cl-]"'),
+        r"smiles: .*not one neutral molecule",
+    ),
+    "override with empty rule": (
+        CAMPAIGN
+        + '\n[[safety_overrides]]\nrule = ""\nby = "Ada Lovelace"\nreason = "long enough reason"\n',
+        r"safety_overrides\.0\.rule",
+    ),
+    "override by a control character": (
+        CAMPAIGN
+        + SOLVENT.format(name="water", smiles="O")
+        + '\n[[safety_overrides]]\nrule = "hf-hazard"\nby = "\\u0007\\u0007\\u0007"\n'
+        + 'reason = "long enough reason"\n',
+        r"safety_overrides\.0\.by",
+    ),
+}
+
+CYCLING = (REPO / "examples/campaigns/cycling.toml").read_text(encoding="utf-8")
+
+
+def cycling_edit(old: str, new: str) -> str:
+    assert old in CYCLING, old
+    return CYCLING.replace(old, new, 1)
+
+
+CAMPAIGN_CASES |= {
+    "cycles too few": (cycling_edit("cycles = 100 ", "cycles = 2 "), r"cycling\.cycles"),
+    "unknown chemistry": (
+        cycling_edit('chemistry = "graphite-nmc811"', 'chemistry = "unobtainium"'),
+        r"cycling\.chemistry|unobtainium",
+    ),
+    "c-rate too high": (cycling_edit("c_rate = 1.0", "c_rate = 10.0"), r"cycling\.c_rate"),
+    "checkpoint beyond the cycles": (
+        cycling_edit("checkpoints = [10, 25, 50]", "checkpoints = [10, 250]"),
+        r"checkpoints",
+    ),
+    "cells above the chemistry's temperature": (
+        cycling_edit("temperature = 25.0", "temperature = 50.0"),
+        r"temperature 50.0 °C; allowed: <= 45.0 °C",
+    ),
+    "capacity floor 1": (
+        cycling_edit("capacity_floor = 0.8", "capacity_floor = 1.0"),
+        r"capacity_floor",
+    ),
+    "negative capacity": (
+        cycling_edit("cell_capacity = 0.005", "cell_capacity = -1.0"),
+        r"cell_capacity",
+    ),
+    "cycling pipeline": (cycling_edit("seed = 11", "seed = 11\npipeline = true"), r"pipeline"),
+    "DME in an NMC cell": (
+        CYCLING.replace(
+            "[salt]",
+            '[[solvents]]\nname = "DME"\nsmiles = "COCCOC"\nmax_fraction = 0.2\n\n[salt]',
+            1,
+        ),
+        r"voltage-window",
+    ),
+    "unknown cycling key": (cycling_edit("stop_early = true", "stop_erly = true"), r"stop_erly"),
 }
 
 
@@ -180,6 +292,52 @@ LAB_CASES: dict[str, tuple[str | bytes, str]] = {
         r"stock_lots\.EC",
     ),
     "lab not UTF-8": (LAB.encode("utf-8") + b"\n# \xff\n", r"not UTF-8"),
+    "no balance": (LAB.replace("[balance]", "[scales]", 1), r"balance: required|scales"),
+    "unknown lab key": (lab_edit("seed = 0", "seed = 0\ncolour = 'blue'"), r"colour"),
+    "limit as text": (lab_edit("capacity = 220.0", 'capacity = "lots"'), r"balance\.limits"),
+    "speedup beyond a million": (lab_edit("speedup = 600.0", "speedup = 1e7"), r"speedup"),
+    "fault on a real instrument": (
+        lab_edit(
+            'driver = "mt-sics"\naddress = "sim"',
+            'driver = "mt-sics"\naddress = "TCPIP::h::1::SOCKET"',
+        )
+        + '\n[[balance.faults]]\nfault = "silent"\nafter = 1\n',
+        r"faults can only be injected into a simulator",
+    ),
+    "fault after negative": (LAB + '\n[[meter.faults]]\nfault = "silent"\nafter = -1\n', r"after"),
+    "fault probability zero": (
+        LAB + '\n[[meter.faults]]\nfault = "silent"\nprobability = 0.0\n',
+        r"probability",
+    ),
+    "fault times zero": (
+        LAB + '\n[[meter.faults]]\nfault = "silent"\nafter = 1\ntimes = 0\n',
+        r"times",
+    ),
+    "stock molality zero": (
+        lab_edit("stock_molality = 2.5", "stock_molality = 0.0"),
+        r"stock_molality",
+    ),
+    "stock mass negative": (lab_edit("stock_mass = 500.0", "stock_mass = -5.0"), r"stock_mass"),
+    "cycler driver unknown": (
+        lab_edit('driver = "electroloop-cycler"', 'driver = "neware"'),
+        r"cycler\.driver",
+    ),
+    "address table for the meter": (
+        lab_edit(
+            'driver = "scpi-conductivity"\naddress = "sim"',
+            'driver = "scpi-conductivity"\naddress = { a = "sim" }',
+        ),
+        r"meter\.address: one VISA address",
+    ),
+    "pump address with a semicolon and space": (
+        lab_edit(
+            'address = "sim"          # or a table',
+            'address = { EC = "ASRL1::INSTR; *RST" } # or a table',
+        ),
+        r"pumps\.address",
+    ),
+    "lab empty": ("", r"required but missing|balance"),
+    "lab not TOML": ("[balance", r"not valid TOML"),
 }
 
 
@@ -219,7 +377,7 @@ def test_what_the_file_cannot_show_is_refused_before_prefect_starts(
 
 
 def test_the_corpus_is_large_enough() -> None:
-    assert len(CAMPAIGN_CASES) + len(LAB_CASES) >= 50
+    assert len(CAMPAIGN_CASES) + len(LAB_CASES) >= 100
     assert issubclass(ConfigError, ElectroloopError)
 
 

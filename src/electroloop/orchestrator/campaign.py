@@ -57,7 +57,7 @@ class CampaignSpec(FrozenModel):
     outcome_constraints: tuple[OutcomeConstraint, ...] = ()
     budget: int = Field(ge=1, le=10_000, description="Number of trials to run.")
     batch_size: int = Field(ge=1, le=16, description="Candidates proposed per iteration.")
-    seed: int = Field(0, ge=0, description="Seed for the planner.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for the planner (0 to 2^32-1).")
     warm_start: tuple[str, ...] = Field(
         (),
         description="Ids of earlier campaigns in the event store whose observations the planner "
