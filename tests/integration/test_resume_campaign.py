@@ -130,3 +130,37 @@ def test_a_killed_worker_resumes_with_no_measurement_repeated_or_lost(
         resume_campaign(campaign_id)
     again = mlflow.get_run(summary.mlflow_run_id)
     assert again.info.status == "FINISHED" and again.data.metrics == finished.data.metrics
+
+
+def test_the_mlflow_run_is_created_only_after_the_campaigns_first_event(
+    prefect_server: str, electroloop_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill between the two must leave a campaign resume can pick up: so the event log
+    holds the campaign before MLflow does, and resume gives it the run it lacks."""
+    from mlflow.tracking import MlflowClient
+
+    from electroloop.workflows import flows
+    from electroloop.workflows.build import assemble
+
+    settings = Settings()
+    seen: list[bool] = []
+
+    class Checked(flows.MlflowTracker):  # the real tracker, noting what the log held then
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            with CampaignStore(settings.store_path) as store:
+                seen.append(args[3] in store.campaign_ids())
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(flows, "MlflowTracker", Checked)
+    spec = default_campaign().model_copy(update={"planner": "sobol", "budget": 4, "name": "o"})
+    assert flows.conductivity_campaign(spec).trials == 4
+    assert seen == [True]
+
+    with assemble(spec, settings, "early-1", []) as parts:
+        parts.campaign.start()  # its first event, then the process "died": no MLflow run yet
+    summary = flows.resume_campaign("early-1")
+    assert summary.trials == 4 and summary.finished == "budget spent"
+    mlflow = MlflowClient(settings.resolved_tracking_uri)
+    run = mlflow.get_run(summary.mlflow_run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["electroloop.campaign_id"] == "early-1"
+    assert len(trial_runs(mlflow, summary.mlflow_experiment_id, summary.mlflow_run_id)) == 4

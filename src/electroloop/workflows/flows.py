@@ -255,14 +255,7 @@ def _run_leased(
             )
     # Before anything moves: a space outside the simulator's physics is refused here.
     oracle = simulator_oracle(spec)
-    tracker = MlflowTracker(
-        settings.resolved_tracking_uri,
-        settings.artifact_root,
-        spec,
-        campaign_id,
-        oracle_model=oracle.model if oracle else None,
-        resume=resume,
-    )
+    tracker: MlflowTracker | None = None
     verb = "resuming" if resume else "campaign"
     print(
         f"{verb} {campaign_id}: {spec.budget} trials in batches of {spec.batch_size}, "
@@ -295,7 +288,7 @@ def _run_leased(
                     spec,
                     settings,
                     campaign_id,
-                    [tracker, printer],
+                    [printer],
                     oracle,
                     manual=PauseForManualSteps(approval),
                     lease=lease_instruments,
@@ -306,20 +299,32 @@ def _run_leased(
             for note in assembly.reconciled:
                 print(f"reconciled {note}")
             for hazard in spec.hazards():  # refusing ones got here only by a named override
-                status = "overridden by a named person" if hazard.refuse else "caution"
-                print(f"safety {hazard.rule} ({status}): {hazard.message}")
+                how = "overridden by a named person" if hazard.refuse else "caution"
+                print(f"safety {hazard.rule} ({how}): {hazard.message}")
+            if resume:
+                loop.resume(run=holder)
+            else:
+                loop.start()
+                if surrogate is not None and screened:
+                    loop.record_screening(surrogate.label, screened, screened[0]["solvents"])
+            # The MLflow run only after the campaign's first event: a crash in between leaves
+            # a campaign that resume picks up and gives the run it lacks.
+            tracker = MlflowTracker(
+                settings.resolved_tracking_uri,
+                settings.artifact_root,
+                spec,
+                campaign_id,
+                oracle_model=oracle.model if oracle else None,
+                resume=resume,
+            )
+            loop.observers.insert(0, tracker)
             try:
                 tracker.tag_versions(loop.versions)
                 tracker.tag_safety(spec.hazards(), spec.safety_overrides)
             except Exception as exc:  # noqa: BLE001  the event log records them as well
                 print(f"MLflow did not take the versions ({exc}); the event log has them")
             if resume:
-                loop.resume(run=holder)
                 _record_missed_trials(loop, tracker)
-            else:
-                loop.start()
-                if surrogate is not None and screened:
-                    loop.record_screening(surrogate.label, screened, screened[0]["solvents"])
             try:
                 if isinstance(spec, CyclingCampaign) and assembly.cycling is not None:
                     _drive_cells(
@@ -347,21 +352,23 @@ def _run_leased(
             finally:
                 state = loop.state
     finally:
-        state = state or CampaignState()
-        summary = _summarise(spec, settings, campaign_id, state, tracker, oracle, started)
-        try:
-            tracker.finish(
-                status=status,
-                trials=summary.trials,
-                failures=summary.failures,
-                true_optimum=summary.true_optimum_value,
-                planner_state=state.planner_state,
-                events=_event_log(settings, campaign_id),
-                plots=[Path(p) for p in summary.plots],
-                summary=summary.model_dump(mode="json"),
-            )
-        except Exception as exc:  # noqa: BLE001  results are in the event log and the plots
-            print(f"MLflow recording incomplete ({exc}); the event log and plots are complete")
+        if tracker is not None:  # None: it failed before its MLflow run existed
+            state = state or CampaignState()
+            summary = _summarise(spec, settings, campaign_id, state, tracker, oracle, started)
+            try:
+                tracker.finish(
+                    status=status,
+                    trials=summary.trials,
+                    failures=summary.failures,
+                    true_optimum=summary.true_optimum_value,
+                    planner_state=state.planner_state,
+                    events=_event_log(settings, campaign_id),
+                    plots=[Path(p) for p in summary.plots],
+                    summary=summary.model_dump(mode="json"),
+                )
+            except Exception as exc:  # noqa: BLE001  results are in the event log and plots
+                print(f"MLflow recording incomplete ({exc}); the event log and plots are complete")
+    assert tracker is not None  # here only when the campaign ran
     if tracker.failure is not None:
         print(f"MLflow missed trials after: {tracker.failure}; the event log has all of them")
     return summary
