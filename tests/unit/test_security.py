@@ -72,3 +72,20 @@ def test_the_scan_finds_what_it_looks_for(tmp_path: Path) -> None:
     found = findings(package)
     assert len(found) == 5, found
     assert sum("torch.load" in f for f in found) == 2 and any("imports pickle" in f for f in found)
+
+
+def test_databases_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    """A lab's event log and MLflow database are nobody else's on a shared PC."""
+    import stat
+
+    from electroloop.orchestrator.store import CampaignStore
+    from electroloop.workflows.tracking import open_client
+
+    with CampaignStore(tmp_path / "home" / "campaigns.sqlite") as store:
+        store.campaign_ids()
+    open_client(f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}")
+    for name in ("campaigns.sqlite", "campaigns.sqlite-wal", "mlflow.db"):
+        path = tmp_path / "home" / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, name
+    assert (tmp_path / "home" / "mlflow.db").exists()

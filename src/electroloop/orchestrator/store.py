@@ -7,6 +7,7 @@ rewritten, only extended. WAL mode lets a UI read while the campaign writes.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Mapping
@@ -34,11 +35,23 @@ BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 """
 
 
+def private_file(path: Path) -> None:
+    """Create `path` (and its folder) readable and writable by its owner only, unless it
+    exists: a lab's records are nobody else's on a shared PC. SQLite gives its -wal and -shm
+    files the database file's permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+
+
 def connect(path: Path, schema: str, busy_timeout: float = 5.0) -> sqlite3.Connection:
     """Open the campaigns database as every writer of it does: autocommit (each caller opens
     its own transactions), WAL so readers never wait, fully synced commits, `schema` applied.
-    One connection may be shared by a flow's threads (each user holds its own lock)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    One connection may be shared by a flow's threads (each user holds its own lock). A new
+    database is readable by its owner only (`private_file`)."""
+    private_file(path)
     db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")

@@ -29,6 +29,7 @@ from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.models import Formulation, Transcript
 from electroloop.orchestrator.closed_loop import TrialRecord
 from electroloop.orchestrator.safety import Hazard, SafetyOverride
+from electroloop.orchestrator.store import private_file
 
 _NOT_IN_GROUP = ("name", "seed", "description")
 """Campaign fields repeats may differ in and still be repeats of one design."""
@@ -133,6 +134,8 @@ def open_client(tracking_uri: str) -> MlflowClient:
     """An MLflow client whose database exists: a new local one is created and migrated here,
     under `_first_use_lock`, not by whichever of two processes uses it first."""
     with _first_use_lock(tracking_uri):
+        if tracking_uri.startswith("sqlite:///"):
+            private_file(Path(tracking_uri.removeprefix("sqlite:///")))
         client = MlflowClient(tracking_uri=tracking_uri)
         client.search_experiments(max_results=1)
     return client
