@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -28,6 +29,18 @@ def settings(args: argparse.Namespace) -> Settings:
     return Settings(**({"home": args.home} if args.home else {}))
 
 
+def stop_orphaned_servers(prefect_home: Path) -> None:
+    """Stop the temporary Prefect servers a killed run of this home left holding ports."""
+    from electroloop.workflows.processes import orphaned_prefect_servers
+
+    for pid in orphaned_prefect_servers(prefect_home):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        print(f"stopped a temporary Prefect server (pid {pid}) that a killed run left behind")
+
+
 def prepare_environment(settings: Settings) -> Settings:
     """Point Prefect and MLflow at project-local folders before either is imported; when
     `electroloop up` runs servers for this home, at those (unless the environment says
@@ -43,6 +56,7 @@ def prepare_environment(settings: Settings) -> Settings:
     os.environ.setdefault("PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS", "http://127.0.0.1")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     os.environ["ELECTROLOOP_HOME"] = str(home)
+    stop_orphaned_servers(Path(os.environ["PREFECT_HOME"]))
     services = running(home)
     if services is not None:
         for key, value in client_environment(services).items():

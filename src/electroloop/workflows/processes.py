@@ -18,6 +18,7 @@ __all__ = [
     "group_alive",
     "locked",
     "log_offset",
+    "orphaned_prefect_servers",
     "reap",
     "signal_group",
     "terminate",
@@ -37,6 +38,27 @@ def command_line(pid: int) -> list[str] | None:
         ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
     )
     return reply.stdout.split() or None
+
+
+def orphaned_prefect_servers(prefect_home: Path) -> list[int]:
+    """Temporary Prefect servers (uvicorn serving `prefect.server.api.server:create_app`) of
+    this `PREFECT_HOME` whose parent is gone (adopted by PID 1): what a run killed with SIGKILL
+    leaves behind, holding its port. Servers of `electroloop up` are never among them (they
+    run `prefect server start`)."""
+    wanted = f"PREFECT_HOME={prefect_home}".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        args = command_line(int(entry.name))
+        if not args or not any("prefect.server.api.server:create_app" in a for a in args):
+            continue
+        try:
+            environment = (entry / "environ").read_bytes().split(b"\0")
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == 1 and wanted in environment:
+            found.append(int(entry.name))
+    return found
 
 
 def reap(pid: int) -> None:
