@@ -16,7 +16,7 @@ LOCK_ARGS := --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install lock lock-upgrade browser demo test lint bench clean
+.PHONY: install lock lock-upgrade browser demo test lint bench chaos clean
 
 # A new lock makes the environment anew, so nothing from an older lock survives in it.
 $(LOCKED): requirements.txt
@@ -79,6 +79,11 @@ bench: install
 	OMP_NUM_THREADS=1 $(PY) benchmarks/crystal_surrogate.py
 	OMP_NUM_THREADS=1 $(PY) benchmarks/active_learning.py
 	$(PY) benchmarks/cycling.py
+
+# SIGKILL the orchestrator at 20 random moments of 4 campaigns, resume each time, audit the
+# event log, leases and MLflow (about 10 min on 2 cores); `make test` runs a short version.
+chaos: install
+	$(PY) -m tests.chaos --campaigns 4 --kills 5
 
 clean:
 	rm -rf runs .pytest_cache

@@ -28,6 +28,7 @@ from electroloop.models import (
     Design,
     DosingRecord,
     FrozenModel,
+    Goal,
     Measurement,
     Observation,
     renamed,
@@ -160,6 +161,32 @@ def checked_batch(
                 f"planner {name} proposed {candidate.id} outside the search space: {exc}"
             ) from None
     return candidates
+
+
+def trial_records(state: CampaignState, goal: Goal, oracle: Oracle | None) -> list[TrialRecord]:
+    """Every trial of `state` that reached an end, in order, as its observers saw it then."""
+    observed: list[Observation] = []
+    records: list[TrialRecord] = []
+    for candidate_id in sorted(state.trial_index, key=state.trial_index.__getitem__):
+        if candidate_id in state.observations:
+            observed.append(state.observations[candidate_id])
+        elif candidate_id not in state.failures:
+            continue
+        progress = progress_metrics(goal, observed, oracle)
+        measured = state.measurements.get(candidate_id)
+        records.append(
+            TrialRecord(
+                index=state.trial_number(candidate_id),
+                candidate=state.candidates[candidate_id],
+                dosing=state.dosings.get(candidate_id),
+                measurement=measured[-1] if measured else None,
+                observation=state.observations.get(candidate_id),
+                failure=state.failures.get(candidate_id),
+                best=progress.get(f"best_{goal.primary.name}"),
+                progress=progress,
+            )
+        )
+    return records
 
 
 class Campaign:
@@ -513,30 +540,7 @@ class Campaign:
     def trial_records(self) -> list[TrialRecord]:
         """Every trial that reached an end, in order, as its observers saw it then (to record
         again what a dead process had no time to hand to its observers)."""
-        state = self.state
-        goal = self.spec.goal
-        observed: list[Observation] = []
-        records: list[TrialRecord] = []
-        for candidate_id in sorted(state.trial_index, key=state.trial_index.__getitem__):
-            if candidate_id in state.observations:
-                observed.append(state.observations[candidate_id])
-            elif candidate_id not in state.failures:
-                continue
-            progress = progress_metrics(goal, observed, self.oracle)
-            measured = state.measurements.get(candidate_id)
-            records.append(
-                TrialRecord(
-                    index=state.trial_number(candidate_id),
-                    candidate=state.candidates[candidate_id],
-                    dosing=state.dosings.get(candidate_id),
-                    measurement=measured[-1] if measured else None,
-                    observation=state.observations.get(candidate_id),
-                    failure=state.failures.get(candidate_id),
-                    best=progress.get(f"best_{goal.primary.name}"),
-                    progress=progress,
-                )
-            )
-        return records
+        return trial_records(self.state, self.spec.goal, self.oracle)
 
     def runnable(self, batch: Sequence[Candidate]) -> list[Candidate]:
         """The batch's candidates still to run (with reviewers' edits), in proposal order."""

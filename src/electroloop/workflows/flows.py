@@ -20,7 +20,6 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from electroloop.errors import CampaignError
 from electroloop.kinds.cycling.campaign import CyclingCampaign
 from electroloop.kinds.cycling.loop import CellSteps, CyclingLoop, CyclingRig, drive_cells
 from electroloop.kinds.cycling.spec import CyclingSpec
@@ -28,7 +27,13 @@ from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.kinds.registry import AnyCampaign, design_types, parse_campaign
 from electroloop.models import Candidate, Formulation, FrozenModel, Observation
 from electroloop.orchestrator.campaign_plots import campaign_plots, primary_values
-from electroloop.orchestrator.closed_loop import Campaign, Steps, TrialRecord, drive
+from electroloop.orchestrator.closed_loop import (
+    Campaign,
+    Steps,
+    TrialRecord,
+    drive,
+    trial_records,
+)
 from electroloop.orchestrator.events import CampaignState, CandidatesProposed, IterationCompleted
 from electroloop.orchestrator.leases import (
     Acquired,
@@ -244,6 +249,11 @@ def _run_leased(
     MLflow run and first records the trials its dead process never handed to MLflow.
     """
     started = time.perf_counter()
+    if resume:
+        with CampaignStore(settings.store_path, designs=design_types()) as store:
+            earlier = store.state(campaign_id)
+        if earlier.finished is not None:
+            return _settle_finished(spec, settings, campaign_id, earlier, started)
     surrogate = None if resume else campaign_surrogate(spec, settings)
     screened: list[dict[str, Any]] = []
     if surrogate is not None:
@@ -324,7 +334,7 @@ def _run_leased(
             except Exception as exc:  # noqa: BLE001  the event log records them as well
                 print(f"MLflow did not take the versions ({exc}); the event log has them")
             if resume:
-                _record_missed_trials(loop, tracker)
+                _record_missed_trials(loop.trial_records(), tracker)
             try:
                 if isinstance(spec, CyclingCampaign) and assembly.cycling is not None:
                     _drive_cells(
@@ -406,17 +416,60 @@ def _drive_cells(
     )
 
 
-def _record_missed_trials(loop: Campaign, tracker: MlflowTracker) -> None:
-    """Hand MLflow the trials the dead process stored but never recorded there (or recorded
-    only in part: those runs are replaced)."""
+def _record_missed_trials(records: Sequence[TrialRecord], tracker: MlflowTracker) -> None:
+    """Hand MLflow the trials (`records`) the dead process stored but never recorded there
+    (or recorded only in part: those runs are replaced)."""
     for candidate_id in tracker.discard_unfinished_trials():
         print(f"MLflow trial run of {candidate_id} was cut off by the crash; recording it again")
     recorded = tracker.recorded_candidates()
-    missed = [r for r in loop.trial_records() if r.candidate.id not in recorded]
+    missed = [r for r in records if r.candidate.id not in recorded]
     for record in missed:
         tracker(record)
     if missed:
         print(f"recorded {len(missed)} trials the interrupted run had not sent to MLflow")
+
+
+def _settle_finished(
+    spec: ElectrolyteCampaign,
+    settings: Settings,
+    campaign_id: str,
+    state: CampaignState,
+    started: float,
+) -> CampaignSummary:
+    """Resume of a campaign whose log says it finished: nothing runs and no instrument is
+    touched; its MLflow run (left RUNNING if the process died after the last event) gets the
+    trials it lacks and ends FINISHED with the log's figures."""
+    oracle = simulator_oracle(spec)
+    tracker = MlflowTracker(
+        settings.resolved_tracking_uri,
+        settings.artifact_root,
+        spec,
+        campaign_id,
+        oracle_model=oracle.model if oracle else None,
+        resume=True,
+    )
+    records = trial_records(state, spec.goal, oracle)
+    complete = tracker.finished_before and tracker.recorded_candidates() >= {
+        r.candidate.id for r in records
+    }
+    _record_missed_trials(records, tracker)
+    summary = _summarise(spec, settings, campaign_id, state, tracker, oracle, started)
+    if complete:  # closed properly before: leave its figures as they were
+        tracker.client.set_terminated(tracker.run_id, "FINISHED")
+        print(f"campaign {campaign_id} had finished ({state.finished}); nothing to resume")
+        return summary
+    tracker.finish(
+        status="FINISHED",
+        trials=summary.trials,
+        failures=summary.failures,
+        true_optimum=summary.true_optimum_value,
+        planner_state=state.planner_state,
+        events=_event_log(settings, campaign_id),
+        plots=[Path(p) for p in summary.plots],
+        summary=summary.model_dump(mode="json"),
+    )
+    print(f"campaign {campaign_id} had finished ({state.finished}); its records are complete")
+    return summary
 
 
 def _summarise(
@@ -478,12 +531,6 @@ def resume_campaign(
     again, nothing proposed is lost, and the dead run's leases are taken over."""
     with CampaignStore(Settings().store_path, designs=design_types()) as store:
         spec = parse_campaign(store.started_spec(campaign_id), f"campaign {campaign_id}")
-        finished = store.state(campaign_id).finished
-    if finished is not None:  # before MLflow or a lease is touched: its records stay as they are
-        raise CampaignError(
-            f"campaign {campaign_id} already finished ({finished}); nothing to resume: its "
-            "results are in its MLflow run and the event log"
-        )
     return run_campaign(spec, campaign_id, approval, resume=True)
 
 

@@ -201,8 +201,11 @@ class MlflowTracker:
         if spec.description:
             tags["mlflow.note.content"] = spec.description
         earlier = self._campaign_run() if resume else None
+        self.finished_before = False
+        """The run had been closed as FINISHED before this (resumed) process opened it."""
         if earlier is not None:
             self.run_id = earlier
+            self.finished_before = self.client.get_run(earlier).info.status == "FINISHED"
             self.client.update_run(self.run_id, status="RUNNING")
             return
         run = self.client.create_run(self.experiment_id, run_name=campaign_id, tags=tags)
