@@ -366,16 +366,7 @@ def _run_leased(
             state = state or CampaignState()
             summary = _summarise(spec, settings, campaign_id, state, tracker, oracle, started)
             try:
-                tracker.finish(
-                    status=status,
-                    trials=summary.trials,
-                    failures=summary.failures,
-                    true_optimum=summary.true_optimum_value,
-                    planner_state=state.planner_state,
-                    events=_event_log(settings, campaign_id),
-                    plots=[Path(p) for p in summary.plots],
-                    summary=summary.model_dump(mode="json"),
-                )
+                _close_run(tracker, status, summary, state, settings)
             except Exception as exc:  # noqa: BLE001  results are in the event log and plots
                 print(f"MLflow recording incomplete ({exc}); the event log and plots are complete")
     assert tracker is not None  # here only when the campaign ran
@@ -458,18 +449,29 @@ def _settle_finished(
         tracker.client.set_terminated(tracker.run_id, "FINISHED")
         print(f"campaign {campaign_id} had finished ({state.finished}); nothing to resume")
         return summary
+    _close_run(tracker, "FINISHED", summary, state, settings)
+    print(f"campaign {campaign_id} had finished ({state.finished}); its records are complete")
+    return summary
+
+
+def _close_run(
+    tracker: MlflowTracker,
+    status: str,
+    summary: CampaignSummary,
+    state: CampaignState,
+    settings: Settings,
+) -> None:
+    """Close the campaign's MLflow run with the summary's figures, its log and plots."""
     tracker.finish(
-        status="FINISHED",
+        status=status,
         trials=summary.trials,
         failures=summary.failures,
         true_optimum=summary.true_optimum_value,
         planner_state=state.planner_state,
-        events=_event_log(settings, campaign_id),
+        events=_event_log(settings, summary.campaign_id),
         plots=[Path(p) for p in summary.plots],
         summary=summary.model_dump(mode="json"),
     )
-    print(f"campaign {campaign_id} had finished ({state.finished}); its records are complete")
-    return summary
 
 
 def _summarise(
