@@ -70,6 +70,7 @@ bench: install
 	$(PY) benchmarks/ax_latency.py --efficiency
 	$(PY) benchmarks/tracking.py
 	$(PY) benchmarks/instruments.py
+	$(PY) benchmarks/fault_matrix.py
 	OMP_NUM_THREADS=1 $(PY) benchmarks/workflows.py
 	$(PY) benchmarks/electrolyte_fit.py
 	$(PY) benchmarks/cell_twin.py
