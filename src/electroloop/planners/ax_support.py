@@ -96,6 +96,24 @@ def quiet_ax_logs() -> None:
     set_ax_logger_levels(logging.WARNING)
 
 
+def no_kernel_compilation() -> None:
+    """Keep BoTorch from compiling its fused qLogNEHVI kernel at run time.
+
+    On first use BoTorch JIT-compiles a C++ kernel (`torch.utils.cpp_extension.load`, with a
+    compiler, ninja and `-march=native`) and holds a lock file under ~/.cache/torch_extensions
+    while it does. A process killed meanwhile leaves that lock behind, and every later
+    multi-objective proposal on the machine then waits on it forever (found when a killed test
+    run did exactly that). BoTorch's documented fallback, its pure-Python path, computes the
+    same acquisition; the project takes it always.
+    """
+    from botorch.acquisition.multi_objective import logei
+
+    logei._load_attempted = True  # BoTorch's own "already tried" flag: no compile, no lock
+
+
+no_kernel_compilation()  # whichever way an Ax planner comes to be (built, restored, tested)
+
+
 @contextmanager
 def ax_calls(action: str) -> Iterator[None]:
     """Turn Ax errors into `PlannerError`, mute expected warnings, run torch on one thread.

@@ -309,3 +309,15 @@ def test_every_proposal_is_valid_in_a_constrained_space(assert_valid) -> None:
     assert len({c.id for c in proposals}) == 80
     assert_valid(space, proposals)
     assert all(len([x for x in c.formulation.fractions.values() if x > 0]) <= 2 for c in proposals)
+
+
+def test_no_planner_compiles_a_kernel_whose_lock_a_killed_process_could_leave() -> None:
+    """BoTorch would JIT-compile a C++ kernel for qLogNEHVI under a lock file in
+    ~/.cache/torch_extensions; a process killed meanwhile leaves the lock, and every later
+    multi-objective proposal waits on it forever. The Ax planner takes BoTorch's Python path."""
+    from botorch.acquisition.multi_objective import logei
+
+    import electroloop.planners.ax_support  # noqa: F401  what every Ax planner imports
+
+    logei._try_load_fused_kernel()  # what qLogNEHVI does first: returns at once, compiles nothing
+    assert logei._C is None and logei._load_attempted
