@@ -12,6 +12,7 @@ a dosing cut off half-way is redone in a fresh vial, and nothing measured is run
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -120,6 +121,11 @@ logger = logging.getLogger(__name__)
 
 REPEATED_FAILURES = 3
 """Trials in a row failing for the same reason that stop a campaign (`Campaign.run_trial`)."""
+
+
+def _failure_kind(reason: str) -> str:
+    """A failure's message with its numbers blanked: the same fault, whatever it measured."""
+    return re.sub(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", "#", reason)
 
 
 def checked_batch(
@@ -409,15 +415,19 @@ class Campaign:
         return self.observe(candidate, outcome)
 
     def _halt_if_stuck(self, reason: str) -> None:
-        """`CampaignHalted` once the last `REPEATED_FAILURES` trials all failed for this same
-        reason (a pump stuck busy would otherwise fail every trial left in the budget). The
+        """`CampaignHalted` once the last `REPEATED_FAILURES` trials all failed the same way
+        as this one (the same message but for its numbers: a pump stuck busy, a balance
+        drifting out of tolerance would otherwise fail every trial left in the budget). The
         campaign is not finished: once the instrument is fixed, resume runs the rest."""
         state = self.state
         ended = sorted(
             state.failures.keys() | state.observations.keys(), key=state.trial_index.__getitem__
         )
         last = ended[-REPEATED_FAILURES:]
-        if len(last) == REPEATED_FAILURES and all(state.failures.get(c) == reason for c in last):
+        same = _failure_kind(reason)
+        if len(last) == REPEATED_FAILURES and all(
+            c in state.failures and _failure_kind(state.failures[c]) == same for c in last
+        ):
             raise CampaignHalted(
                 f"campaign {self.id} stopped: its last {REPEATED_FAILURES} trials failed the "
                 f"same way ({reason}); fix the cause, then resume it (nothing measured is lost)"

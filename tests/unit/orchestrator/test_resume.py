@@ -188,17 +188,19 @@ def test_instruments_a_dead_holder_left_are_reconciled_before_anything_moves(
     assert any(n.startswith("meter: ") for n in notes)
 
 
-def test_a_pump_stuck_busy_stops_the_campaign_instead_of_failing_its_whole_budget(
-    tmp_path: Path,
+@pytest.mark.parametrize(("role", "fault"), [("pumps", "stuck_busy"), ("balance", "drift")])
+def test_an_instrument_failing_every_trial_stops_the_campaign_instead_of_its_budget(
+    tmp_path: Path, role: str, fault: str
 ) -> None:
-    """Three trials in a row failing the same way stop the campaign (not finished): once the
-    pump is fixed, resume runs the rest of the budget and nothing is measured twice."""
+    """Three trials in a row failing the same way (a pump stuck busy; a drifting balance,
+    whose failures differ only in what it weighed) stop the campaign, not finished: once the
+    instrument is fixed, resume runs the rest of the budget and nothing is measured twice."""
     from electroloop.errors import CampaignHalted
     from electroloop.orchestrator.closed_loop import REPEATED_FAILURES
 
     stuck = tmp_path / "stuck.toml"
     stuck.write_text(
-        default_lab_text() + '\n[[pumps.faults]]\nfault = "stuck_busy"\nafter = 40\n',
+        default_lab_text() + f'\n[[{role}.faults]]\nfault = "{fault}"\nafter = 40\n',
         encoding="utf-8",
     )
     settings = Settings(home=tmp_path)
@@ -207,7 +209,8 @@ def test_a_pump_stuck_busy_stops_the_campaign_instead_of_failing_its_whole_budge
             assembly.campaign.run()
         state = assembly.campaign.state
     failed = list(state.failures.values())
-    assert len(failed) >= REPEATED_FAILURES and len(set(failed[-REPEATED_FAILURES:])) == 1
+    assert len(failed) >= REPEATED_FAILURES
+    assert len({re.sub(r"[\d.]+", "#", f) for f in failed[-REPEATED_FAILURES:]}) == 1
     assert state.finished is None and state.trials_run < 12  # the budget is not spent on it
     with assemble(spec(budget=12), settings, "c", []) as assembly:  # the pump is fixed
         resumed = assembly.campaign.run()
