@@ -319,14 +319,7 @@ def _run_leased(
                     loop.record_screening(surrogate.label, screened, screened[0]["solvents"])
             # The MLflow run only after the campaign's first event: a crash in between leaves
             # a campaign that resume picks up and gives the run it lacks.
-            tracker = MlflowTracker(
-                settings.resolved_tracking_uri,
-                settings.artifact_root,
-                spec,
-                campaign_id,
-                oracle_model=oracle.model if oracle else None,
-                resume=resume,
-            )
+            tracker = _open_run(spec, settings, campaign_id, oracle, resume=resume)
             loop.observers.insert(0, tracker)
             try:
                 tracker.tag_versions(loop.versions)
@@ -431,14 +424,7 @@ def _settle_finished(
     touched; its MLflow run (left RUNNING if the process died after the last event) gets the
     trials it lacks and ends FINISHED with the log's figures."""
     oracle = simulator_oracle(spec)
-    tracker = MlflowTracker(
-        settings.resolved_tracking_uri,
-        settings.artifact_root,
-        spec,
-        campaign_id,
-        oracle_model=oracle.model if oracle else None,
-        resume=True,
-    )
+    tracker = _open_run(spec, settings, campaign_id, oracle, resume=True)
     records = trial_records(state, spec.goal, oracle)
     complete = tracker.finished_before and tracker.recorded_candidates() >= {
         r.candidate.id for r in records
@@ -452,6 +438,25 @@ def _settle_finished(
     _close_run(tracker, "FINISHED", summary, state, settings)
     print(f"campaign {campaign_id} had finished ({state.finished}); its records are complete")
     return summary
+
+
+def _open_run(
+    spec: ElectrolyteCampaign,
+    settings: Settings,
+    campaign_id: str,
+    oracle: Oracle | None,
+    *,
+    resume: bool,
+) -> MlflowTracker:
+    """The campaign's MLflow run: a new one, or (`resume`) the one it had."""
+    return MlflowTracker(
+        settings.resolved_tracking_uri,
+        settings.artifact_root,
+        spec,
+        campaign_id,
+        oracle_model=oracle.model if oracle else None,
+        resume=resume,
+    )
 
 
 def _close_run(
