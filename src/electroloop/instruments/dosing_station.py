@@ -163,13 +163,20 @@ class DosingStation:
         """Dose every stock with a positive target; return stock name -> weighed grams.
 
         Raises `DosingError` (with what was weighed so far) if a dose fails its tolerance or
-        the liquid does not arrive; instrument errors propagate after the bookkeeping.
+        the liquid does not arrive; instrument errors propagate after the bookkeeping, their
+        message led by the stock being dosed (which pump, for whoever reads the failure; and
+        two pumps failing once each are two faults, not one failing again).
         """
         self.check(targets)
         weighed: dict[str, float] = {}
         for name, target in targets.items():
             if target > 0.0:
-                weighed[name] = self._dose_one(name, target, weighed)
+                try:
+                    weighed[name] = self._dose_one(name, target, weighed)
+                except InstrumentError as exc:
+                    if exc.args and isinstance(exc.args[0], str):
+                        exc.args = (f"stock {name}: {exc.args[0]}", *exc.args[1:])
+                    raise
         return weighed
 
     def prime(self, stock: str, volume: float | None = None, *, cycles: int = 1) -> None:
