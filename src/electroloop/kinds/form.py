@@ -9,6 +9,7 @@ file's values; `apply` puts what the technician filled in into the campaign's da
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,13 +18,14 @@ from pydantic.fields import FieldInfo
 __all__ = ["KindForm", "empty_is_the_files", "override_of"]
 
 
-class KindForm(BaseModel):
-    """One kind's fields in the campaign form; empty fields keep the campaign file's values."""
+class KindForm(BaseModel, ABC):
+    """One kind's fields in the campaign form; empty fields keep the campaign file's values.
+    Each kind's section says how its answers enter a campaign (`apply`)."""
 
+    @abstractmethod
     def apply(self, data: dict[str, Any], kind: str) -> dict[str, Any]:
         """The campaign's data (its file's, of kind `kind`) with this section's answers in;
         `ConfigError` naming the field for an answer that the file's kind cannot take."""
-        raise NotImplementedError
 
 
 def empty_is_the_files(schema: dict[str, Any]) -> None:

@@ -308,7 +308,8 @@ def _run_leased(
             loop = assembly.campaign
             for note in assembly.reconciled:
                 print(f"reconciled {note}")
-            for hazard in spec.hazards():  # refusing ones got here only by a named override
+            hazards = spec.hazards()
+            for hazard in hazards:  # refusing ones got here only by a named override
                 how = "overridden by a named person" if hazard.refuse else "caution"
                 print(f"safety {hazard.rule} ({how}): {hazard.message}")
             if resume:
@@ -323,7 +324,7 @@ def _run_leased(
             loop.observers.insert(0, tracker)
             try:
                 tracker.tag_versions(loop.versions)
-                tracker.tag_safety(spec.hazards(), spec.safety_overrides)
+                tracker.tag_safety(hazards, spec.safety_overrides)
             except Exception as exc:  # noqa: BLE001  the event log records them as well
                 print(f"MLflow did not take the versions ({exc}); the event log has them")
             if resume:
