@@ -10,13 +10,14 @@ PIP    := $(PY) -m pip
 LOCKED := $(VENV)/.locked-stamp
 STAMP  := $(VENV)/.installed-stamp
 PIP_TOOLS := pip-tools==7.7.0
+PIP_AUDIT := pip-audit==2.10.1
 LOCK_ARGS := --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
              --no-emit-find-links --extra dev --extra surrogates --extra cell \
              --output-file requirements.txt requirements.in pyproject.toml
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install lock lock-upgrade browser demo test lint bench chaos clean
+.PHONY: install lock lock-upgrade audit browser demo test lint bench chaos clean
 
 # A new lock makes the environment anew, so nothing from an older lock survives in it.
 $(LOCKED): requirements.txt
@@ -42,6 +43,17 @@ lock lock-upgrade:
 	  && $$tmp/bin/pip install --quiet $(PIP_TOOLS) \
 	  && $$tmp/bin/pip-compile --quiet $(if $(filter lock-upgrade,$@),--upgrade) $(LOCK_ARGS); \
 	  status=$$?; rm -rf $$tmp; exit $$status
+
+# Known vulnerabilities of every locked package (pip-audit asks PyPI's vulnerability data;
+# .ci/audit.py says how many it could audit, and fails on any vulnerability found). pip-audit
+# runs in a throwaway environment, like pip-tools.
+audit:
+	tmp=$$(mktemp -d) && $(PYTHON) -m venv $$tmp \
+	  && $$tmp/bin/pip install --quiet $(PIP_AUDIT) \
+	  && $$tmp/bin/pip-audit --requirement requirements.txt --require-hashes --disable-pip \
+	       --progress-spinner off --format json --output $$tmp/audit.json; \
+	  status=$$?; [ -f $$tmp/audit.json ] && $(PYTHON) .ci/audit.py $$tmp/audit.json \
+	  || status=1; rm -rf $$tmp; exit $$status
 
 # Debian's Chromium and its driver, for the tests that look at the MLflow and Prefect UIs
 # (no browser download at run time: the driver is given by path).
@@ -81,10 +93,12 @@ bench: install
 	OMP_NUM_THREADS=1 $(PY) benchmarks/active_learning.py
 	$(PY) benchmarks/cycling.py
 
-# SIGKILL the orchestrator at 20 random moments of 4 campaigns, resume each time, audit the
-# event log, leases and MLflow (about 10 min on 2 cores); `make test` runs a short version.
+# SIGKILL the orchestrator at 20 random moments of each kind's campaigns (electrolyte, cycling),
+# then 3 times each the simulated cycler, the Prefect server, the MLflow server and the worker;
+# restart, resume, audit the event log, cell records, leases and MLflow (about 25 min on
+# 2 cores); `make test` runs short versions.
 chaos: install
-	$(PY) -m tests.chaos --campaigns 4 --kills 5
+	$(PY) -m tests.chaos --kind all --campaigns 2 --kills 10 --server-kills 3
 
 clean:
 	rm -rf runs .pytest_cache

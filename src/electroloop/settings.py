@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from electroloop.errors import ConfigError
@@ -33,13 +33,17 @@ DRIVERS: dict[str, tuple[str, ...]] = {
 """Role -> the drivers electroloop has for it (the lab file names one per instrument)."""
 
 
+FaultName = Literal["silent", "garbage", "disconnect", "error", "stuck_busy", "drift", "slow"]
+
+
 class FaultSpec(FrozenModel):
     """A fault a simulated instrument throws: once after `after` commands, or with `probability`
     per command (seeded: a dry run with faults repeats exactly)."""
 
-    fault: Literal["silent", "garbage", "disconnect", "error", "stuck_busy", "drift"] = Field(
+    fault: FaultName = Field(
         description="silent (no answer: a timeout), garbage bytes, disconnect, the device's own "
-        "error code, stuck busy (never finishes), or drift (readings drift)."
+        "error code, stuck busy (never finishes), drift (readings drift), or slow (every "
+        "answer from then on comes late)."
     )
     after: int | None = Field(None, ge=0, description="Fire after this many commands.")
     probability: float | None = Field(None, gt=0.0, le=1.0, description="Chance per command.")
@@ -100,6 +104,19 @@ class InstrumentSpec(FrozenModel):
         return self
 
 
+class CheckStandardSpec(FrozenModel):
+    """How often and how strictly the conductivity meter is checked against its certified KCl
+    standard (`kinds.electrolyte.check_standard`)."""
+
+    every: int = Field(
+        4, ge=0, le=100, description="Check before every n-th sample's reading (0: never)."
+    )
+    readings: int = Field(3, ge=1, le=10, description="Readings of the standard per check.")
+    tolerance: float = Field(
+        0.01, gt=0.0, le=0.1, description="Allowed relative error of their mean."
+    )
+
+
 class LabFile(FrozenModel):
     """A lab: its instruments and the bench they share (`lab.toml`; `lab.sim.toml` simulates all).
 
@@ -133,6 +150,10 @@ class LabFile(FrozenModel):
     balance: InstrumentSpec
     pumps: InstrumentSpec
     meter: InstrumentSpec
+    check_standard: CheckStandardSpec = Field(
+        default_factory=CheckStandardSpec,
+        description="The meter's check standard: a drifting meter stops the campaign.",
+    )
     thermal_chamber: InstrumentSpec | None = None
     smu: InstrumentSpec | None = None
     cycler: InstrumentSpec | None = None
@@ -234,6 +255,12 @@ class Settings(BaseSettings):
         None,
         description="Database of `electroloop up`'s MLflow server (e.g. postgresql://…); "
         "default sqlite:///<home>/mlflow.db.",
+    )
+    username: str | None = Field(
+        None, description="User name `electroloop up`'s servers ask for (with the password)."
+    )
+    password: SecretStr | None = Field(
+        None, description="Password of both servers; from the environment only, never a file."
     )
     lease_ttl: float = Field(
         30.0,

@@ -141,6 +141,26 @@ def test_a_web_page_of_another_origin_may_not_call_the_prefect_api(started: Star
     assert preflight(own) == (200, own)  # its own UI still works
 
 
+def status_with_host(url: str, host: str) -> int:
+    """The status a server answers a GET whose Host header names `host` (DNS rebinding: a
+    hostile name resolved to 127.0.0.1 makes a web page same-origin with the server)."""
+    request = urllib.request.Request(url, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_a_request_for_another_host_name_is_refused(started: Started) -> None:
+    prefect, mlflow = started.services.prefect, started.services.mlflow
+    search = "/api/2.0/mlflow/experiments/search?max_results=1"  # MLflow leaves /health open
+    for record, url in ((prefect, f"{prefect.api_url}/health"), (mlflow, mlflow.url + search)):
+        assert status_with_host(url, "evil.example") in (400, 403), record.name
+        assert status_with_host(url, f"evil.example:{record.port}") in (400, 403), record.name
+        assert status_with_host(url, f"localhost:{record.port}") == 200, record.name
+
+
 def test_listeners_are_loopback_only(started: Started) -> None:
     """What `ss -ltn` shows during `electroloop up`: both servers on 127.0.0.1 only."""
     listening = Path("/proc/net/tcp").read_text().splitlines()[1:]

@@ -25,6 +25,7 @@ from electroloop.cli import (
     compare,
     demo,
     lab,
+    metrics,
     resume,
     run,
     screen,
@@ -48,6 +49,7 @@ VERBS: tuple[Callable[[Commands], None], ...] = (
     sim.add_parser,
     lab.add_parser,
     bench.add_parser,
+    metrics.add_parser,  # metrics, notifications
 )
 """Every verb's parser, in the order `electroloop --help` lists them."""
 

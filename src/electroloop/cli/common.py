@@ -45,7 +45,7 @@ def prepare_environment(settings: Settings) -> Settings:
     """Point Prefect and MLflow at project-local folders before either is imported; when
     `electroloop up` runs servers for this home, at those (unless the environment says
     otherwise). Returns the settings as the flows will see them."""
-    from electroloop.workflows.services import client_environment, running
+    from electroloop.workflows.services import client_environment, credentials, running
 
     home = settings.resolved_home
     home.mkdir(parents=True, exist_ok=True)
@@ -60,6 +60,10 @@ def prepare_environment(settings: Settings) -> Settings:
     services = running(home)
     if services is not None:
         for key, value in client_environment(services).items():
+            os.environ.setdefault(key, value)
+    lab_credentials = credentials(settings)
+    if lab_credentials is not None:  # servers that ask for them (`electroloop up`)
+        for key, value in lab_credentials.environment().items():
             os.environ.setdefault(key, value)
     return Settings(home=settings.home)
 

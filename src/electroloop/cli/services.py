@@ -22,6 +22,18 @@ def add_parser(commands: Commands) -> None:
     )
     up.add_argument("--prefect-port", type=int, default=4200, help="0: any free port (4200)")
     up.add_argument("--mlflow-port", type=int, default=5000, help="0: any free port (5000)")
+    up.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address both servers listen on (default 127.0.0.1, this machine only); any other "
+        "needs ELECTROLOOP_USERNAME and ELECTROLOOP_PASSWORD set, and both servers ask for them",
+    )
+    up.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        help="a name other machines reach this one by (its DNS name); repeat for each",
+    )
     up.set_defaults(func=run_up)
     down = commands.add_parser(
         "down",
@@ -52,6 +64,8 @@ def run_up(args: argparse.Namespace, command_line: str) -> int:
         mlflow_port=args.mlflow_port,
         prefect_database_url=config.prefect_database_url,
         mlflow_backend_uri=config.mlflow_backend_uri,
+        host=args.host,
+        allowed_hosts=tuple(args.allowed_host),
     )
     print("starting Prefect and MLflow (about 30 s on two cores)...", flush=True)
     print(format_services(up(service_config)))

@@ -35,7 +35,7 @@ from electroloop.models import (
     renamed,
     typed_design,
 )
-from electroloop.orchestrator.alerts import Alert
+from electroloop.orchestrator.alerts import Alert, notify
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.events import (
     AlertRaised,
@@ -383,7 +383,8 @@ class Campaign:
 
     def alert(self, alert: Alert) -> bool:
         """Record `alert` (once per rule and subject: a cell that stays hot is one page, not
-        one per poll); True when it is new and so must be said."""
+        one per poll), then hand it to the installed notifiers (`alerts.notify`, which never
+        raises); True when it is new and so must be said."""
         if any(a.rule == alert.rule.name and a.subject == alert.subject for a in self.state.alerts):
             return False
         rule = alert.rule
@@ -396,6 +397,7 @@ class Campaign:
                 runbook=rule.runbook,
             )
         )
+        notify(self.id, alert)
         return True
 
     def record_manual_step(self, step: ManualStep, response: Mapping[str, Any]) -> None:

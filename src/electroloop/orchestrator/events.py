@@ -106,6 +106,20 @@ class AlertRaised(FrozenModel):
     runbook: str
 
 
+class StandardChecked(FrozenModel):
+    """The meter read a certified check standard; `passed` when the mean lay within tolerance."""
+
+    kind: Literal["standard_checked"] = "standard_checked"
+    standard: str
+    vial: str = Field(description="The standard's label.")
+    temperature: float = Field(description="Probe temperature during the check, °C.")
+    expected: float = Field(description="Certified conductivity at that temperature, mS/cm.")
+    readings: tuple[float, ...] = Field(description="Each reading, mS/cm.")
+    tolerance: float = Field(description="Allowed relative error of the mean.")
+    passed: bool
+    measured_before: int = Field(description="Samples the campaign had measured before it.")
+
+
 class ManualStepDone(FrozenModel):
     """A technician did something the robot cannot (refill a bottle, load a cell)."""
 
@@ -232,6 +246,7 @@ Event = Annotated[
     | DosingStarted
     | VialMoved
     | AlertRaised
+    | StandardChecked
     | ManualStepDone
     | LibraryScreened
     | CampaignResumed
@@ -293,6 +308,7 @@ class CampaignState:
     dosing_started: set[str] = field(default_factory=set)
     manual_steps: list[ManualStepDone] = field(default_factory=list)
     alerts: list[AlertRaised] = field(default_factory=list)
+    standard_checks: list[StandardChecked] = field(default_factory=list)
     vials: dict[str, VialTrack] = field(default_factory=dict)
     dosings: dict[str, DosingRecord] = field(default_factory=dict)
     measurements: dict[str, list[Measurement]] = field(default_factory=dict)
@@ -412,6 +428,8 @@ def apply(state: CampaignState, event: Event) -> None:
             track.moves.append(event)
         case AlertRaised():
             state.alerts.append(event)
+        case StandardChecked():
+            state.standard_checks.append(event)
         case ManualStepDone():
             state.manual_steps.append(event)
         case CampaignResumed() | LibraryScreened() | SafetyChecked():

@@ -32,6 +32,7 @@ from electroloop.instruments.transport import (
 from electroloop.kinds.cycling.campaign import CyclingCampaign
 from electroloop.kinds.cycling.loop import CyclingRig
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
+from electroloop.kinds.electrolyte.check_standard import KCL_1413, STANDARD_LABEL, STANDARDS
 from electroloop.kinds.electrolyte.experiment import ConductivityExperiment
 from electroloop.kinds.electrolyte.recipes import stocks_for
 from electroloop.kinds.registry import KINDS, design_types
@@ -55,6 +56,7 @@ from electroloop.simulations.density import density
 from electroloop.simulations.optimum import true_optimum, true_value
 from electroloop.simulations.physics import MODEL, check_space, conductivity
 from electroloop.surrogates.surrogate import Surrogate
+from electroloop.workflows import notifications
 from electroloop.workflows.cycling_build import cycling_rig
 from electroloop.workflows.surrogate_training import mixture_scorer
 
@@ -167,10 +169,17 @@ def preflight(spec: ElectrolyteCampaign) -> None:
     simulator): its lab file reads and validates, a simulated meter's physics covers its
     space, and a plug-in planner's first batch is one the engine can run. Raises
     `ConfigError`, `SimulationError` or `PlannerError` naming the problem."""
-    lab_for(spec)
+    check_standard_covers(spec, lab_for(spec))
     simulator_oracle(spec)
     if spec.planner not in BUILTIN_PLANNERS:
         probe_planner(spec)
+
+
+def check_standard_covers(spec: ElectrolyteCampaign, lab: LabFile) -> None:
+    """ConfigError unless the meter's check standard is certified at the campaign's
+    temperature (or the lab runs without checks)."""
+    if lab.check_standard.every:
+        KCL_1413.conductivity(spec.temperature)
 
 
 def probe_planner(spec: ElectrolyteCampaign) -> None:
@@ -330,8 +339,10 @@ def assemble(
     address before anything moves; instruments whose lease it took over from a dead holder
     are reconciled with what they report (a pump left moving finishes and is homed).
     """
+    notifications.install()  # the campaign's alerts become Prefect events where Prefect runs
     lab = lab_for(spec)
     stocks = simulated_stocks(spec.space, lab)
+    check_standard_covers(spec, lab)
     if not lab.balance.simulated and manual is None:
         raise ConfigError(
             "balance.address: with a real balance a technician moves the vials, and this run "
@@ -396,11 +407,14 @@ def assemble(
             {role: previous[a] for role, a in addresses.items() if a in previous}, station
         )
         station.initialize()
+        handler = sample_handler(lab, sim, manual)
+        if handler is sim.bench:
+            sim.bench.add_standard(STANDARD_LABEL, STANDARDS, KCL_1413.conductivity)
         experiment = ConductivityExperiment(
             space=spec.space,
             dosing=station,
             probe=ConductivityMeter(meter_io),
-            samples=sample_handler(lab, sim, manual),
+            samples=handler,
             stocks=stocks,
             salt_molar_mass=spec.salt.molar_mass,
             sample_mass=lab.sample_mass,
@@ -408,6 +422,7 @@ def assemble(
             probe_traffic=meter_io,
             bottles=sim.bench if lab.pumps.simulated else None,
             bottle_capacity=lab.stock_mass,
+            check_standard=lab.check_standard,
         )
         drivers: list[type] = [MettlerToledoBalance, SyringePump, ConductivityMeter]
         if isinstance(spec, CyclingCampaign):

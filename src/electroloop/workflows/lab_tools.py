@@ -85,8 +85,13 @@ def endpoints(lab: LabFile, spec: ElectrolyteCampaign, sim: SimulatedLab | None)
 
 def local_lab_toml(lab: LabFile, spec: ElectrolyteCampaign, sim: SimulatedLab | None) -> str:
     """The lab file with each simulator's loopback address in place of 'sim' (and no faults:
-    they live in the running simulators), so other processes reach them as real instruments."""
+    they live in the running simulators), so other processes reach them as real instruments.
+
+    Its meter is never checked against the standard (`check_standard.every = 0`): the vials
+    move by a person's hand there, which the simulators in `sim up`'s process cannot see, so
+    the standard would never reach their meter cell."""
     data = lab.model_dump(mode="json", exclude_none=True)
+    data["check_standard"]["every"] = 0
     for endpoint in endpoints(lab, spec, sim):
         section = data[endpoint.role]
         section["faults"] = []

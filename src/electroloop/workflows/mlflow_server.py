@@ -43,6 +43,7 @@ class MlflowServer:
         log_file: Path | None = None,
         startup_timeout: float = 180.0,
         env: Mapping[str, str] | None = None,
+        app_name: str | None = None,
     ) -> None:
         self.backend_store_uri = backend_store_uri
         self.artifacts_destination = artifacts_destination
@@ -52,6 +53,7 @@ class MlflowServer:
         self.log_file = log_file or artifacts_destination.parent / "mlflow-server.log"
         self.startup_timeout = startup_timeout
         self.env = dict(env or {})  # extra environment for the server, over ours
+        self.app_name = app_name  # e.g. "basic-auth": MLflow's own authentication
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,6 +91,7 @@ class MlflowServer:
             str(self.workers),
             "--artifacts-destination",
             str(self.artifacts_destination.resolve()),
+            *(["--app-name", self.app_name] if self.app_name else []),
         ]
         env = (
             os.environ

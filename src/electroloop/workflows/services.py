@@ -10,17 +10,19 @@ holds a password: database URLs are written redacted.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import os
+import re
+import secrets
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -41,6 +43,11 @@ from electroloop.workflows.processes import (
 )
 
 HOST = "127.0.0.1"
+"""Where the servers listen unless `electroloop up --host` says otherwise: loopback only."""
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+MIN_PASSWORD = 12
+"""Characters a password must have at least (NIST SP 800-63B §5.1.1 asks 8 of a memorised
+secret; a lab's shared server password earns more)."""
 STATE_FILE = "services.json"
 MAX_PORT = 65535
 STOP_TIMEOUT = 20.0
@@ -91,6 +98,52 @@ def _check_port(name: str, port: object) -> None:
 
 
 @dataclass(frozen=True)
+class Credentials:
+    """The lab's user name and password for both servers (from ELECTROLOOP_USERNAME and
+    ELECTROLOOP_PASSWORD; never written to a file or a command line)."""
+
+    username: str
+    password: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", self.username):
+            raise ConfigError(
+                f"ELECTROLOOP_USERNAME: {self.username!r}; allowed: 1-64 letters, digits or _.@-"
+            )
+        if len(self.password) < MIN_PASSWORD or not self.password.isprintable():
+            raise ConfigError(
+                f"ELECTROLOOP_PASSWORD: allowed: at least {MIN_PASSWORD} printable characters"
+            )
+
+    def environment(self) -> dict[str, str]:
+        """What clients (flows, `run`, `serve`, MLflow clients) need to be let in."""
+        return {
+            "PREFECT_API_AUTH_STRING": f"{self.username}:{self.password}",
+            "MLFLOW_TRACKING_USERNAME": self.username,
+            "MLFLOW_TRACKING_PASSWORD": self.password,
+        }
+
+
+def credentials(settings: Settings) -> Credentials | None:
+    """The servers' credentials the environment gives (None: no authentication)."""
+    if settings.username is None and settings.password is None:
+        return None
+    if settings.username is None or settings.password is None:
+        raise ConfigError("set both ELECTROLOOP_USERNAME and ELECTROLOOP_PASSWORD, or neither")
+    return Credentials(settings.username, settings.password.get_secret_value())
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     """Where the servers listen and keep their data. Port 0 picks a free port.
 
@@ -105,6 +158,11 @@ class ServiceConfig:
     mlflow_backend_uri: str | None = None
     prefect_home: Path | None = None
     startup_timeout: float = 180.0
+    host: str = HOST
+    """Where both servers listen; anything but loopback needs `credentials`."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names (besides loopback and `host`) the servers answer to, e.g. the PC's DNS name."""
+    credentials: Credentials | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
@@ -133,6 +191,16 @@ class ServiceConfig:
                     "(sqlite:///path/mlflow.db, postgresql://user:password@host:5432/db, "
                     "mysql://…, mssql://…), or none for sqlite:///<home>/mlflow.db"
                 )
+        for name in (self.host, *self.allowed_hosts):
+            if not re.fullmatch(r"[A-Za-z0-9.:_-]{1,253}", name):
+                raise ConfigError(f"host: {name!r}; allowed: an IP address or a host name")
+        if not is_loopback(self.host) and self.credentials is None:
+            raise ConfigError(
+                f"host: {self.host} would let other machines reach Prefect and MLflow, which "
+                "start campaigns that move pumps; set ELECTROLOOP_USERNAME and "
+                f"ELECTROLOOP_PASSWORD (at least {MIN_PASSWORD} characters) so both servers ask "
+                f"for them, or keep the default {HOST}"
+            )
         timeout = self.startup_timeout
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ConfigError(f"startup_timeout: {timeout!r}; allowed: seconds > 0")
@@ -143,8 +211,20 @@ class ServiceConfig:
         base: dict[str, object] = {
             "home": settings.resolved_home,
             "prefect_home": settings.resolved_prefect_home,
+            "credentials": credentials(settings),
         }
         return cls(**(base | overrides))  # type: ignore[arg-type]
+
+    @property
+    def client_host(self) -> str:
+        """The address clients on this machine use (loopback when listening everywhere)."""
+        return HOST if self.host in ("0.0.0.0", "::") else self.host
+
+    @property
+    def host_names(self) -> list[str]:
+        """Every Host header the servers answer to."""
+        names = [*LOOPBACK_NAMES, self.client_host, *self.allowed_hosts]
+        return list(dict.fromkeys(names))
 
     @property
     def resolved_prefect_home(self) -> Path:
@@ -231,13 +311,14 @@ def _healthy(record: ServiceRecord, timeout: float = 2.0) -> bool:
         return False
 
 
-def _port_free(port: int) -> bool:
-    """Whether a server could listen on HOST:port (SO_REUSEADDR, as uvicorn binds: ports in
+def _port_free(port: int, host: str = HOST) -> bool:
+    """Whether a server could listen on host:port (SO_REUSEADDR, as uvicorn binds: ports in
     TIME_WAIT after `down` count as free)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((HOST, port))
+            probe.bind((host, port))
         except OSError:
             return False
     return True
@@ -384,25 +465,31 @@ def format_services(services: Services) -> str:
 def _choose_ports(config: ServiceConfig) -> tuple[int, int]:
     """Both ports, free ones for 0; fail before anything starts if a requested one is taken."""
     for name, port in (("prefect", config.prefect_port), ("mlflow", config.mlflow_port)):
-        if port and not _port_free(port):
+        if port and not _port_free(port, config.host):
             raise ConfigError(
-                f"{name}_port: port {port} on {HOST} is already in use by another program; "
+                f"{name}_port: port {port} on {config.host} is already in use by another program; "
                 f"choose another with --{name}-port PORT, or --{name}-port 0 to pick a free one"
             )
-    prefect_port = config.prefect_port or free_port(HOST)
+    prefect_port = config.prefect_port or free_port(config.host)
     mlflow_port = config.mlflow_port
     while not mlflow_port or mlflow_port == prefect_port:
-        mlflow_port = free_port(HOST)
+        mlflow_port = free_port(config.host)
     return prefect_port, mlflow_port
 
 
-def _prefect_command(port: int) -> list[str]:
-    """`python -m prefect`, or the console script beside the interpreter if that is missing."""
-    if find_spec("prefect.__main__") is not None:
-        head = [sys.executable, "-m", "prefect"]
-    else:
-        head = [str(Path(sys.executable).with_name("prefect"))]
-    return head + ["server", "start", "--host", HOST, "--port", str(port)]
+def _prefect_command(config: ServiceConfig, port: int) -> list[str]:
+    """Prefect's server app behind a Host-header check (`workflows.prefect_server`)."""
+    allowed = [arg for name in config.host_names for arg in ("--allowed-host", name)]
+    return [
+        sys.executable,
+        "-m",
+        "electroloop.workflows.prefect_server",
+        "--host",
+        config.host,
+        "--port",
+        str(port),
+        *allowed,
+    ]
 
 
 def _prefect_environment(config: ServiceConfig, port: int) -> dict[str, str]:
@@ -410,17 +497,48 @@ def _prefect_environment(config: ServiceConfig, port: int) -> dict[str, str]:
     a test harness's PREFECT_API_URL, or a database URL, would otherwise put the server (or
     its data) somewhere other than what services.json says."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    origins = ",".join(f"http://{name}:{port}" for name in config.host_names if ":" not in name)
     env |= {
         "PREFECT_HOME": str(config.resolved_prefect_home),
-        "PREFECT_API_URL": f"http://{HOST}:{port}/api",
+        "PREFECT_API_URL": f"http://{config.client_host}:{port}/api",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "true",
         # Only the server's own UI may call its API from a browser: a web page open on the lab
         # PC must not start campaigns that move pumps (Prefect's default allows every origin).
-        "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": f"http://{HOST}:{port}",
+        "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": origins,
     }
+    if not is_loopback(config.host):  # a browser elsewhere must call this server, not its own
+        env["PREFECT_UI_API_URL"] = "/api"
+    if config.credentials is not None:
+        creds = config.credentials
+        env["PREFECT_SERVER_API_AUTH_STRING"] = f"{creds.username}:{creds.password}"
     if config.prefect_database_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = config.prefect_database_url
+    return env
+
+
+def _mlflow_environment(config: ServiceConfig) -> dict[str, str]:
+    """The MLflow server's Host-header list, and its basic-auth set-up when credentials are
+    given (`mlflow server --app-name basic-auth`: the admin user is made from the environment
+    on the first start; its users live in `<home>/mlflow-auth.db`)."""
+    names = [p for name in config.host_names for p in (name, f"{name}:*") if ":" not in name]
+    env = MLFLOW_ENVIRONMENT | {"MLFLOW_SERVER_ALLOWED_HOSTS": ",".join(names)}
+    if config.credentials is not None:
+        ini = config.home / "mlflow-auth.ini"
+        write_atomically(
+            ini,
+            "[mlflow]\ndefault_permission = READ\n"
+            f"database_uri = sqlite:///{config.home / 'mlflow-auth.db'}\n"
+            f"admin_username = {config.credentials.username}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n",
+        )
+        env |= {
+            "MLFLOW_AUTH_CONFIG_PATH": str(ini),
+            "MLFLOW_AUTH_ADMIN_USERNAME": config.credentials.username,
+            "MLFLOW_AUTH_ADMIN_PASSWORD": config.credentials.password,
+            # signs the UI's CSRF tokens; a new one each start logs browsers out, nothing more
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_urlsafe(32),
+        }
     return env
 
 
@@ -435,7 +553,7 @@ def _start(config: ServiceConfig, prefect_port: int, mlflow_port: int) -> Servic
     try:
         with prefect_log.open("ab") as log:
             prefect = subprocess.Popen(
-                _prefect_command(prefect_port),
+                _prefect_command(config, prefect_port),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -447,14 +565,16 @@ def _start(config: ServiceConfig, prefect_port: int, mlflow_port: int) -> Servic
         mlflow = MlflowServer(
             config.resolved_mlflow_backend,
             config.artifact_root,
-            host=HOST,
+            host=config.host,
             port=mlflow_port,
             log_file=mlflow_log,
-            env=MLFLOW_ENVIRONMENT,
+            env=_mlflow_environment(config),
+            app_name=None if config.credentials is None else "basic-auth",
         ).launch()
         assert mlflow.pid is not None
         started.append(mlflow.pid)
-        prefect_url = f"http://{HOST}:{prefect_port}"
+        prefect_url = f"http://{config.client_host}:{prefect_port}"
+        mlflow_url = f"http://{config.client_host}:{mlflow_port}"
         services = Services(
             home=config.home,
             prefect=ServiceRecord(
@@ -472,8 +592,8 @@ def _start(config: ServiceConfig, prefect_port: int, mlflow_port: int) -> Servic
                 name="mlflow",
                 pid=mlflow.pid,
                 port=mlflow_port,
-                url=mlflow.url,
-                api_url=mlflow.url,
+                url=mlflow_url,
+                api_url=mlflow_url,
                 log=mlflow_log,
                 started_at=now,
                 backend=redact(config.resolved_mlflow_backend),

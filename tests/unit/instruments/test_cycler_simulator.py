@@ -199,7 +199,7 @@ def test_replayed_transcript_gives_the_same_results(server, cycler) -> None:
 
 
 def test_simulator_speaks_the_documented_forms_and_errors(server) -> None:
-    resource = open_resource(server.resource_name, timeout=0.2, **T)
+    resource = open_resource(server.resource_name, timeout=1.0, **T)
     try:
         ask = partial(query, resource, instrument="cycler")
         assert ask("system:channels?") == "4"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import partial
 
 import pytest
@@ -99,3 +100,16 @@ def test_drift_is_caught_by_the_check_standard(filled, connect) -> None:
     assert readings[-1] > readings[0] + 0.04  # +0.2 % per command
     with pytest.raises(CalibrationDrift, match="allowed ±2 %"):
         m.verify_standard(standard, tolerance=0.02)
+
+
+def test_a_slow_meter_answers_late_but_right(filled, connect) -> None:
+    m = ConductivityMeter(connect(filled.meter_resource, T))
+    filled.meter.inject(Fault.SLOW)  # from this command on, every answer comes late
+    started = time.monotonic()
+    value = m.conductivity()
+    late = time.monotonic() - started
+    assert late >= 0.9 * filled.meter.slow_delay, late
+    assert value == pytest.approx(filled.bench.true_conductivity(), rel=0.03)
+    started = time.monotonic()
+    m.temperature()
+    assert time.monotonic() - started >= 0.9 * filled.meter.slow_delay  # and stays slow

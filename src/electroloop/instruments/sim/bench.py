@@ -87,6 +87,7 @@ class SimulatedBench:
         """Vial label -> where it is, for every vial moved (`move`, `find`)."""
         self._stored: dict[str, Vial] = {}  # in a rack, or in waste
         self._meter: Vial | None = None
+        self._standards: dict[str, Callable[[float], float]] = {}
         self._lock = threading.RLock()
         self._truth = {stock.name: _truth(stock) for stock in stocks}
         self._bottles = {stock.name: stock.initial_mass for stock in stocks}
@@ -104,6 +105,13 @@ class SimulatedBench:
         self._vial_count += 1
         tare = self.vial_mass + float(self._vial_rng.uniform(-0.5, 0.5))
         return Vial(id=label or f"vial-{self._vial_count:04d}", tare_mass=tare)
+
+    def add_standard(self, label: str, place: str, conductivity: Callable[[float], float]) -> None:
+        """Stand a certified standard's vial at `place`: in the meter it reads
+        `conductivity(temperature)` mS/cm, whatever the conductivity model says."""
+        with self._lock:
+            self._standards[label] = conductivity
+            self._put(self._take(label) or Vial(id=label, tare_mass=self.vial_mass), place)
 
     def present_fresh_vial(self) -> str:
         """Retire the vial on the balance into `history`, place an empty one; its id."""
@@ -221,6 +229,8 @@ class SimulatedBench:
             measured = self._meter or self._vial
             if measured is None:
                 raise SimulationError("no vial in the meter or on the balance")
+            if measured.id in self._standards:
+                return self._standards[measured.id](self.temperature)
             contents = dict(measured.contents)
         solvents: dict[str, float] = {}
         salts: dict[str, float] = {}

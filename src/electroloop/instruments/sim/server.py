@@ -8,8 +8,9 @@ socket and joins every thread, so nothing is left listening or running.
 Faults are injected per request (`inject`) or scheduled (`schedule`: after N commands, or with
 probability p per command, as a lab file asks): no answer (the client times out), garbage bytes,
 a dropped connection, the instrument's own error reply, a device stuck busy, a drifting reading,
-or a verbatim replacement answer. The last three are the instrument's to interpret: a subclass
-implements `error_answer`, and reads `stuck_busy` and `drift` where its answers are made.
+answers that come late, or a verbatim replacement answer. An error reply, stuck busy and drift
+are the instrument's to interpret: a subclass implements `error_answer`, and reads `stuck_busy`
+and `drift` where its answers are made.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Fault(enum.Enum):
     ERROR = "error"  # the instrument's own error reply (`error_answer`)
     STUCK_BUSY = "stuck_busy"  # from now on the device reports busy and never finishes
     DRIFT = "drift"  # from now on readings drift (`drift_per_command` more each command)
+    SLOW = "slow"  # from now on every answer comes `slow_delay` seconds late
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ class LineServer(ABC):
     reply_terminator: bytes = b"\n"
     name: str = "instrument"
     drift_per_command: float = 0.002  # relative drift a DRIFT fault adds per command
+    slow_delay: float = 0.1
+    """Seconds a SLOW fault delays each answer: an overloaded serial-to-Ethernet converter or a
+    busy instrument firmware (an assumption of this project), well inside the 5 s timeouts."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, seed: int = 0) -> None:
         self._listener = socket.create_server((host, port))
@@ -91,6 +96,7 @@ class LineServer(ABC):
         self.stuck_busy = False
         self.drift = 0.0  # relative error added to readings once a DRIFT fault has fired
         self._drifting = False
+        self._slow = False
         self._acceptor = threading.Thread(
             target=self._accept_loop, name=f"{self.name}-accept:{self.port}", daemon=True
         )
@@ -241,6 +247,10 @@ class LineServer(ABC):
         elif fault is Fault.DRIFT:
             with self._lock:
                 self._drifting = True
+        elif fault is Fault.SLOW:
+            self._slow = True
+        if self._slow:
+            self._stop.wait(self.slow_delay)
         if fault is Fault.GARBAGE:
             reply: str | None = "\x7f#garbage?~"
         elif fault is Fault.ERROR:

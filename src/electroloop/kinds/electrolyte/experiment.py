@@ -18,7 +18,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from electroloop.errors import InstrumentError
+from electroloop.errors import CampaignHalted, InstrumentError
+from electroloop.kinds.electrolyte.check_standard import (
+    STANDARD_LABEL,
+    STANDARDS,
+    check_meter,
+    drift_alert,
+)
 from electroloop.kinds.electrolyte.metrics import derived_metrics
 from electroloop.kinds.electrolyte.recipes import as_dosed, target_masses
 from electroloop.models import Candidate, DosingRecord, Formulation, Measurement, SearchSpace, Stock
@@ -34,6 +40,7 @@ from electroloop.protocols import (
     TrafficLog,
 )
 from electroloop.samples import BALANCE, METER, WASTE
+from electroloop.settings import CheckStandardSpec
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +62,9 @@ class ConductivityExperiment:
     """Mirrors a person's refill into a simulated lab's bottles (None: real bottles)."""
     bottle_capacity: float = field(default=500.0)
     """Most a stock bottle holds, g (the refill form's upper bound)."""
+    check_standard: CheckStandardSpec = field(default_factory=lambda: CheckStandardSpec(every=0))
+    """How often the meter reads its certified standard (default here: never; a lab file's
+    default: before every 4th sample)."""
 
     def check(self, design: Formulation) -> None:
         """ValueError naming the field if `design` lies outside the campaign's space."""
@@ -113,6 +123,7 @@ class ConductivityExperiment:
                 raise TrialFailed(f"dosing failed: {exc}") from None
             campaign.record(DosingRecorded(record=dosing))
         try:
+            self._check_meter_if_due(campaign)
             move_vial(campaign, self.samples, vial, METER, candidate.id)
             measurement = self.measure(candidate)
         except InstrumentError as exc:
@@ -121,6 +132,36 @@ class ConductivityExperiment:
         campaign.record(MeasurementRecorded(measurement=measurement))
         self._try_move(campaign, vial, campaign.state.vials[vial].slot, candidate)
         return dosing, measurement
+
+    def _check_meter_if_due(self, campaign: Campaign) -> None:
+        """Read the check standard if it is due (first sample, every `every` samples, or the
+        last check failed); a failed check is recorded, raises a meter-drift ticket and stops
+        the campaign (`CampaignHalted`) before the sample is read, so no reading of a drifting
+        meter is ever told to the planner."""
+        spec, state = self.check_standard, campaign.state
+        measured = list(state.measurements)
+        checks = state.standard_checks
+        last_passed = next((c for c in reversed(checks) if c.passed), None)
+        if spec.every == 0 or (
+            checks and checks[-1].passed and len(measured) - checks[-1].measured_before < spec.every
+        ):
+            return
+        self.samples.move(STANDARD_LABEL, STANDARDS, METER)
+        try:
+            check = check_meter(self.probe, spec.readings, spec.tolerance, len(measured))
+        finally:
+            self.samples.move(STANDARD_LABEL, METER, STANDARDS)
+        campaign.record(check)
+        if check.passed:
+            return
+        since = measured[last_passed.measured_before :] if last_passed else measured
+        alert = drift_alert(check, since, len(checks))
+        if campaign.alert(alert):
+            logger.warning(alert.line())
+        raise CampaignHalted(
+            f"campaign {campaign.id} stopped: {alert.message}; follow {alert.rule.runbook}, "
+            "then resume it (the sample waiting to be read is read then)"
+        )
 
     def _vial_on_balance(self, candidate: Candidate, campaign: Campaign) -> str:
         """An empty vial for the candidate, on the balance: the one a crash left there before
