@@ -209,15 +209,17 @@ class ReconnectingResource:
     def __init__(self, opener: Callable[[], MessageResource]) -> None:
         self._opener = opener
         self.resource = opener()
+        self._timeout = self.resource.timeout  # kept here: a closed session cannot tell it
         self.reconnects = 0
 
     @property
     def timeout(self) -> float:
-        return self.resource.timeout
+        return self._timeout
 
     @timeout.setter
     def timeout(self, value: float) -> None:
         self.resource.timeout = value
+        self._timeout = value
 
     def write(self, message: str) -> Any:
         return self.resource.write(message)
@@ -232,14 +234,14 @@ class ReconnectingResource:
         self.resource.close()
 
     def reconnect(self) -> bool:
-        """Close the dropped connection and open a new one (raises InstrumentError if it can't)."""
-        timeout = self.resource.timeout
+        """Close the dropped connection and open a new one (raises InstrumentError if it can't;
+        a later call tries again, as an instrument that reboots is back at its address)."""
         try:
             self.resource.close()
         except Exception:  # noqa: BLE001  the old session is already broken; nothing to save
             pass
         self.resource = self._opener()
-        self.resource.timeout = timeout
+        self.resource.timeout = self._timeout
         self.reconnects += 1
         return True
 

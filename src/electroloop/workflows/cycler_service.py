@@ -176,7 +176,8 @@ def ensure_cycler(
     home: Path, *, channels: int, speedup: float, seed: int, max_current: float = 0.1
 ) -> CyclerProcess:
     """The project's simulated cycler: the recorded one if alive and answering (re-attach after
-    an orchestrator restart), else a newly started one.
+    an orchestrator restart), else a newly started one: on the dead one's port if it is free,
+    as a rebooted instrument comes back at its address, so a live orchestrator reconnects.
 
     Raises `ConfigError` if the running one was started with other channels, speedup, seed or
     max current (`stop_cycler` it first: that ends its running tests), `ElectroloopError` if a
@@ -204,6 +205,17 @@ def ensure_cycler(
             if alive:  # our process, but not answering: hung; replace it
                 terminate([state.pid], STOP_TIMEOUT)
             path.unlink(missing_ok=True)
+            try:  # back at its address, as a rebooted instrument: orchestrators reconnect
+                return _start(
+                    path,
+                    channels=channels,
+                    speedup=speedup,
+                    seed=seed,
+                    max_current=max_current,
+                    port=state.port,
+                )
+            except ElectroloopError:  # the port was taken meanwhile
+                pass
         return _start(path, channels=channels, speedup=speedup, seed=seed, max_current=max_current)
 
 
@@ -228,7 +240,7 @@ def stop_cycler(home: Path) -> bool:
 
 
 def _start(
-    path: Path, *, channels: int, speedup: float, seed: int, max_current: float
+    path: Path, *, channels: int, speedup: float, seed: int, max_current: float, port: int = 0
 ) -> CyclerProcess:
     home = path.parent.parent
     log = home / LOG_FILE
@@ -245,7 +257,7 @@ def _start(
         "--seed",
         str(seed),
         "--port",
-        "0",
+        str(port),
         "--max-current",
         repr(max_current),
         "--ready-file",

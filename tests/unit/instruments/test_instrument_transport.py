@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
+from functools import partial
 
 import pytest
 
@@ -12,6 +13,7 @@ from electroloop.errors import DeviceFault, InstrumentError, InstrumentTimeout
 from electroloop.instruments.sim.server import Fault, LineServer
 from electroloop.instruments.transport import (
     MessageResource,
+    ReconnectingResource,
     RecordingResource,
     escape,
     open_resource,
@@ -93,3 +95,21 @@ def test_link_faults_are_typed(echo) -> None:
         resource.close()
     with pytest.raises(InstrumentError):
         query(resource, "e", instrument="echo")  # a closed resource
+
+
+def test_a_link_comes_back_after_a_failed_reconnect() -> None:
+    """An instrument that reboots: the first reopen is refused while it is down, a later one
+    reaches it at its address again, with the timeout the driver had set."""
+    first = Echo()
+    port = first.port
+    resource = ReconnectingResource(partial(open_resource, first.resource_name, timeout=0.2))
+    resource.timeout = 300
+    first.close()
+    with pytest.raises(InstrumentError, match="refused"):
+        resource.reconnect()
+    with Echo(port=port) as again:
+        assert resource.reconnect()
+        assert resource.timeout == 300
+        assert query(resource, "back", instrument="echo") == "echo back\x03"
+        assert again.commands == 1
+    resource.close()

@@ -163,6 +163,17 @@ def test_cycler_outlives_a_killed_orchestrator(home, connect) -> None:
     assert connect(again).status(1).state == "RUNNING"
 
 
+def test_a_killed_cycler_comes_back_at_its_address(home, connect) -> None:
+    """A rebooted instrument keeps its address: a running orchestrator and the channel leases
+    name it, so the simulator started after a crash listens where the dead one did."""
+    first = ensure_cycler(home, **CONFIG)
+    os.kill(first.pid, signal.SIGKILL)
+    assert gone(first.pid)
+    again = ensure_cycler(home, **CONFIG)
+    assert again.pid != first.pid and again.resource == first.resource
+    assert connect(again).status(1).state == "IDLE"  # a new instrument: its tests are gone
+
+
 def test_a_different_configuration_is_refused_not_replaced(home) -> None:
     process = ensure_cycler(home, **CONFIG)
     with pytest.raises(ConfigError, match=r"channels: running 4, asked 8.*stop_cycler"):
