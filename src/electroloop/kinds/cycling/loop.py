@@ -147,6 +147,7 @@ class CyclingLoop:
         self.phases: list[Phase] = spec.phases()
         self._renewed: dict[str, float] = {}  # cell -> monotonic time of its last lease renewal
         self._strikes: dict[str, int] = {}  # cell -> polls in a row its channel answered wrongly
+        self._unreachable = 0  # asks in a row the cycler did not answer (free_channels)
         roles = self.phases[-1].roles
         self._closing_steps = {  # records in these steps mean a cycling cycle is complete
             step for step in range(1, len(roles) + 1) if step > roles.index("discharge") + 1
@@ -193,15 +194,31 @@ class CyclingLoop:
         ]
 
     def free_channels(self) -> list[int]:
-        """Channels no cell of any campaign holds and nothing runs on."""
+        """Channels no cell of any campaign holds and nothing runs on; none while the cycler
+        cannot be reached (it reboots: the loop goes on polling, and a cycler still gone after
+        `MAX_STRIKES` asks in a row raises)."""
         busy = {cell.assembled.channel for cell in self.running().values()}
-        return [
-            n
-            for n in range(1, self.rig.cycler.channel_count() + 1)
-            if n not in busy
-            and self.rig.leases.held(self._resource(n)) is None
-            and self.rig.cycler.status(n).state != "RUNNING"  # a test nobody leased: hands off
-        ]
+        try:
+            free = [
+                n
+                for n in range(1, self.rig.cycler.channel_count() + 1)
+                if n not in busy
+                and self.rig.leases.held(self._resource(n)) is None
+                and self.rig.cycler.status(n).state != "RUNNING"  # a test nobody leased
+            ]
+        except InstrumentError as exc:
+            self._unreachable += 1
+            if self._unreachable >= MAX_STRIKES:
+                raise
+            logger.warning(
+                "cycler: %s (%d of %d); no channel counts as free",
+                exc,
+                self._unreachable,
+                MAX_STRIKES,
+            )
+            return []
+        self._unreachable = 0
+        return free
 
     def may_propose(self) -> bool:
         """Budget left, nobody waiting, every running cell heard from, and a free channel

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from electroloop.errors import InstrumentError
 from electroloop.kinds.cycling.loop import CyclingLoop
 from electroloop.kinds.cycling.records import CellRecordStore
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
@@ -290,3 +291,40 @@ def test_a_thermal_excursion_pages_on_the_first_poll_that_sees_it_naming_its_run
     said = [text for text in lines if text.startswith("ALERT page thermal-excursion (t0000)")]
     assert len(said) == 1 and f"runbook: {runbook}" in said[0] and "35." in said[0]
     assert state.observations  # an alert is not a failure: the cell still ran to its end
+
+
+def test_a_cycler_that_reboots_is_waited_for_not_a_crash(home: Path, tmp_path: Path) -> None:
+    """The cycler (a lab file address) goes down between polls: no channel counts as free and
+    nothing is proposed, instead of the campaign dying; back at its address, its channels are
+    found again over the same link. Still gone after `MAX_STRIKES` asks, it is an error."""
+    from electroloop.instruments.sim.clock import SimClock
+    from electroloop.instruments.sim.cycler import CyclerServer
+    from electroloop.kinds.cycling.loop import MAX_STRIKES
+    from electroloop.settings import default_lab_text
+
+    server = CyclerServer(4, clock=SimClock(20_000.0), seed=3)
+    port = server.port
+    lab_text = default_lab_text().replace(
+        'driver = "electroloop-cycler"\naddress = "sim"',
+        f'driver = "electroloop-cycler"\naddress = "{server.resource_name}"',
+    )
+    (tmp_path / "lab.toml").write_text(lab_text, encoding="utf-8")
+    spec = small_campaign().model_copy(update={"lab": str(tmp_path / "lab.toml")})
+    try:
+        with assemble(spec, Settings(), "reboot", [], manual=lambda step: {}) as parts:
+            assert parts.cycling is not None and spec.cycling is not None
+            loop = CyclingLoop(parts.campaign, spec.cycling, parts.cycling)
+            parts.campaign.start()
+            assert loop.free_channels() == [1, 2, 3, 4]
+            server.close()  # the cycler reboots
+            assert loop.free_channels() == []
+            assert not loop.may_propose()
+            server = CyclerServer(4, clock=SimClock(20_000.0), seed=3, port=port)
+            assert loop.free_channels() == [1, 2, 3, 4]  # back, over the same link
+            server.close()
+            for _ in range(MAX_STRIKES - 1):
+                assert loop.free_channels() == []
+            with pytest.raises(InstrumentError):
+                loop.free_channels()
+    finally:
+        server.close()
