@@ -8,7 +8,6 @@ Prefect as events when a Prefect server runs for this home (`docs/telemetry.md`)
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import sys
 import time
@@ -65,11 +64,9 @@ def _check(args: argparse.Namespace) -> None:
     port = args.port
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port {port}; allowed: 0..65535 (0: any free port)")
-    try:
-        loopback = ipaddress.ip_address(args.host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    from electroloop.workflows.services import is_loopback
+
+    if not is_loopback(args.host):
         raise ConfigError(
             f"--host {args.host}; allowed: a loopback address (127.0.0.1, ::1): the metrics "
             "name campaigns and instruments, so a reverse proxy or Prometheus on this PC "

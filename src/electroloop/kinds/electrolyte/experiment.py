@@ -141,7 +141,6 @@ class ConductivityExperiment:
         spec, state = self.check_standard, campaign.state
         measured = list(state.measurements)
         checks = state.standard_checks
-        last_passed = next((c for c in reversed(checks) if c.passed), None)
         if spec.every == 0 or (
             checks and checks[-1].passed and len(measured) - checks[-1].measured_before < spec.every
         ):
@@ -154,6 +153,7 @@ class ConductivityExperiment:
         campaign.record(check)
         if check.passed:
             return
+        last_passed = next((c for c in reversed(checks) if c.passed), None)
         since = measured[last_passed.measured_before :] if last_passed else measured
         alert = drift_alert(check, since, len(checks))
         if campaign.alert(alert):
