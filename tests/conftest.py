@@ -21,3 +21,12 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.fail(f"reference data not found at {path}; set ELECTROLOOP_SHARED_DATA")
     return path
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--lab",
+        default=None,
+        help="lab file whose instruments the hardware tests check (pytest -m hardware --lab "
+        "lab.toml tests/hardware); without it they are skipped",
+    )

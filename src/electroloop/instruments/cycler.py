@@ -43,6 +43,7 @@ __all__ = [
     "CyclingProtocol",
     "MultichannelCycler",
     "ProtocolStep",
+    "check_limits",
     "parse_error",
     "parse_protocol",
     "parse_records",
@@ -302,6 +303,21 @@ def parse_protocol(reply: str, record_interval: float = 30.0) -> CyclingProtocol
         raise _bad(command, reply, str(exc)) from None
 
 
+def check_limits(protocol: CyclingProtocol, limits: ChannelLimits) -> None:
+    """Raise `LimitViolation` unless every step stays inside the chemistry's window (every
+    cycler driver checks this before it loads anything)."""
+    low, high = limits.min_voltage, limits.max_voltage
+    top = limits.max_current
+    for number, step in enumerate(protocol.steps, start=1):
+        where = f"step {number} ({step.kind})"
+        if step.kind == "cc" and not abs(step.current) <= top:
+            raise LimitViolation(f"{where}: current {step.current} A; allowed |I| <= {top} A")
+        if step.kind in ("cc", "cv") and not low <= step.voltage <= high:
+            raise LimitViolation(f"{where}: voltage {step.voltage} V; allowed {low}..{high} V")
+        if step.kind == "cv" and not step.cutoff_current < top:
+            raise LimitViolation(f"{where}: cut-off {step.cutoff_current} A; allowed < {top} A")
+
+
 class MultichannelCycler(ScpiInstrument):
     """A cycler over one message resource; open it with `TERMINATIONS`.
 
@@ -341,16 +357,7 @@ class MultichannelCycler(ScpiInstrument):
 
     def validate(self, protocol: CyclingProtocol) -> None:
         """Raise `LimitViolation` unless every step stays inside the chemistry's window."""
-        low, high = self.limits.min_voltage, self.limits.max_voltage
-        top = self.limits.max_current
-        for number, step in enumerate(protocol.steps, start=1):
-            where = f"step {number} ({step.kind})"
-            if step.kind == "cc" and not abs(step.current) <= top:
-                raise LimitViolation(f"{where}: current {step.current} A; allowed |I| <= {top} A")
-            if step.kind in ("cc", "cv") and not low <= step.voltage <= high:
-                raise LimitViolation(f"{where}: voltage {step.voltage} V; allowed {low}..{high} V")
-            if step.kind == "cv" and not step.cutoff_current < top:
-                raise LimitViolation(f"{where}: cut-off {step.cutoff_current} A; allowed < {top} A")
+        check_limits(protocol, self.limits)
 
     def load(self, channel: int, protocol: CyclingProtocol) -> None:
         """Set the channel's safety limits and record interval, load `protocol`, read back."""

@@ -220,7 +220,9 @@ def cycling(cycles: int, c_rate: float = 0.5, charge_c_rate: float | None = None
 
 
 def _discharge_rate(steps: tuple[str, ...]) -> float:
-    step = next(s for s in steps if s.startswith("Discharge at "))
+    """C-rate of the cycle's discharge: its last CC discharge step (a resistance pulse, when
+    the cycle has one, comes before it)."""
+    step = [s for s in steps if s.startswith("Discharge at ")][-1]
     return float(step.removeprefix("Discharge at ").split("C")[0])
 
 

@@ -32,7 +32,7 @@ from electroloop.kinds.cycling.summary import PhaseData
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.models import DosingRecord, Measurement, SearchSpace
 from electroloop.orchestrator.leases import LeaseBook
-from electroloop.settings import LabFile, Settings
+from electroloop.settings import InstrumentSpec, LabFile, Settings
 from electroloop.simulations.cell_circuit import CellSpec
 from electroloop.simulations.physics import conductivity
 from electroloop.simulations.sei import ADDITIVES, COMPONENTS, sei_rate
@@ -102,6 +102,21 @@ def cell_artifacts(folder: Path, campaign_id: str) -> CellArtifacts:
     return write
 
 
+CYCLER_FORMATS = {
+    "electroloop-cycler": "scpi",
+    "neware-bts": "neware",
+    "biologic-eclab": "biologic",
+}
+"""Cycler driver -> the protocol format it loads (`instruments.protocol_export.TARGETS`)."""
+
+
+def check_protocols(spec: CyclingCampaign, cycler: InstrumentSpec) -> None:
+    """Every phase fits the chemistry's window and exports to the lab's cycler and to the cell
+    twin (PyBaMM); raises naming the phase and the step, before anything moves."""
+    formats = ["scpi", CYCLER_FORMATS.get(cycler.driver, "scpi"), "pybamm"]
+    spec.cycling.check_protocols(list(dict.fromkeys(formats)), cycler.limits.get("max_current"))
+
+
 def cycling_rig(
     spec: CyclingCampaign, lab: LabFile, settings: Settings, campaign_id: str, stack: ExitStack
 ) -> CyclingRig:
@@ -110,6 +125,7 @@ def cycling_rig(
     if lab.cycler is None:
         raise ConfigError(f"lab {lab.name!r} has no [cycler]; a cycling campaign needs one")
     chosen = lab.cycler
+    check_protocols(spec, chosen)
     channels = int(chosen.limits.get("channels", 8))
     if chosen.simulated:
         check_cycling_space(spec)

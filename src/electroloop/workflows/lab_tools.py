@@ -109,6 +109,9 @@ def local_lab_toml(lab: LabFile, spec: ElectrolyteCampaign, sim: SimulatedLab | 
 # -- probing one instrument ---------------------------------------------------------------
 
 Probe = Callable[[Any, InstrumentSpec], tuple[str, str]]
+"""Asks an open VISA resource for (identity, state)."""
+Check = Callable[[str, InstrumentSpec], tuple[str, str]]
+"""Asks the instrument at an address for (identity, state)."""
 
 
 def _balance(resource: Any, chosen: InstrumentSpec) -> tuple[str, str]:
@@ -167,15 +170,29 @@ def _cycler(resource: Any, chosen: InstrumentSpec) -> tuple[str, str]:
     return cycler.identity(), f"{count} channels: {summary}"
 
 
-PROBES: dict[str, tuple[Probe, dict[str, str]]] = {
-    "balance": (_balance, MettlerToledoBalance.TERMINATIONS),
-    "pumps": (_pump, SyringePump.TERMINATIONS),
-    "meter": (_meter, ConductivityMeter.TERMINATIONS),
-    "thermal_chamber": (_chamber, ThermalChamber.TERMINATIONS),
-    "smu": (_smu, Keithley2450.TERMINATIONS),
-    "cycler": (_cycler, MultichannelCycler.TERMINATIONS),
+def over_visa(probe: Probe, terminations: dict[str, str]) -> Check:
+    """A check that opens the instrument's VISA address with its protocol's line endings."""
+
+    def run(address: str, chosen: InstrumentSpec) -> tuple[str, str]:
+        with ExitStack() as stack:
+            opener = partial(open_resource, address, timeout=chosen.timeout, **terminations)
+            resource = ReconnectingResource(opener)
+            stack.callback(resource.close)
+            return probe(resource, chosen)
+
+    return run
+
+
+CHECKS: dict[str, Check] = {
+    "mt-sics": over_visa(_balance, MettlerToledoBalance.TERMINATIONS),
+    "cavro-dt": over_visa(_pump, SyringePump.TERMINATIONS),
+    "scpi-conductivity": over_visa(_meter, ConductivityMeter.TERMINATIONS),
+    "scpi-chamber": over_visa(_chamber, ThermalChamber.TERMINATIONS),
+    "keithley-2450": over_visa(_smu, Keithley2450.TERMINATIONS),
+    "electroloop-cycler": over_visa(_cycler, MultichannelCycler.TERMINATIONS),
 }
-"""Role -> (what to ask, the line terminations its protocol uses)."""
+"""Driver name -> how to ask its instrument who it is and what state it is in. A driver that
+does not speak through VISA (a vendor package with its own socket) opens its own link."""
 
 
 def check(lab: LabFile, points: Sequence[Endpoint]) -> list[InstrumentCheck]:
@@ -183,15 +200,8 @@ def check(lab: LabFile, points: Sequence[Endpoint]) -> list[InstrumentCheck]:
     results = []
     for endpoint in points:
         chosen = lab.instruments()[endpoint.role]
-        probe, terminations = PROBES[endpoint.role]
         try:
-            with ExitStack() as stack:
-                opener = partial(
-                    open_resource, endpoint.address, timeout=chosen.timeout, **terminations
-                )
-                resource = ReconnectingResource(opener)
-                stack.callback(resource.close)
-                identity, state = probe(resource, chosen)
+            identity, state = CHECKS[chosen.driver](endpoint.address, chosen)
             results.append(InstrumentCheck(endpoint, identity, state))
         except ElectroloopError as exc:
             results.append(InstrumentCheck(endpoint, "-", "-", f"{type(exc).__name__}: {exc}"))
@@ -215,11 +225,13 @@ def describe(results: Sequence[InstrumentCheck]) -> str:
 
 
 __all__ = [
+    "CHECKS",
     "Endpoint",
     "InstrumentCheck",
     "check",
     "describe",
     "endpoints",
     "local_lab_toml",
+    "over_visa",
     "simulators",
 ]

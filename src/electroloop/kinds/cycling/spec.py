@@ -13,15 +13,46 @@ DOE battery test manual (INL/EXT-15-34184, 2015) uses 10 s pulses for the DC res
 Safety limits come from the cell chemistry (`CHEMISTRIES`) and are checked against every step
 before anything is loaded (`MultichannelCycler.validate`); the cycler's own hardware limits sit
 just outside them.
+
+Every phase is also an aurora-unicycler protocol (`unicycler_phases`), the one description
+each cycler's format and the cell twin's PyBaMM experiment are exported from
+(`instruments.protocol_export`). A campaign may replace the cycling phase's template with its
+own aurora-unicycler steps (`cycle`); a step the lab's cycler or the twin cannot run refuses
+the campaign before anything moves (`check_protocols`).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from pydantic import Field, model_validator
+from aurora_unicycler import (
+    ConstantCurrent,
+    ConstantVoltage,
+    Loop,
+    OpenCircuitVoltage,
+    RecordParams,
+    SampleParams,
+    Tag,
+)
+from pydantic import Field, ValidationError, model_validator
 
-from electroloop.instruments.cycler import ChannelLimits, CyclingProtocol, ProtocolStep
+from electroloop.errors import LimitViolation
+from electroloop.instruments.cycler import (
+    ChannelLimits,
+    CyclingProtocol,
+    ProtocolStep,
+    check_limits,
+)
+from electroloop.instruments.protocol_export import (
+    UnicyclerProtocol,
+    UnsupportedStep,
+    check_exports,
+    scpi_protocol,
+    to_unicycler,
+)
 from electroloop.models import FrozenModel
 
 REST = 600.0  # s, relaxation at the top and the bottom of each cycle
@@ -29,6 +60,8 @@ PULSE = 10.0  # s, the DC-resistance pulse
 CV_CUTOFF_C_RATE = 0.05  # C/20
 ROLES = ("charge", "cv", "rest", "pulse", "discharge", "rest")
 """Role of each step of the cycle template, in order (see the module docstring)."""
+PULSE_MAX = 60.0
+"""s: a discharge this short, ended by time, is a resistance pulse, not the cycle's discharge."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +132,14 @@ class CyclingSpec(FrozenModel):
     poll_interval: float = Field(
         600.0, ge=1.0, le=3600.0, description="Instrument seconds between polls of each cell."
     )
+    cycle: tuple[dict[str, Any], ...] | None = Field(
+        None,
+        min_length=2,
+        max_length=60,
+        description="The cycling phase's cycle as aurora-unicycler steps (e.g. "
+        "{step = 'constant_current', rate_C = 1, until_voltage_V = 4.2}; C-rates refer to "
+        "cell_capacity), in place of charge, CV, rest, pulse, discharge, rest.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CyclingSpec:
@@ -122,7 +163,85 @@ class CyclingSpec(FrozenModel):
                 f"checkpoints {list(self.checkpoints)}; allowed: increasing cycle numbers in "
                 f"3..{self.cycles - 1} (the last cycle is always reported)"
             )
+        if self.cycle is not None:
+            self._custom_cycle()
         return self
+
+    def _custom_cycle(self) -> UnicyclerProtocol:
+        """The `cycle` steps looped `cycles` times, checked to run on the SCPI form every
+        driver loads and on the cell twin; ValueError names the step."""
+        assert self.cycle is not None
+        for number, step in enumerate(self.cycle):
+            if step.get("step") in ("tag", "loop"):
+                raise ValueError(
+                    f"cycle[{number}]: a {step.get('step')!r} step; the cycle loops itself "
+                    "(`cycles` times), so give only its steps"
+                )
+        method: list[Any] = [Tag(tag="cycle"), *self.cycle]
+        method.append(Loop(loop_to="cycle", cycle_count=self.cycles))
+        try:
+            protocol = UnicyclerProtocol(
+                sample=SampleParams(name="cell", capacity_mAh=self.cell_capacity * 1000.0),
+                record=RecordParams(time_s=self.record_interval),
+                method=method,
+            )
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = [str(p) for p in first["loc"]]
+            step = int(where[1]) if len(where) > 1 and where[1].isdigit() else None
+            name = f"cycle[{step - 1}]" if step else "cycle"  # the tag is method[0]
+            raise ValueError(f"{name}: {first['msg'].removeprefix('Value error, ')}") from None
+        try:
+            check_exports(protocol, ["scpi", "pybamm"], limits=self.limits())
+        except UnsupportedStep as exc:  # name the step as the campaign file counts it
+            text = re.sub(r"step (\d+)", lambda m: f"cycle[{int(m[1]) - 2}]", str(exc))
+            raise ValueError(text) from None
+        roles = _roles(protocol.method[1:-1])
+        if "discharge" not in roles or not {"charge", "cv"} & set(roles):
+            raise ValueError(
+                "cycle: needs a charge (constant_current with a positive current) and a "
+                "discharge (constant_current with a negative current, longer than a pulse)"
+            )
+        return protocol
+
+    def unicycler_phases(self, sample: str = "cell") -> dict[str, UnicyclerProtocol]:
+        """Phase name -> its aurora-unicycler protocol (the description every export uses)."""
+        found = {}
+        for phase in self.phases():
+            if phase.name == "cycling" and self.cycle is not None:
+                custom = self._custom_cycle()
+                found[phase.name] = custom.model_copy(
+                    update={
+                        "sample": SampleParams(name=sample, capacity_mAh=custom.sample.capacity_mAh)
+                    }
+                )
+            else:
+                found[phase.name] = to_unicycler(
+                    phase.protocol,
+                    limits=self.limits(),
+                    capacity_ah=self.cell_capacity,
+                    sample=sample,
+                )
+        return found
+
+    def check_protocols(
+        self, targets: Sequence[str], cycler_max_current: float | None = None
+    ) -> None:
+        """Before anything moves: every phase stays inside the chemistry's window
+        (`LimitViolation`) and exports to each target, a cycler's format or the twin's
+        "pybamm" (`UnsupportedStep`); both name the phase and the step."""
+        limits = self.limits(cycler_max_current)
+        for phase in self.phases():
+            try:
+                check_limits(phase.protocol, limits)
+            except LimitViolation as exc:
+                raise LimitViolation(f"phase {phase.name!r}, {exc}") from None
+        for name, protocol in self.unicycler_phases().items():
+            try:
+                check_exports(protocol, targets, limits=limits)
+            except UnsupportedStep as exc:
+                why = str(exc).split(": ", 1)[1]
+                raise UnsupportedStep(exc.target, f"phase {name!r}, {exc.step}", why) from None
 
     @property
     def window(self) -> Chemistry:
@@ -150,7 +269,16 @@ class CyclingSpec(FrozenModel):
         ]
         for rate in self.rate_c_rates:
             phases.append(self._phase(f"rate-{rate:g}C", self.rate_charge_c_rate, rate, 1))
-        phases.append(self._phase("cycling", self.c_rate, self.c_rate, self.cycles))
+        if self.cycle is None:
+            phases.append(self._phase("cycling", self.c_rate, self.c_rate, self.cycles))
+        else:
+            protocol = scpi_protocol(self._custom_cycle(), limits=self.limits())
+            roles = _roles(self._custom_cycle().method[1:-1])
+            phases.append(
+                Phase(
+                    "cycling", protocol, roles, _discharge_rate(protocol, roles, self.cell_capacity)
+                )
+            )
         return phases
 
     def _phase(self, name: str, charge: float, discharge: float, cycles: int) -> Phase:
@@ -176,3 +304,28 @@ class Phase:
     protocol: CyclingProtocol
     roles: tuple[str, ...]
     discharge_c_rate: float
+
+
+def _roles(steps: Sequence[Any]) -> tuple[str, ...]:
+    """What each step of a cycle template does (`summary.Role`), read from its kind."""
+    roles = []
+    for step in steps:
+        if isinstance(step, ConstantCurrent):
+            positive = (step.rate_C or step.current_mA or 0.0) > 0
+            short = step.until_time_s is not None and step.until_time_s <= PULSE_MAX
+            roles.append("charge" if positive else "pulse" if short else "discharge")
+        elif isinstance(step, ConstantVoltage):
+            roles.append("cv")
+        elif isinstance(step, OpenCircuitVoltage):
+            roles.append("rest")
+        else:
+            raise ValueError(
+                f"cycle: a {getattr(step, 'step', step)!r} step has no role in a cycle"
+            )
+    return tuple(roles)
+
+
+def _discharge_rate(protocol: CyclingProtocol, roles: Sequence[str], capacity: float) -> float:
+    """C-rate of the template's (first) discharge step."""
+    step = protocol.steps[list(roles).index("discharge")]
+    return abs(step.current) / capacity

@@ -68,3 +68,61 @@ def test_cells_hotter_than_their_chemistry_allows_are_refused_before_anything_mo
     data = load_campaign(EXAMPLE).model_dump(mode="json", exclude_none=True)
     with pytest.raises(Exception, match=r"temperature 50.0 °C; allowed: <= 45.0 °C for graphite"):
         parse_campaign(data | {"temperature": 50.0})
+
+
+# -- a campaign's own cycle, as aurora-unicycler steps ---------------------------------------
+
+CUSTOM_CYCLE = (
+    {"step": "constant_current", "rate_C": 1, "until_voltage_V": 4.2},
+    {"step": "constant_voltage", "voltage_V": 4.2, "until_rate_C": 0.05},
+    {"step": "open_circuit_voltage", "until_time_s": 600},
+    {"step": "constant_current", "rate_C": -2, "until_voltage_V": 2.5},
+)
+
+
+def test_a_custom_cycle_replaces_the_cycling_template() -> None:
+    spec = CyclingSpec(cycles=10, checkpoints=(5,), cycle=CUSTOM_CYCLE)
+    cycling = spec.phases()[-1]
+    assert cycling.roles == ("charge", "cv", "rest", "discharge")
+    assert cycling.discharge_c_rate == pytest.approx(2.0, rel=1e-12)
+    assert cycling.protocol.cycles == 10
+    assert cycling.protocol.steps[3].current == pytest.approx(-2 * spec.cell_capacity, rel=1e-12)
+    spec.check_protocols(["scpi", "neware", "biologic", "pybamm"])
+
+
+def test_every_phase_has_one_unicycler_description() -> None:
+    spec = CyclingSpec(cycles=10, checkpoints=(5,))
+    phases = spec.unicycler_phases(sample="cell-7")
+    assert list(phases) == [phase.name for phase in spec.phases()]
+    assert all(p.sample.name == "cell-7" for p in phases.values())
+    assert phases["cycling"].sample.capacity_mAh == pytest.approx(5.0, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (
+            {
+                "step": "impedance_spectroscopy",
+                "amplitude_V": 0.01,
+                "start_frequency_Hz": 1e5,
+                "end_frequency_Hz": 1,
+            },
+            r"cycle\[1\] \(impedance_spectroscopy\) cannot run",
+        ),
+        ({"step": "constant_current", "until_voltage_V": 2.5}, r"cycle\[1\]: Either rate_C"),
+        ({"step": "loop", "loop_to": 1, "cycle_count": 2}, r"cycle\[1\]: a 'loop' step"),
+        ({"step": "open_circuit_voltage", "until_time_s": 60}, "needs a charge .* and a discharge"),
+    ],
+)
+def test_a_cycle_step_nothing_can_run_is_refused_naming_it(step: dict, message: str) -> None:
+    cycle = ({"step": "constant_current", "rate_C": 1, "until_voltage_V": 4.2}, step)
+    with pytest.raises(ValidationError, match=message):
+        CyclingSpec(cycles=10, checkpoints=(5,), cycle=cycle)
+
+
+def test_a_cycle_beyond_the_chemistry_is_refused_before_anything_moves() -> None:
+    too_fast = ({"step": "constant_current", "rate_C": 5, "until_voltage_V": 4.2}, *CUSTOM_CYCLE)
+    spec = CyclingSpec(cycles=10, checkpoints=(5,), cycle=too_fast)
+    with pytest.raises(LimitViolation, match=r"phase 'cycling', step 1 \(cc\): current"):
+        spec.check_protocols(["scpi"])
