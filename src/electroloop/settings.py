@@ -6,6 +6,7 @@ Settings say *where* to run (folders, tracking URI, instrument addresses); campa
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from importlib import resources
@@ -25,10 +26,11 @@ SIM = "sim"
 DRIVERS: dict[str, tuple[str, ...]] = {
     "balance": ("mt-sics",),
     "pumps": ("cavro-dt",),
-    "meter": ("scpi-conductivity",),
+    "meter": ("scpi-conductivity", "orion-a215"),
     "thermal_chamber": ("scpi-chamber",),
     "smu": ("keithley-2450",),
-    "cycler": ("electroloop-cycler",),
+    "cycler": ("electroloop-cycler", "biologic-eclab", "neware-bts"),
+    "arm": ("precise-flex",),
 }
 """Role -> the drivers electroloop has for it (the lab file names one per instrument)."""
 
@@ -74,7 +76,8 @@ class InstrumentSpec(FrozenModel):
     address: str | dict[str, str] = Field(
         SIM,
         description="VISA resource (e.g. 'TCPIP::10.0.0.5::4001::SOCKET') or 'sim' for a "
-        "simulator on loopback; pumps: a table stock name -> address, or 'sim'.",
+        "simulator on loopback; pumps: a table stock name -> address, or 'sim'; "
+        "neware-bts: 'host:port' of the BTS PC (port 502 if left out).",
     )
     timeout: float = Field(5.0, gt=0.0, le=600.0, description="Seconds to wait for an answer.")
     limits: dict[str, float] = Field(
@@ -102,6 +105,38 @@ class InstrumentSpec(FrozenModel):
         if self.faults and not self.simulated:
             raise ValueError("faults can only be injected into a simulator (address = 'sim')")
         return self
+
+
+ARM_PLACES = ("balance", "meter", "waste")
+"""Places every campaign sends vials to; an arm must have them taught (rack slots are checked
+when a campaign starts, against how many vials it may use)."""
+
+
+class ArmSpec(InstrumentSpec):
+    """A vial-handling arm (Brooks PreciseFlex): its address and a taught pose per place."""
+
+    positions: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="Place (e.g. 'rack-1:A1', 'balance', 'meter', 'waste', 'standards') -> "
+        "[x, y, z, yaw, pitch, roll] in mm and degrees, optionally with the elbow "
+        "configuration (1 righty, 2 lefty) as a 7th number.",
+    )
+
+    @field_validator("positions")
+    @classmethod
+    def _poses(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
+        for place, pose in value.items():
+            if len(pose) not in (6, 7) or not all(math.isfinite(v) for v in pose):
+                raise ValueError(
+                    f"{place}: {pose}; allowed: 6 or 7 finite numbers "
+                    "[x, y, z, yaw, pitch, roll, config]"
+                )
+            if len(pose) == 7 and pose[6] not in (0, 1, 2):
+                raise ValueError(f"{place}: config {pose[6]}; allowed: 0, 1 (righty), 2 (lefty)")
+        missing = [place for place in ARM_PLACES if place not in value]
+        if missing:
+            raise ValueError(f"no taught position for {missing}; required: {list(ARM_PLACES)}")
+        return value
 
 
 class CheckStandardSpec(FrozenModel):
@@ -157,6 +192,9 @@ class LabFile(FrozenModel):
     thermal_chamber: InstrumentSpec | None = None
     smu: InstrumentSpec | None = None
     cycler: InstrumentSpec | None = None
+    arm: ArmSpec | None = Field(
+        None, description="A robot arm that moves the vials (none: a technician moves them)."
+    )
 
     def instruments(self) -> dict[str, InstrumentSpec]:
         """Every instrument the lab has, by its role."""
@@ -172,6 +210,12 @@ class LabFile(FrozenModel):
                 raise ValueError(
                     f"{role}.address: one VISA address or 'sim' (a table is for pumps)"
                 )
+        arm = self.arm
+        if arm is not None and self.check_standard.every and "standards" not in arm.positions:
+            raise ValueError(
+                "arm.positions has no 'standards': the arm carries the check standard to the "
+                "meter; teach it, or set check_standard.every = 0"
+            )
         return self
 
     @property

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-LABS = [REPO / "src" / "electroloop" / "lab.sim.toml"]
+LABS = [
+    REPO / "src" / "electroloop" / "lab.sim.toml",
+    REPO / "examples" / "labs" / "lab.bench.toml",  # arm, Orion meter, Neware cycler
+]
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.name)

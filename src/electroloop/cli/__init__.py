@@ -2,8 +2,8 @@
 `resume ID` continues one whose run died, `up`/`down` start and stop the Prefect and MLflow
 servers, `serve` registers the deployments technicians start from the Prefect UI, `compare`
 compares campaigns recorded in MLflow, `sim up` starts a lab's instrument simulators,
-`lab check` looks at every instrument of a lab, `bench planners` benchmarks planners on the
-simulator and writes the result to BENCHMARKS.md.
+`lab check` looks at every instrument of a lab, `cells import` reads a lab's own cycler files,
+`bench planners` benchmarks planners on the simulator and writes the result to BENCHMARKS.md.
 
 One module per verb: each adds its parser (`add_parser`) and names the function that runs it
 (`func`). Campaign files are validated before Prefect, MLflow or any instrument starts, so a typo
@@ -22,6 +22,7 @@ from pathlib import Path
 from electroloop import __version__
 from electroloop.cli import (
     bench,
+    cells,
     compare,
     demo,
     lab,
@@ -48,6 +49,7 @@ VERBS: tuple[Callable[[Commands], None], ...] = (
     compare.add_parser,
     sim.add_parser,
     lab.add_parser,
+    cells.add_parser,
     bench.add_parser,
     metrics.add_parser,  # metrics, notifications
 )

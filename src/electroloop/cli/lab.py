@@ -1,4 +1,5 @@
-"""`electroloop lab check`: ask every instrument of a lab who it is and what state it is in."""
+"""`electroloop lab check`: ask every instrument of a lab who it is and what state it is in;
+`electroloop lab teach`: read the arm's present pose as a lab-file line."""
 
 from __future__ import annotations
 
@@ -19,6 +20,18 @@ def add_parser(commands: Commands) -> None:
     )
     add_lab_options(check_parser)
     check_parser.set_defaults(func=run_check)
+    teach_parser = verbs.add_parser(
+        "teach",
+        help="print the arm's present pose as the lab-file line for PLACE (nothing moves)",
+        description="Read where the PreciseFlex arm's gripper is now (TCS `wherec`; jog it to "
+        "the place first) and print the line to paste under [arm.positions], e.g. "
+        '"rack-1:A1" = [x, y, z, yaw, pitch, roll, config]. Nothing moves; the arm is not homed.',
+    )
+    teach_parser.add_argument(
+        "place", help="rack-<n>:<row><column>, balance, meter, standards or waste"
+    )
+    add_lab_options(teach_parser)
+    teach_parser.set_defaults(func=run_teach)
 
 
 def run_check(args: argparse.Namespace, command_line: str) -> int:
@@ -30,3 +43,12 @@ def run_check(args: argparse.Namespace, command_line: str) -> int:
         results = check(lab, endpoints(lab, spec, sim))
         print(describe(results))
         return 1 if any(r.error for r in results) else 0
+
+
+def run_teach(args: argparse.Namespace, command_line: str) -> int:
+    """Print the arm's present pose for the place named."""
+    from electroloop.workflows.lab_tools import taught_line
+
+    lab, _ = lab_and_campaign(args)
+    print(taught_line(lab, args.place))
+    return 0

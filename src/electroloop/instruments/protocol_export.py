@@ -14,7 +14,7 @@ moves (`check_exports`).
 Units: this project's protocols are in A, V and s; they reach unicycler as C-rates of the
 cell's capacity (it writes Neware's V x 10000, ms and mA itself), so the cell twin — a
 different, larger cell (PyBaMM's Chen2020) — runs the same protocol scaled to its own capacity
-(`twin_protocol`). Charge current is positive on both sides.
+(`kinds.cycling.spec.twin_protocol`). Charge current is positive on both sides.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from pydantic import ValidationError
 
 from electroloop.errors import ConfigError
 from electroloop.instruments.cycler import ChannelLimits, CyclingProtocol, ProtocolStep
-from electroloop.simulations.cell_twin import Protocol as TwinProtocol
 
 __all__ = [
     "TARGETS",
@@ -48,7 +47,6 @@ __all__ = [
     "pybamm_experiment",
     "scpi_protocol",
     "to_unicycler",
-    "twin_protocol",
 ]
 
 CYCLE_TAG = "cycle"
@@ -112,8 +110,10 @@ def to_unicycler(
         else:
             method.append(OpenCircuitVoltage(until_time_s=step.duration))
     if protocol.cycles > 1:
-        if len(protocol.steps) < 2:
-            raise UnsupportedStep("scpi", "the loop", "a repeated cycle needs at least two steps")
+        if len(protocol.steps) < 2:  # unicycler's loop cannot close on the step it opens
+            raise ConfigError(
+                f"a protocol repeated {protocol.cycles} times needs at least two steps"
+            )
         method.append(Loop(loop_to=CYCLE_TAG, cycle_count=protocol.cycles))
     margin = limits.safety_margin
     current_ma = limits.max_current * CURRENT_MARGIN * 1000.0
@@ -227,17 +227,6 @@ def biologic_mps(
 def pybamm_experiment(protocol: UnicyclerProtocol) -> list[str]:
     """The PyBaMM experiment steps (loops unrolled) the cell twin runs for `protocol`."""
     return list(_export("pybamm", protocol, protocol.to_pybamm_experiment))  # type: ignore[call-overload]
-
-
-def twin_protocol(protocol: UnicyclerProtocol, name: str) -> TwinProtocol:
-    """`protocol` as the cell twin runs it: one tuple of PyBaMM steps per cycle, C-rates kept
-    (so the twin's larger cell is driven as hard as the coin cell). Only the shape every cycler
-    here runs (one loop over the whole method) has cycles the twin can report."""
-    method = [s for s in protocol.method if not isinstance(s, (Tag, Loop))]
-    loops = [s for s in protocol.method if isinstance(s, Loop)]
-    once = protocol.model_copy(update={"method": method})
-    cycle = tuple(pybamm_experiment(once))
-    return TwinProtocol(name, (cycle,) * (loops[-1].cycle_count if loops else 1))
 
 
 def check_exports(

@@ -17,9 +17,19 @@ from typing import Any
 from electroloop import __version__
 from electroloop.errors import ConfigError, InstrumentError, PlannerError
 from electroloop.instruments.balance import MettlerToledoBalance
+from electroloop.instruments.biologic import BiologicCycler
 from electroloop.instruments.conductivity_meter import ConductivityMeter
 from electroloop.instruments.cycler import MultichannelCycler
+from electroloop.instruments.deck import BenchDeck, MTSICSScale, slot_number
 from electroloop.instruments.dosing_station import DosingChannel, DosingStation
+from electroloop.instruments.neware import NewareCycler
+from electroloop.instruments.orion_meter import OrionStarA215
+from electroloop.instruments.precise_flex import (
+    GripSettings,
+    PreciseFlexArm,
+    arm_address,
+    require_taught,
+)
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.lab import DOSING_ROLES, SimulatedLab
 from electroloop.instruments.sim.server import Fault, FaultRule
@@ -51,6 +61,7 @@ from electroloop.orchestrator.store import CampaignStore
 from electroloop.planners.registry import BUILTIN_PLANNERS, planner_version, resolve_planner
 from electroloop.planners.surrogate_guided import SurrogateGuided
 from electroloop.protocols import Planner, SampleHandler
+from electroloop.samples import rack_slot, vial_id
 from electroloop.settings import LabFile, Settings, load_lab
 from electroloop.simulations.density import density
 from electroloop.simulations.optimum import true_optimum, true_value
@@ -263,9 +274,27 @@ def reconcile(left: Mapping[str, Lease], station: DosingStation) -> list[str]:
     return notes
 
 
-def sample_handler(lab: LabFile, sim: SimulatedLab, manual: ManualSteps | None) -> SampleHandler:
-    """Who moves the vials: the simulated bench when it holds the balance, else a technician
+def sample_handler(
+    lab: LabFile,
+    sim: SimulatedLab,
+    manual: ManualSteps | None,
+    arm: str | None = None,
+    balance: MettlerToledoBalance | None = None,
+) -> SampleHandler:
+    """Who moves the vials: the lab's arm (at address `arm`; its deck weighs with `balance`)
+    if it has one, else the simulated bench when it holds the balance, else a technician
     answering manual steps."""
+    if lab.arm is not None:
+        assert arm is not None and balance is not None
+        host, port = arm_address(arm)
+        return PreciseFlexArm(
+            host,
+            port,
+            lab.arm.positions,
+            grip=GripSettings.from_limits(lab.arm.limits),
+            deck=BenchDeck.for_places(MTSICSScale(balance), lab.arm.positions),
+            timeout=lab.arm.timeout,
+        )
     if lab.balance.simulated:
         return sim.bench
     assert manual is not None  # `assemble` refuses a real balance with no one to ask
@@ -303,8 +332,27 @@ def pump_addresses(
     return {s.name: table[s.name] for s in stocks}
 
 
+CYCLERS: dict[str, type] = {
+    "electroloop-cycler": MultichannelCycler,
+    "neware-bts": NewareCycler,
+    "biologic-eclab": BiologicCycler,
+}
+"""Cycler driver name -> the class a campaign's provenance names."""
+METERS: dict[str, type[ConductivityMeter] | type[OrionStarA215]] = {
+    "scpi-conductivity": ConductivityMeter,
+    "orion-a215": OrionStarA215,
+}
+"""The meter driver a lab file names -> its class (each has `TERMINATIONS` and satisfies
+`ConductivityProbe`)."""
+
+
 def simulated_lab(lab: LabFile, spec: ElectrolyteCampaign, roles: Collection[str]) -> SimulatedLab:
-    """The lab file's simulators for `roles`, on one bench and one clock, with their faults."""
+    """The lab file's simulators for `roles`, on one bench and one clock, with their faults.
+
+    A Neware or BioLogic cycler is not among them: the simulated BTS runs as its own process
+    (`cycler_service`) and the BioLogic fake inside the process that drives it."""
+    if lab.cycler is not None and lab.cycler.driver != "electroloop-cycler":
+        roles = [role for role in roles if role != "cycler"]
     return SimulatedLab(
         simulated_stocks(spec.space, lab),
         spec.temperature,
@@ -316,7 +364,24 @@ def simulated_lab(lab: LabFile, spec: ElectrolyteCampaign, roles: Collection[str
         capacity=lab.balance.limits.get("capacity", 220.0),
         syringe_volume=lab.pumps.limits.get("syringe_volume", 5.0),
         channels=int(lab.cycler.limits.get("channels", 8)) if lab.cycler else 8,
+        meter_driver=lab.meter.driver,
+        arm_positions=lab.arm.positions if lab.arm is not None else None,
     )
+
+
+def _labelled(campaign_id: str, slot: str) -> str | None:
+    """The label on the vial a person stood in rack slot `slot` for the campaign."""
+    number = slot_number(slot)
+    return vial_id(campaign_id, number) if number is not None else None
+
+
+def _restore_vials(sim: SimulatedLab, state: CampaignState) -> None:
+    """A resumed campaign's simulated bench: every vial where the log has it, holding what
+    was weighed into it (simulators lived in the process that died)."""
+    for vial, track in state.vials.items():
+        dosing = state.dosings.get(track.candidate_id)
+        masses = dosing.dosed_masses if dosing is not None and dosing.vial == vial else {}
+        sim.bench.find(vial, track.place, masses)
 
 
 @contextmanager
@@ -343,7 +408,7 @@ def assemble(
     lab = lab_for(spec)
     stocks = simulated_stocks(spec.space, lab)
     check_standard_covers(spec, lab)
-    if not lab.balance.simulated and manual is None:
+    if not lab.balance.simulated and lab.arm is None and manual is None:
         raise ConfigError(
             "balance.address: with a real balance a technician moves the vials, and this run "
             "has no one to ask (run the campaign as a flow: `electroloop run`), or use 'sim'"
@@ -353,7 +418,8 @@ def assemble(
         earlier = store.state(campaign_id) if campaign_id in store.campaign_ids() else None
         planner, model = build_planner(spec, store, earlier, surrogate)  # fails before moving
         taken = stock_taken(earlier) if earlier is not None else {}
-        dosing = [r for r in DOSING_ROLES if lab.instruments()[r].simulated]
+        dosing = [r for r in (*DOSING_ROLES, "arm") if r in lab.instruments()]
+        dosing = [r for r in dosing if lab.instruments()[r].simulated]
         sim = stack.enter_context(simulated_lab(lab, spec, dosing))
         for stock, mass in taken.items():
             sim.bench.take_from_bottle(stock, mass)
@@ -380,7 +446,15 @@ def assemble(
             "balance": address("balance"),
             "meter": address("meter"),
             **{f"pump-{name}": resource for name, resource in pumps.items()},
+            **({"arm": address("arm")} if lab.arm is not None else {}),
         }
+        if lab.arm is not None:
+            GripSettings.from_limits(lab.arm.limits)
+            require_taught(lab.arm.positions, [rack_slot(n) for n in range(1, spec.budget + 1)])
+        if sim.arm is not None:
+            sim.arm.rack_labels = partial(_labelled, campaign_id)
+            if earlier is not None:
+                _restore_vials(sim, earlier)
         previous = dict(lease(list(addresses.values()))) if lease else {}  # before anything moves
         balance_io = recorded(
             addresses["balance"], "balance", "balance", MettlerToledoBalance.TERMINATIONS
@@ -389,8 +463,9 @@ def assemble(
             name: recorded(resource, f"pump-{name}", "pumps", SyringePump.TERMINATIONS)
             for name, resource in pumps.items()
         }
+        meter_driver = METERS[lab.meter.driver]
         meter_io = recorded(
-            addresses["meter"], "conductivity-meter", "meter", ConductivityMeter.TERMINATIONS
+            addresses["meter"], "conductivity-meter", "meter", meter_driver.TERMINATIONS
         )
         channels = {
             s.name: DosingChannel(
@@ -407,13 +482,15 @@ def assemble(
             {role: previous[a] for role, a in addresses.items() if a in previous}, station
         )
         station.initialize()
-        handler = sample_handler(lab, sim, manual)
-        if handler is sim.bench:
+        handler = sample_handler(lab, sim, manual, addresses.get("arm"), station.balance)
+        if isinstance(handler, PreciseFlexArm):
+            stack.callback(handler.close)
+        if handler is sim.bench or (sim.arm is not None and lab.meter.simulated):
             sim.bench.add_standard(STANDARD_LABEL, STANDARDS, KCL_1413.conductivity)
         experiment = ConductivityExperiment(
             space=spec.space,
             dosing=station,
-            probe=ConductivityMeter(meter_io),
+            probe=meter_driver(meter_io),
             samples=handler,
             stocks=stocks,
             salt_molar_mass=spec.salt.molar_mass,
@@ -424,9 +501,9 @@ def assemble(
             bottle_capacity=lab.stock_mass,
             check_standard=lab.check_standard,
         )
-        drivers: list[type] = [MettlerToledoBalance, SyringePump, ConductivityMeter]
-        if isinstance(spec, CyclingCampaign):
-            drivers.append(MultichannelCycler)
+        drivers: list[type] = [MettlerToledoBalance, SyringePump, meter_driver]
+        if isinstance(spec, CyclingCampaign) and lab.cycler is not None:
+            drivers.append(CYCLERS[lab.cycler.driver])
         campaign = Campaign(
             campaign_id,
             spec,

@@ -23,11 +23,14 @@ from typing import Any
 
 from electroloop.errors import ConfigError, ElectroloopError
 from electroloop.instruments.cycler import MultichannelCycler
+from electroloop.instruments.neware import NewareCycler
 from electroloop.instruments.transport import open_resource
 from electroloop.workflows.processes import command_line, locked, log_offset, reap, terminate
 
 __all__ = [
     "CYCLER_MODULE",
+    "NEWARE_MODULE",
+    "SIMULATORS",
     "CyclerProcess",
     "cycler_process",
     "cycler_state_path",
@@ -37,6 +40,10 @@ __all__ = [
 
 CYCLER_MODULE = "electroloop.instruments.sim.cycler_process"
 STATE_FILE = Path("simulators") / "cycler.json"
+NEWARE_MODULE = "electroloop.instruments.sim.neware_process"
+NEWARE_STATE_FILE = Path("simulators") / "neware.json"
+SIMULATORS = {"electroloop-cycler": STATE_FILE, "neware-bts": NEWARE_STATE_FILE}
+"""Cycler driver -> the state file of the simulator process that speaks to it."""
 LOG_FILE = Path("logs") / "cycler.log"
 STARTUP_TIMEOUT = 30.0
 """Seconds to wait for the ready file (the simulator imports PyBaMM's OCV tables: about 2 s)."""
@@ -85,9 +92,17 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def cycler_state_path(home: Path) -> Path:
-    """``<home>/simulators/cycler.json``: the simulator's ready file and our record of it."""
-    return Path(home).expanduser().resolve() / STATE_FILE
+def cycler_state_path(home: Path, driver: str = "electroloop-cycler") -> Path:
+    """``<home>/simulators/cycler.json`` (``neware.json`` for ``neware-bts``): the simulator's
+    ready file and our record of it."""
+    if driver not in SIMULATORS:
+        raise ConfigError(f"cycler driver {driver!r}; allowed: {', '.join(SIMULATORS)}")
+    return Path(home).expanduser().resolve() / SIMULATORS[driver]
+
+
+def _module(path: Path) -> str:
+    """The simulator module whose state file `path` is."""
+    return NEWARE_MODULE if path.name == NEWARE_STATE_FILE.name else CYCLER_MODULE
 
 
 def _read_state(path: Path) -> CyclerProcess | None:
@@ -124,11 +139,21 @@ def _alive(state: CyclerProcess, path: Path) -> bool:
     we must never signal somebody else's process."""
     reap(state.pid)
     args = command_line(state.pid)
-    return args is not None and CYCLER_MODULE in args and str(path) in args
+    return args is not None and _module(path) in args and str(path) in args
 
 
 def _answers(state: CyclerProcess) -> bool:
-    """Whether the simulator answers ``*IDN?`` as a cycler with the recorded channel count."""
+    """Whether the simulator answers ``*IDN?`` as a cycler with the recorded channel count
+    (a Neware one: logs in and lists as many pipelines)."""
+    if not state.resource.startswith("TCPIP"):
+        try:
+            neware = NewareCycler(state.resource, step_folder=Path("."), timeout=IDN_TIMEOUT)
+            try:
+                return neware.channel_count() == state.channels
+            finally:
+                neware.close()
+        except ElectroloopError:
+            return False
     try:
         resource = open_resource(
             state.resource, timeout=IDN_TIMEOUT, **MultichannelCycler.TERMINATIONS
@@ -162,9 +187,13 @@ def _check(channels: int, speedup: float, seed: int, max_current: float) -> None
 # --- public API ---------------------------------------------------------------------------
 
 
-def cycler_process(home: Path) -> CyclerProcess | None:
-    """The recorded simulator if its process is alive, else None (also for a foreign file)."""
-    path = cycler_state_path(home)
+def cycler_process(home: Path, driver: str | None = None) -> CyclerProcess | None:
+    """The recorded simulator if its process is alive, else None (also for a foreign file);
+    without a `driver`, the first alive of every kind (`SIMULATORS`)."""
+    if driver is None:
+        found = (cycler_process(home, kind) for kind in SIMULATORS)
+        return next((state for state in found if state is not None), None)
+    path = cycler_state_path(home, driver)
     try:
         state = _read_state(path)
     except ConfigError:
@@ -173,7 +202,13 @@ def cycler_process(home: Path) -> CyclerProcess | None:
 
 
 def ensure_cycler(
-    home: Path, *, channels: int, speedup: float, seed: int, max_current: float = 0.1
+    home: Path,
+    *,
+    channels: int,
+    speedup: float,
+    seed: int,
+    max_current: float = 0.1,
+    driver: str = "electroloop-cycler",
 ) -> CyclerProcess:
     """The project's simulated cycler: the recorded one if alive and answering (re-attach after
     an orchestrator restart), else a newly started one: on the dead one's port if it is free,
@@ -182,10 +217,11 @@ def ensure_cycler(
     Raises `ConfigError` if the running one was started with other channels, speedup, seed or
     max current (`stop_cycler` it first: that ends its running tests), `ElectroloopError` if a
     new one exits or is not ready within `STARTUP_TIMEOUT` s (with the tail of its log).
+    `driver` picks the simulator (`SIMULATORS`): the SCPI cycler or the Neware BTS.
     """
+    path = cycler_state_path(home, driver)
     _check(channels, speedup, seed, max_current)
     speedup, max_current = float(speedup), float(max_current)
-    path = cycler_state_path(home)
     with locked(path.parent):  # one start per home, whoever asks
         state = _read_state(path)
         if state is not None:
@@ -219,10 +255,13 @@ def ensure_cycler(
         return _start(path, channels=channels, speedup=speedup, seed=seed, max_current=max_current)
 
 
-def stop_cycler(home: Path) -> bool:
+def stop_cycler(home: Path, driver: str | None = None) -> bool:
     """Stop the recorded simulator (SIGTERM, SIGKILL after `STOP_TIMEOUT` s) and forget it;
-    True if a process was stopped. Every test running on it ends."""
-    path = cycler_state_path(home)
+    True if a process was stopped. Every test running on it ends. Without a `driver`, every
+    kind (`SIMULATORS`) is stopped."""
+    if driver is None:
+        return any([stop_cycler(home, kind) for kind in SIMULATORS])
+    path = cycler_state_path(home, driver)
     if not path.exists():
         return False
     with locked(path.parent):
@@ -249,7 +288,7 @@ def _start(
     command = [
         sys.executable,
         "-m",
-        CYCLER_MODULE,
+        _module(path),
         "--channels",
         str(channels),
         "--speedup",

@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
 from electroloop.kinds.cycling.campaign import CyclingCampaign
+from electroloop.kinds.cycling.lineage import export_lineage
 from electroloop.kinds.cycling.loop import CellSteps, CyclingLoop, CyclingRig, drive_cells
 from electroloop.kinds.cycling.spec import CyclingSpec
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
@@ -489,6 +490,8 @@ def _summarise(
     oracle: Oracle | None,
     started: float,
 ) -> CampaignSummary:
+    if isinstance(spec, CyclingCampaign):
+        _export_lineage(settings, campaign_id, state, tracker)
     plots = campaign_plots(
         state,
         spec,
@@ -518,6 +521,27 @@ def _summarise(
         wall_time=time.perf_counter() - started,
         finished=state.finished,
     )
+
+
+def _export_lineage(
+    settings: Settings, campaign_id: str, state: CampaignState, tracker: MlflowTracker
+) -> None:
+    """Each cell's lineage document (`kinds.cycling.lineage`) beside its other files, and on
+    its trial's MLflow run beside its exports. A failure is printed, not raised: the event log
+    and the records keep everything the documents are made from."""
+    try:
+        paths = export_lineage(
+            settings.store_path, campaign_id, settings.resolved_home / campaign_id / "cells"
+        )
+    except Exception as exc:  # noqa: BLE001  the campaign's results stand without them
+        print(f"lineage documents not written ({exc}); the event log has their facts")
+        return
+    candidates = {cell.assembled.cell_id: c for c, cell in state.cells.items()}
+    files = {candidates[p.parent.name]: [p] for p in paths if p.parent.name in candidates}
+    try:
+        tracker.log_cell_files(files)
+    except Exception as exc:  # noqa: BLE001  the documents are on disk
+        print(f"MLflow did not take the lineage documents ({exc}); each is in its cell's folder")
 
 
 @flow(name="conductivity-campaign", log_prints=True)

@@ -372,6 +372,21 @@ class MlflowTracker:
         for path in trial.artifacts:
             self.client.log_artifact(run_id, str(path), "cell")
 
+    def log_cell_files(self, files: Mapping[str, Sequence[Path]]) -> None:
+        """Attach files written after a trial was recorded (a cell's lineage document, made
+        when the campaign ends) to the candidate's trial run, in its "cell" folder beside the
+        cell's exports; candidates without a trial run are skipped."""
+        runs = {
+            run.data.tags.get("electroloop.candidate_id"): run.info.run_id
+            for run in trial_runs(self.client, self.experiment_id, self.run_id)
+        }
+        for candidate_id, paths in files.items():
+            run_id = runs.get(candidate_id)
+            if run_id is None:
+                continue
+            for path in paths:
+                self.client.log_artifact(run_id, str(path), "cell")
+
     def finish(
         self,
         *,

@@ -151,7 +151,7 @@ def test_an_unknown_target_names_the_allowed_ones() -> None:
 
 
 def test_the_cell_twin_runs_the_protocol_the_cycler_runs() -> None:
-    from electroloop.instruments.protocol_export import twin_protocol
+    from electroloop.kinds.cycling.spec import twin_protocol
     from electroloop.simulations.cell_twin import CellTwin, Electrolyte
 
     spec = CyclingSpec(formation_cycles=1, cycles=5, checkpoints=(3,))

@@ -43,7 +43,7 @@ from electroloop.instruments.sim.scpi import (
 from electroloop.instruments.sim.server import LineServer
 from electroloop.simulations.cell_circuit import CellSpec, EquivalentCircuitCell
 
-__all__ = ["CyclerServer"]
+__all__ = ["ChannelEngine", "CyclerServer", "EngineStep"]
 
 MAX_VOLTAGE = 5.0  # V, channel range
 MAX_STEPS = 64
@@ -224,6 +224,15 @@ class _Channel:
             current = 0.0
         cell.step(current, dt)
         return current, cell.terminal_voltage(current)
+
+    def present(self) -> tuple[_Step | None, float, float, float, float, float]:
+        """(running step or None, current A, voltage V, and the step's time s, charge Ah and
+        energy Wh so far) at this instant: what a cycler's live readout shows."""
+        current, voltage = self._instant()
+        if self.state != "RUNNING":
+            return None, current, voltage, 0.0, 0.0, 0.0
+        step = self.steps[self._index]
+        return step, current, voltage, self._step_time, self._charge, self._energy
 
     def _instant(self) -> tuple[float, float]:
         """(current, voltage) at this instant of the present step (or at rest)."""
@@ -568,3 +577,9 @@ def _normalise(header: str) -> str:
     query = header.endswith("?")
     nodes = [_LONG.get(node, node) for node in header.rstrip("?").lstrip(":").upper().split(":")]
     return ":".join(node for node in nodes if node) + ("?" if query else "")
+
+
+ChannelEngine = _Channel
+"""One channel's engine (cell, protocol, run state, records), shared with `sim.neware`."""
+EngineStep = _Step
+"""One step of a channel engine's protocol."""

@@ -18,6 +18,8 @@ from electroloop.instruments.sim.bench import ConductivityModel, SimulatedBench
 from electroloop.instruments.sim.chamber import ChamberServer
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.meter import MeterServer
+from electroloop.instruments.sim.orion_meter import OrionMeterServer
+from electroloop.instruments.sim.precise_flex import PreciseFlexServer
 from electroloop.instruments.sim.pump import PumpServer
 from electroloop.instruments.sim.server import FaultRule, LineServer
 from electroloop.models import Stock
@@ -35,7 +37,12 @@ _Server = TypeVar("_Server", bound=LineServer)
 
 
 class SimulatedLab:
-    """Starts every simulator on 127.0.0.1 around one `SimulatedBench`; `close()` stops all."""
+    """Starts every simulator on 127.0.0.1 around one `SimulatedBench`; `close()` stops all.
+
+    `meter_driver` picks the meter's protocol: the SCPI meter, or ``"orion-a215"`` (Thermo
+    Orion Star A215). Role ``"arm"`` starts a PreciseFlex arm that moves the bench's vials
+    between the taught `arm_positions` (place -> x, y, z, yaw, pitch, roll).
+    """
 
     INPUT_PORT = 1
     OUTPUT_PORT = 2
@@ -55,6 +62,8 @@ class SimulatedLab:
         ports: int = 6,
         capacity: float = 220.0,
         channels: int = 8,
+        meter_driver: str = "scpi-conductivity",
+        arm_positions: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         self.bench = SimulatedBench(stocks, temperature, conductivity_model, seed)
         self.clock = clock or SimClock()
@@ -62,11 +71,12 @@ class SimulatedLab:
         self._servers: list[LineServer] = []
         self.servers: dict[str, LineServer] = {}  # role (pumps: "pump-<stock>") -> simulator
         self.balance: BalanceServer | None = None
-        self.meter: MeterServer | None = None
+        self.meter: MeterServer | OrionMeterServer | None = None
         self.pumps: dict[str, PumpServer] = {}
         self.chamber: ChamberServer | None = None
         self.smu: SmuServer | None = None
         self.cycler: CyclerServer | None = None
+        self.arm: PreciseFlexServer | None = None
         try:
             if "balance" in roles:
                 self.balance = self._start(
@@ -93,7 +103,11 @@ class SimulatedLab:
                     )
                     for stock in stocks
                 }
-            if "meter" in roles:
+            if "meter" in roles and meter_driver == "orion-a215":
+                self.meter = self._start(
+                    "meter", OrionMeterServer(self.bench, serial=f"X{seed:05d}", clock=self.clock)
+                )
+            elif "meter" in roles:
                 self.meter = self._start(
                     "meter", MeterServer(self.bench, serial=f"CM{seed:06d}", clock=self.clock)
                 )
@@ -115,6 +129,11 @@ class SimulatedLab:
                 self.cycler = self._start(
                     "cycler",
                     CyclerServer(channels, clock=self.clock, serial=f"CY{seed:06d}", seed=seed),
+                )
+            if "arm" in roles:  # after the balance: it takes the hand-fed bench's vial off the pan
+                self.arm = self._start(
+                    "arm",
+                    PreciseFlexServer(self.bench, arm_positions or {}, clock=self.clock, seed=seed),
                 )
         except BaseException:
             self.close()

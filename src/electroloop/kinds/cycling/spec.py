@@ -50,10 +50,12 @@ from electroloop.instruments.protocol_export import (
     UnicyclerProtocol,
     UnsupportedStep,
     check_exports,
+    pybamm_experiment,
     scpi_protocol,
     to_unicycler,
 )
 from electroloop.models import FrozenModel
+from electroloop.simulations.cell_twin import Protocol as TwinProtocol
 
 REST = 600.0  # s, relaxation at the top and the bottom of each cycle
 PULSE = 10.0  # s, the DC-resistance pulse
@@ -329,3 +331,14 @@ def _discharge_rate(protocol: CyclingProtocol, roles: Sequence[str], capacity: f
     """C-rate of the template's (first) discharge step."""
     step = protocol.steps[list(roles).index("discharge")]
     return abs(step.current) / capacity
+
+
+def twin_protocol(protocol: UnicyclerProtocol, name: str) -> TwinProtocol:
+    """`protocol` as the cell twin runs it: one tuple of PyBaMM steps per cycle, C-rates kept
+    (so the twin's larger cell is driven as hard as the coin cell). Only the shape every cycler
+    here runs (one loop over the whole method) has cycles the twin can report."""
+    method = [s for s in protocol.method if not isinstance(s, (Tag, Loop))]
+    loops = [s for s in protocol.method if isinstance(s, Loop)]
+    once = protocol.model_copy(update={"method": method})
+    cycle = tuple(pybamm_experiment(once))
+    return TwinProtocol(name, (cycle,) * (loops[-1].cycle_count if loops else 1))
