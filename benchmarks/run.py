@@ -1,4 +1,5 @@
-"""`make bench`: the demo's wall time, per-trial orchestration overhead and Ax `ask` latency.
+"""`make bench`: the demo's wall time, per-trial orchestration overhead, Ax `ask` latency, the
+arm's per-trial time and the Neware simulator's ingest rate.
 
 Prints a Markdown report (paste it into BENCHMARKS.md with the machine it ran on). Every number
 is a median over repeats measured in this one run, so ratios between them are meaningful.
@@ -181,6 +182,14 @@ def main() -> None:
         for n, seconds in latency.items():
             other = f"{constrained[n]:.2f}" if n in constrained else "-"
             print(f"| {n} | {seconds:.2f} | {other} |")
+        for script in ("arm_trial.py", "neware_ingest.py"):  # the real bench (issue 18)
+            out = subprocess.run(
+                [sys.executable, str(Path(__file__).with_name(script))],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            print("\n" + out.stdout.strip())
 
 
 if __name__ == "__main__":

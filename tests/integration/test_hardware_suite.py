@@ -17,8 +17,8 @@ LABS = [
 ]
 
 
-@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.name)
-def test_the_hardware_suite_passes_on_a_simulated_lab(lab: Path) -> None:
+def hardware_suite(*options: str) -> tuple[int, str]:
+    """Run tests/hardware with `options` in a fresh interpreter: exit code, last output line."""
     done = subprocess.run(
         [
             sys.executable,
@@ -29,8 +29,7 @@ def test_the_hardware_suite_passes_on_a_simulated_lab(lab: Path) -> None:
             "no:cacheprovider",
             "-m",
             "hardware",
-            "--lab",
-            str(lab),
+            *options,
             str(REPO / "tests" / "hardware"),
         ],
         cwd=REPO,
@@ -39,29 +38,17 @@ def test_the_hardware_suite_passes_on_a_simulated_lab(lab: Path) -> None:
         timeout=300,
         check=False,
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     summary = done.stdout.strip().splitlines()[-1]
+    return done.returncode, summary if done.returncode == 0 else done.stdout[-3000:]
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.name)
+def test_the_hardware_suite_passes_on_a_simulated_lab(lab: Path) -> None:
+    code, summary = hardware_suite("--lab", str(lab))
+    assert code == 0, summary
     assert re.search(r"\d+ passed", summary) and "skipped" not in summary, summary
 
 
 def test_without_a_lab_file_the_hardware_suite_is_skipped() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-m",
-            "hardware",
-            str(REPO / "tests" / "hardware"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    summary = done.stdout.strip().splitlines()[-1]
-    assert done.returncode == 0 and "skipped" in summary and "passed" not in summary, summary
+    code, summary = hardware_suite()
+    assert code == 0 and "skipped" in summary and "passed" not in summary, summary

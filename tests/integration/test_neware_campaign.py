@@ -12,14 +12,13 @@ import pytest
 from electroloop.instruments.neware import NewareCycler
 from electroloop.kinds.cycling.loop import CyclingLoop
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
-from electroloop.kinds.registry import load_campaign
 from electroloop.orchestrator.leases import LeaseBook
 from electroloop.settings import Settings, default_lab_text
 from electroloop.workflows.build import assemble
 from electroloop.workflows.cycler_service import cycler_process, stop_cycler
 from electroloop.workflows.cycling_build import SimulatedNewareCellLine
+from tests.unit.kinds.cycling.simulated_cell import small_campaign
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "campaigns" / "cycling.toml"
 SCPI = 'driver = "electroloop-cycler"'
 SAME_PHYSICS = {"rel": 1e-3, "abs": 1e-6}
 """Both simulators run one cell engine with the same seeded noise, integrated lazily up to the
@@ -32,19 +31,8 @@ def campaign(folder: Path, driver: str) -> ElectrolyteCampaign:
     assert SCPI in text
     lab = folder / f"lab-{driver}.toml"
     lab.write_text(text.replace(SCPI, f'driver = "{driver}"'), encoding="utf-8")
-    spec = load_campaign(EXAMPLE)
-    assert isinstance(spec, ElectrolyteCampaign) and spec.cycling is not None
-    short = spec.cycling.model_copy(
-        update={
-            "formation_cycles": 1,
-            "formation_c_rate": 1.0,
-            "rate_c_rates": (1.0, 2.0),
-            "cycles": 6,
-            "checkpoints": (3,),
-            "record_interval": 300.0,
-        }
-    )
-    return spec.model_copy(update={"budget": 2, "batch_size": 2, "cycling": short, "lab": str(lab)})
+    spec = small_campaign(cycles=6, checkpoints=(3,))
+    return spec.model_copy(update={"budget": 2, "batch_size": 2, "lab": str(lab)})
 
 
 @pytest.fixture

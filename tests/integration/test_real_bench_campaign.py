@@ -20,16 +20,15 @@ from electroloop.kinds.cycling.bdf import read_bdf_metadata
 from electroloop.kinds.cycling.lineage import export_lineage
 from electroloop.kinds.cycling.loop import CyclingLoop
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
-from electroloop.kinds.registry import load_campaign
 from electroloop.orchestrator.events import CampaignState
 from electroloop.samples import BALANCE, METER
 from electroloop.settings import Settings, load_lab
 from electroloop.workflows.build import assemble
 from electroloop.workflows.cycler_service import stop_cycler
+from tests.unit.kinds.cycling.simulated_cell import small_campaign
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "examples" / "labs" / "lab.bench.toml"
-EXAMPLE = REPO / "examples" / "campaigns" / "cycling.toml"
 BDF_REQUIRED = {"Test Time / s", "Voltage / V", "Current / A", "Cycle Count / 1"}
 CHAIN = """
 PREFIX prov: <http://www.w3.org/ns/prov#>
@@ -52,19 +51,8 @@ SELECT ?lot ?path ?version WHERE {
 
 def campaign() -> ElectrolyteCampaign:
     """The cycling example shrunk to one batch of two cells and 6 cycling cycles."""
-    spec = load_campaign(EXAMPLE)
-    assert isinstance(spec, ElectrolyteCampaign) and spec.cycling is not None
-    short = spec.cycling.model_copy(
-        update={
-            "formation_cycles": 1,
-            "formation_c_rate": 1.0,
-            "rate_c_rates": (1.0, 2.0),
-            "cycles": 6,
-            "checkpoints": (3,),
-            "record_interval": 300.0,
-        }
-    )
-    update = {"budget": 2, "batch_size": 2, "cycling": short, "lab": str(LAB), "planner": "sobol"}
+    spec = small_campaign(cycles=6, checkpoints=(3,))
+    update = {"budget": 2, "batch_size": 2, "lab": str(LAB), "planner": "sobol"}
     return spec.model_copy(update=update)
 
 

@@ -64,6 +64,7 @@ from electroloop.instruments.cycler import (
     CycleRecord,
     CyclingProtocol,
     check_limits,
+    fetch_every,
 )
 from electroloop.instruments.protocol_export import biologic_mps
 from electroloop.protocols import Clock
@@ -445,12 +446,7 @@ class BiologicCycler:
 
     def fetch_all(self, channel: int, since: int = 0) -> tuple[list[CycleRecord], int]:
         """Every record from `since` on, in pages of `MAX_RECORDS_PER_QUERY`."""
-        collected: list[CycleRecord] = []
-        while True:
-            page, since = self.fetch(channel, since, MAX_RECORDS_PER_QUERY)
-            collected.extend(page)
-            if len(page) < MAX_RECORDS_PER_QUERY:
-                return collected, since
+        return fetch_every(self.fetch, channel, since)
 
     # -- internals -----------------------------------------------------------------------
 

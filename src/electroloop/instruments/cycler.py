@@ -17,6 +17,7 @@ not repeated: its effect is confirmed with ``STAT?`` instead.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Self, get_args
 
@@ -44,6 +45,7 @@ __all__ = [
     "MultichannelCycler",
     "ProtocolStep",
     "check_limits",
+    "fetch_every",
     "parse_error",
     "parse_protocol",
     "parse_records",
@@ -303,6 +305,23 @@ def parse_protocol(reply: str, record_interval: float = 30.0) -> CyclingProtocol
         raise _bad(command, reply, str(exc)) from None
 
 
+Fetch = Callable[[int, int, int], tuple[list[CycleRecord], int]]
+"""A driver's ``fetch(channel, since, max_records) -> (records, next index)``."""
+
+
+def fetch_every(
+    fetch: Fetch, channel: int, since: int = 0, page: int = MAX_RECORDS_PER_QUERY
+) -> tuple[list[CycleRecord], int]:
+    """Every record of `channel` from `since` on, through `fetch` in pages of `page` records
+    (every cycler driver's ``fetch_all``)."""
+    collected: list[CycleRecord] = []
+    while True:
+        records, since = fetch(channel, since, page)
+        collected.extend(records)
+        if len(records) < page:
+            return collected, since
+
+
 def check_limits(protocol: CyclingProtocol, limits: ChannelLimits) -> None:
     """Raise `LimitViolation` unless every step stays inside the chemistry's window (every
     cycler driver checks this before it loads anything)."""
@@ -473,12 +492,7 @@ class MultichannelCycler(ScpiInstrument):
 
     def fetch_all(self, channel: int, since: int = 0) -> tuple[list[CycleRecord], int]:
         """Every record from `since` on, in pages of `MAX_RECORDS_PER_QUERY`."""
-        collected: list[CycleRecord] = []
-        while True:
-            page, since = self.fetch(channel, since, MAX_RECORDS_PER_QUERY)
-            collected.extend(page)
-            if len(page) < MAX_RECORDS_PER_QUERY:
-                return collected, since
+        return fetch_every(self.fetch, channel, since)
 
     # -- internals -----------------------------------------------------------------------
 

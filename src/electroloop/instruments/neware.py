@@ -54,6 +54,7 @@ from electroloop.instruments.cycler import (
     CycleRecord,
     CyclingProtocol,
     MultichannelCycler,
+    fetch_every,
 )
 from electroloop.instruments.protocol_export import neware_xml
 from electroloop.instruments.transport import ConnectionLost
@@ -396,12 +397,7 @@ class NewareCycler:
 
     def fetch_all(self, channel: int, since: int = 0) -> tuple[list[CycleRecord], int]:
         """Every record from `since` on, in pages of `MAX_RECORDS_PER_QUERY`."""
-        collected: list[CycleRecord] = []
-        while True:
-            page, since = self.fetch(channel, since, MAX_RECORDS_PER_QUERY)
-            collected.extend(page)
-            if len(page) < MAX_RECORDS_PER_QUERY:
-                return collected, since
+        return fetch_every(self.fetch, channel, since, MAX_RECORDS_PER_QUERY)
 
     def _records(
         self, channel: int, pid: str, testid: int, base: int, rows: list[dict]

@@ -29,7 +29,6 @@ from electroloop.workflows.processes import command_line, locked, log_offset, re
 
 __all__ = [
     "CYCLER_MODULE",
-    "NEWARE_MODULE",
     "SIMULATORS",
     "CyclerProcess",
     "cycler_process",
@@ -40,7 +39,6 @@ __all__ = [
 
 CYCLER_MODULE = "electroloop.instruments.sim.cycler_process"
 STATE_FILE = Path("simulators") / "cycler.json"
-NEWARE_MODULE = "electroloop.instruments.sim.neware_process"
 NEWARE_STATE_FILE = Path("simulators") / "neware.json"
 SIMULATORS = {"electroloop-cycler": STATE_FILE, "neware-bts": NEWARE_STATE_FILE}
 """Cycler driver -> the state file of the simulator process that speaks to it."""
@@ -100,9 +98,9 @@ def cycler_state_path(home: Path, driver: str = "electroloop-cycler") -> Path:
     return Path(home).expanduser().resolve() / SIMULATORS[driver]
 
 
-def _module(path: Path) -> str:
-    """The simulator module whose state file `path` is."""
-    return NEWARE_MODULE if path.name == NEWARE_STATE_FILE.name else CYCLER_MODULE
+def _driver(path: Path) -> str:
+    """The cycler driver whose simulator's state file `path` is."""
+    return next(d for d, f in SIMULATORS.items() if f.name == path.name)
 
 
 def _read_state(path: Path) -> CyclerProcess | None:
@@ -139,7 +137,7 @@ def _alive(state: CyclerProcess, path: Path) -> bool:
     we must never signal somebody else's process."""
     reap(state.pid)
     args = command_line(state.pid)
-    return args is not None and _module(path) in args and str(path) in args
+    return args is not None and CYCLER_MODULE in args and str(path) in args
 
 
 def _answers(state: CyclerProcess) -> bool:
@@ -288,7 +286,9 @@ def _start(
     command = [
         sys.executable,
         "-m",
-        _module(path),
+        CYCLER_MODULE,
+        "--driver",
+        _driver(path),
         "--channels",
         str(channels),
         "--speedup",

@@ -1,16 +1,19 @@
-"""The simulated cycler as its own process, so a cycling test outlives whoever started it.
+"""A simulated cycler as its own process, so a cycling test outlives whoever started it.
 
 A real cycler is a networked instrument: it keeps running its channels when the PC that loaded
-them crashes or restarts. A `CyclerServer` inside the orchestrator would die with it, so
-campaigns run this instead (through `electroloop.workflows.cycler_service`):
+them crashes or restarts. A simulator inside the orchestrator would die with it, so campaigns
+run this instead (through `electroloop.workflows.cycler_service`):
 
     python -m electroloop.instruments.sim.cycler_process --channels 8 --speedup 5000 \\
-        --seed 0 --port 0 --ready-file PATH [--max-current 0.1]
+        --seed 0 --port 0 --ready-file PATH [--max-current 0.1] [--driver neware-bts]
 
-Once listening, it writes PATH atomically (a temporary file renamed over it, so a reader never
-sees half of it) as JSON: ``resource``, ``port``, ``pid``, ``channels``, ``speedup``, ``seed``,
-``max_current`` and ``started_at`` (ISO 8601 UTC). It serves until SIGTERM or SIGINT, then
-closes the server (every connection and thread) and exits 0.
+`--driver` picks what it speaks: the SCPI reference cycler (``electroloop-cycler``, the
+default) or a Neware BTS (``neware-bts``, aurora-neware's XML over TCP). Once listening, it
+writes PATH atomically (a temporary file renamed over it, so a reader never sees half of it) as
+JSON: ``resource`` (the address its driver opens: a VISA resource, or ``host:port`` for the
+BTS), ``port``, ``pid``, ``channels``, ``speedup``, ``seed``, ``max_current`` and
+``started_at`` (ISO 8601 UTC). It serves until SIGTERM or SIGINT, then closes the server
+(every connection and thread) and exits 0.
 """
 
 from __future__ import annotations
@@ -27,16 +30,25 @@ from electroloop.errors import SimulationError
 from electroloop.files import write_atomically
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.cycler import CyclerServer
+from electroloop.instruments.sim.neware import NewareServer
 
 __all__ = ["main"]
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+SERVERS: dict[str, type[CyclerServer] | type[NewareServer]] = {
+    "electroloop-cycler": CyclerServer,
+    "neware-bts": NewareServer,
+}
+"""Cycler driver -> the simulator that speaks its protocol."""
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m electroloop.instruments.sim.cycler_process",
         description="Serve a simulated multichannel cycler on 127.0.0.1 until SIGTERM/SIGINT.",
+    )
+    parser.add_argument(
+        "--driver", choices=sorted(SERVERS), default="electroloop-cycler", help="its protocol"
     )
     parser.add_argument("--channels", type=int, default=8, help="1..64 (default 8)")
     parser.add_argument("--speedup", type=float, default=1.0, help="instrument s per wall s")
@@ -67,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             clock = SimClock(args.speedup)
-            server = CyclerServer(
+            server = SERVERS[args.driver](
                 args.channels,
                 clock=clock,
                 seed=args.seed,
@@ -78,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(exc))
         with server:
             ready = {
-                "resource": server.resource_name,
+                "resource": (
+                    f"{server.host}:{server.port}"
+                    if isinstance(server, NewareServer)
+                    else server.resource_name
+                ),
                 "port": server.port,
                 "pid": os.getpid(),
                 "channels": server.channel_count,
@@ -89,14 +105,15 @@ def main(argv: list[str] | None = None) -> int:
             }
             _write_ready(args.ready_file, ready)
             print(
-                f"cycler simulator pid {ready['pid']}: {ready['channels']} channels on "
+                f"{args.driver} simulator pid {ready['pid']}: {ready['channels']} channels on "
                 f"{ready['resource']}, speedup {args.speedup:g}, seed {args.seed}",
                 flush=True,
             )
             received = signal.sigwait(_STOP_SIGNALS)
             clock.stop()
         print(
-            f"cycler simulator pid {ready['pid']}: stopped on {signal.Signals(received).name}",
+            f"{args.driver} simulator pid {ready['pid']}: stopped on "
+            f"{signal.Signals(received).name}",
             flush=True,
         )
     finally:

@@ -1,6 +1,9 @@
-"""A cell's phases as the loopback cycler simulator records them (for export/import tests)."""
+"""A cell's phases as the loopback cycler simulator records them (for export/import tests), and
+the example cycling campaign shrunk to minutes of instrument time (for campaign tests)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from electroloop.instruments.cycler import (
     ChannelLimits,
@@ -13,10 +16,13 @@ from electroloop.instruments.sim.cycler import CyclerServer
 from electroloop.instruments.transport import open_resource
 from electroloop.kinds.cycling.spec import PULSE, ROLES
 from electroloop.kinds.cycling.summary import PhaseData
+from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
+from electroloop.kinds.registry import load_campaign
 
 Q = 0.005  # Ah, the simulator's default cell; 1C = 5 mA
 LIMITS = ChannelLimits(min_voltage=2.5, max_voltage=4.2, max_current=0.02)
 REST = 300.0  # s, shorter than the campaign's 10 min to keep the run brief
+EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "campaigns" / "cycling.toml"
 
 
 def template(c_rate: float, cycles: int) -> CyclingProtocol:
@@ -57,3 +63,21 @@ def simulated_phases() -> tuple[PhaseData, ...]:
         finally:
             cycler.close()
     return tuple(phases)
+
+
+def small_campaign(**cycling: object) -> ElectrolyteCampaign:
+    """The example, shrunk to minutes of instrument time per phase."""
+    spec = load_campaign(EXAMPLE)
+    assert spec.cycling is not None
+    short = spec.cycling.model_copy(
+        update={
+            "formation_cycles": 1,
+            "formation_c_rate": 1.0,
+            "rate_c_rates": (1.0, 2.0),
+            "cycles": 8,
+            "checkpoints": (4,),
+            "record_interval": 300.0,
+            **cycling,
+        }
+    )
+    return spec.model_copy(update={"budget": 1, "batch_size": 1, "cycling": short})

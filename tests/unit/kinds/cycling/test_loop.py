@@ -15,7 +15,6 @@ from electroloop.errors import InstrumentError
 from electroloop.kinds.cycling.loop import CyclingLoop
 from electroloop.kinds.cycling.records import CellRecordStore
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
-from electroloop.kinds.registry import load_campaign
 from electroloop.models import DosingRecord, Measurement
 from electroloop.orchestrator.leases import LeaseBook
 from electroloop.settings import Settings
@@ -23,26 +22,7 @@ from electroloop.workflows.build import assemble
 from electroloop.workflows.cycler_service import stop_cycler
 from electroloop.workflows.cycling_build import SimulatedCellLine
 from tests.floats import SAME_COMPUTATION, assert_close
-
-EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "campaigns" / "cycling.toml"
-
-
-def small_campaign(**cycling: object) -> ElectrolyteCampaign:
-    """The example, shrunk to minutes of instrument time per phase."""
-    spec = load_campaign(EXAMPLE)
-    assert spec.cycling is not None
-    short = spec.cycling.model_copy(
-        update={
-            "formation_cycles": 1,
-            "formation_c_rate": 1.0,
-            "rate_c_rates": (1.0, 2.0),
-            "cycles": 8,
-            "checkpoints": (4,),
-            "record_interval": 300.0,
-            **cycling,
-        }
-    )
-    return spec.model_copy(update={"budget": 1, "batch_size": 1, "cycling": short})
+from tests.unit.kinds.cycling.simulated_cell import EXAMPLE, small_campaign
 
 
 @dataclass
