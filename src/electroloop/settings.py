@@ -216,6 +216,11 @@ class LabFile(FrozenModel):
                 "arm.positions has no 'standards': the arm carries the check standard to the "
                 "meter; teach it, or set check_standard.every = 0"
             )
+        if arm is not None and arm.simulated and not self.balance.simulated:
+            raise ValueError(
+                "arm.address is 'sim' but balance.address is a real balance: a simulated arm "
+                "puts no vial on a real pan; give the arm's TCS address, or simulate both"
+            )
         return self
 
     @property

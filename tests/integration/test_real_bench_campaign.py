@@ -1,18 +1,27 @@
 """The bench a lab can buy, end to end as a dry run (`examples/labs/lab.bench.toml`): a
 PreciseFlex arm moves every vial rack → balance → meter → rack, the MT-SICS balance weighs what
 the Cavro pumps dose, an Orion Star A215 reads the conductivity, and the cells cycle on a
-Neware BTS reached through aurora-neware; each a protocol-true simulator with its own address
-(the Neware in a process of its own). Each cell's BDF files read back with pandas, and each
-cell's lineage document links lot → dosing → cell → protocol → BDF file → metrics → model."""
+Neware BTS reached through aurora-neware.
+
+No simulator runs in the campaign's process: `electroloop sim up` serves the arm, balance,
+pumps and meter from another process (one process, as they share one physical bench: the vial
+the arm sets on the pan is the one the pumps fill) and writes a lab file naming each by its
+address; the Neware simulator is a process of its own. The campaign reaches all of them as real
+instruments. Each cell's BDF files read back with pandas, and each cell's lineage document
+links lot → dosing → cell → protocol → BDF file → metrics → model."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import rdflib
+import tomli_w
 
 from electroloop.instruments.neware import NewareCycler
 from electroloop.instruments.orion_meter import OrionStarA215
@@ -21,15 +30,19 @@ from electroloop.kinds.cycling.lineage import export_lineage
 from electroloop.kinds.cycling.loop import CyclingLoop
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.orchestrator.events import CampaignState
+from electroloop.orchestrator.leases import LeaseBook, LeaseHeld
 from electroloop.samples import BALANCE, METER
 from electroloop.settings import Settings, load_lab
 from electroloop.workflows.build import assemble
-from electroloop.workflows.cycler_service import stop_cycler
+from electroloop.workflows.cycler_service import ensure_cycler, stop_cycler
+from electroloop.workflows.cycling_build import SIMULATED_CYCLER_CURRENT
 from tests.unit.kinds.cycling.simulated_cell import small_campaign
 
 REPO = Path(__file__).resolve().parents[2]
 LAB = REPO / "examples" / "labs" / "lab.bench.toml"
 BDF_REQUIRED = {"Test Time / s", "Voltage / V", "Current / A", "Cycle Count / 1"}
+OTHER = "another-campaign/cell/t0000"
+"""The holder of channels 1-6 while this campaign runs."""
 CHAIN = """
 PREFIX prov: <http://www.w3.org/ns/prov#>
 PREFIX el: <urn:electroloop:vocab:>
@@ -57,12 +70,52 @@ def campaign() -> ElectrolyteCampaign:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, CampaignState]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """`sim up` in another process; yields the lab file it wrote (instruments by address)."""
+    folder = tmp_path_factory.mktemp("served")
+    campaign_file = folder / "campaign.toml"
+    campaign_file.write_text(tomli_w.dumps(campaign().model_dump(mode="json", exclude_none=True)))
+    written = folder / "lab.local.toml"
+    command = [sys.executable, "-m", "electroloop.cli", "sim", "up", "--lab", str(LAB)]
+    command += ["--campaign", str(campaign_file), "--write", str(written)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("running"):
+                break
+        yield written
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def finished(
+    served: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, CampaignState]]:
     home = tmp_path_factory.mktemp("bench")
-    spec = campaign()
+    spec = campaign().model_copy(update={"lab": str(served)})
     assert spec.cycling is not None
+    lab = load_lab(served)
+    for role in ("arm", "balance", "meter"):  # every bench instrument reached by its address
+        address = getattr(lab, role).address
+        assert isinstance(address, str) and address.startswith("TCPIP::127.0.0.1::"), role
+    assert lab.cycler is not None and lab.cycler.simulated  # the BTS: a process of its own
+    bts = ensure_cycler(  # started ahead, as the campaign would, to lease channels 1-6 away
+        home,
+        channels=int(lab.cycler.limits["channels"]),
+        speedup=lab.cycler_speedup,
+        seed=lab.seed,
+        max_current=SIMULATED_CYCLER_CURRENT,
+        driver="neware-bts",
+    )
+    with LeaseBook(Settings(home=home).store_path) as book:
+        for channel in range(1, 7):
+            book.acquire(f"neware-bts:{bts.resource}#channel{channel}", OTHER, ttl=3600.0)
     try:
         with assemble(spec, Settings(home=home), "real-bench", []) as parts:
+            assert parts.simulator is not None and not parts.simulator.servers
             assert parts.cycling is not None
             assert isinstance(parts.cycling.cycler, NewareCycler)
             assert isinstance(parts.campaign.experiment.probe, OrionStarA215)
@@ -90,6 +143,19 @@ def test_the_arm_carries_each_vial_and_the_orion_meter_reads_it(finished) -> Non
         (measurement,) = state.measurements[track.candidate_id]
         assert measurement.parser.endswith("OrionStarA215.conductivity")
         assert 0.5 < measurement.value < 20.0  # mS/cm: LiPF6 carbonate blends at 25 °C
+
+
+def test_channels_another_campaign_leased_are_never_used(finished) -> None:
+    home, state = finished
+    assert sorted(c.assembled.channel for c in state.cells.values()) == [7, 8]
+    with LeaseBook(Settings(home=home).store_path) as book:
+        held = {lease.resource: lease.holder for lease in book.all()}
+        leased = next(r for r in held if r.endswith("#channel1"))
+        with pytest.raises(LeaseHeld, match=r"#channel1 is held by"):
+            book.acquire(leased, "real-bench/cell/t9999", ttl=60.0)
+    assert sorted(r.rsplit("channel", 1)[1] for r, h in held.items() if h == OTHER) == [
+        str(n) for n in range(1, 7)
+    ]  # the other campaign's leases stand; the finished cells gave theirs back
 
 
 def test_the_cells_cycle_on_neware_channels_and_leave_bdf_files(finished) -> None:

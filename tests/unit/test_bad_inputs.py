@@ -22,6 +22,7 @@ from electroloop.settings import load_lab
 REPO = Path(__file__).resolve().parents[2]
 CAMPAIGN = (REPO / "examples/campaigns/conductivity.toml").read_text(encoding="utf-8")
 LAB = (REPO / "examples/labs/lab.sim.toml").read_text(encoding="utf-8")
+BENCH = (REPO / "examples/labs/lab.bench.toml").read_text(encoding="utf-8")
 SOLVENT = '\n[[solvents]]\nname = "{name}"\nsmiles = "{smiles}"\nmax_fraction = 0.3\n'
 
 
@@ -344,6 +345,60 @@ LAB_CASES: dict[str, tuple[str | bytes, str]] = {
     ),
     "lab empty": ("", r"required but missing|balance"),
     "lab not TOML": ("[balance", r"not valid TOML"),
+}
+
+
+def bench_edit(old: str, new: str) -> str:
+    assert old in BENCH, old
+    return BENCH.replace(old, new, 1)
+
+
+LAB_CASES |= {  # the bench a lab can buy: arm, Orion meter, Neware cycler (issue 18)
+    "arm pose of five numbers": (
+        bench_edit(
+            '"balance" = [420.0, 60.0, 95.0, 0.0, 90.0, 180.0, 1]', '"balance" = [1, 2, 3, 4, 5]'
+        ),
+        r"arm\.positions.*balance",
+    ),
+    "arm pose not a number": (
+        bench_edit('"meter" = [300.0, 200.0, 60.0,', '"meter" = [nan, 200.0, 60.0,'),
+        r"arm\.positions.*meter",
+    ),
+    "arm elbow config unknown": (
+        bench_edit(
+            '"waste" = [150.0, 250.0, 120.0, 0.0, 90.0, 180.0, 1]',
+            '"waste" = [150.0, 250.0, 120.0, 0.0, 90.0, 180.0, 3]',
+        ),
+        r"arm\.positions.*waste",
+    ),
+    "arm without the balance taught": (
+        bench_edit('"balance" = [420.0, 60.0, 95.0, 0.0, 90.0, 180.0, 1]\n', ""),
+        r"arm\.positions.*balance",
+    ),
+    "arm without the standards taught": (
+        bench_edit('"standards" = [360.0, 200.0, 40.0, 0.0, 90.0, 180.0, 1]\n', ""),
+        r"standards",
+    ),
+    "arm driver unknown": (
+        bench_edit('driver = "precise-flex"', 'driver = "pf400"'),
+        r"arm\.driver",
+    ),
+    "orion meter misspelt": (
+        bench_edit('driver = "orion-a215"', 'driver = "orion-a211"'),
+        r"meter\.driver",
+    ),
+    "neware driver misspelt": (
+        bench_edit('driver = "neware-bts"', 'driver = "neware-bts8"'),
+        r"cycler\.driver",
+    ),
+    "simulated arm over a real balance": (
+        bench_edit(
+            'driver = "mt-sics"\naddress = "sim"',
+            'driver = "mt-sics"\naddress = "TCPIP::h::4001::SOCKET"',
+        ),
+        r"arm\.address is 'sim' but balance\.address is a real balance",
+    ),
+    "stock lot empty": (bench_edit('EC = "EC-2026-0412"', 'EC = ""'), r"stock_lots\.EC"),
 }
 
 

@@ -1,9 +1,11 @@
 """`electroloop cells import`: a lab's own cycler file (Neware .nda/.ndax, BioLogic .mpr) read
-into the project's records, summarised per cycle and written as Battery Data Format files."""
+into the project's record form, summarised per cycle and written as Battery Data Format files
+whose sidecar names the file it came from."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -58,7 +60,11 @@ def run_import(args: argparse.Namespace, command_line: str) -> int:
         )
     if args.bdf:
         cell_id = args.cell or args.file.name.split(".")[0]
-        meta = BdfMetadata(started=cell.started)
+        said = json.loads(json.dumps(dict(cell.metadata), default=str))  # plain JSON values
+        source = {"file": args.file.name, "vendor": cell.vendor, "file_metadata": said}
+        if args.temperature is not None:
+            source["temperature_stated"] = args.temperature
+        meta = BdfMetadata(started=cell.started, cycler_driver=cell.vendor, source=source)
         files = export_bdf([cell.phase()], args.bdf, cell_id, meta)
         for path in files.values():
             print(f"wrote {path}")

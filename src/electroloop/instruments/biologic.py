@@ -40,7 +40,13 @@ Step = ``Sequence number`` + 1, cycle = ``Current loop iteration number`` + 1 (a
 loop counter counts the jumps back), time = ``Time (s)``.
 
 START is not repeated: its effect is confirmed with the status (and new data), as
-`MultichannelCycler.start` does.
+`MultichannelCycler.start` does. EC-Lab may take longer than the `START_CHECKS` s of that
+confirmation to show ``Run`` or write the ``.mpr``, so a START that was not confirmed may still
+run: `start` writes ``start-sent`` into the run folder before it asks EC-Lab, and
+``start-confirmed`` once the status confirms it. A run folder with ``start-sent``, neither
+``start-confirmed`` nor data, and a channel not running is refused (`StartUnconfirmed`, nothing
+sent; `load` too) until a person has looked at the channel in EC-Lab's window (see
+`StartUnconfirmed`).
 """
 
 from __future__ import annotations
@@ -55,7 +61,13 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from electroloop.clocks import WallClock
-from electroloop.errors import ConfigError, DeviceFault, InstrumentError, LimitViolation
+from electroloop.errors import (
+    ConfigError,
+    DeviceFault,
+    InstrumentError,
+    InstrumentTimeout,
+    LimitViolation,
+)
 from electroloop.instruments.cycler import (
     MAX_RECORDS_PER_QUERY,
     ChannelLimits,
@@ -74,6 +86,7 @@ __all__ = [
     "BiologicApi",
     "BiologicCycler",
     "ChannelBusy",
+    "StartUnconfirmed",
     "connect_biologic",
     "eclab_identity",
     "read_mpr_records",
@@ -106,6 +119,27 @@ class BiologicApi(Protocol):
 
 class ChannelBusy(InstrumentError):
     """The channel runs a protocol: loading or starting another is refused, nothing sent."""
+
+
+class StartUnconfirmed(InstrumentTimeout):
+    """A START was sent to this run folder and neither confirmed nor seen to fail: it may yet
+    run, so nothing is sent (START or settings) until a person has checked the channel.
+
+    What to check, in EC-Lab's window on its PC: if the channel runs or ran the experiment
+    (its data file appears in the run folder), nothing is to be done: the next status or poll
+    reads it. If it shows no experiment, delete the ``start-sent`` file named in the message;
+    the next `start` (a cycling campaign's next poll) sends START once more.
+    """
+
+    def __init__(self, channel: int, pipeline: str, marker: Path) -> None:
+        super().__init__(
+            f"{_INSTRUMENT} channel {channel} ({pipeline}): a START sent earlier was never "
+            f"confirmed and may still run; nothing sent. Check the channel in EC-Lab: if it "
+            f"shows no experiment, delete {marker} to allow a new START"
+        )
+        self.channel = channel
+        self.pipeline = pipeline
+        self.marker = marker
 
 
 def connect_biologic() -> BiologicApi:
@@ -215,8 +249,26 @@ class _Run:
     def stopped_marker(self) -> Path:
         return self.folder / "stopped-by-driver"
 
+    @property
+    def start_sent(self) -> Path:
+        """Written before START is sent: EC-Lab may have been asked to run this folder."""
+        return self.folder / "start-sent"
+
+    @property
+    def start_confirmed(self) -> Path:
+        """Written once the status confirmed the START."""
+        return self.folder / "start-confirmed"
+
     def data_files(self) -> list[Path]:
         return sorted(self.folder.glob("*.mpr"))
+
+    def ran(self) -> bool:
+        """START confirmed, or data written: this folder's settings ran."""
+        return self.start_confirmed.exists() or bool(self.data_files())
+
+    def unconfirmed(self) -> bool:
+        """START sent, and neither confirmed nor data seen: it may run yet."""
+        return self.start_sent.exists() and not self.ran()
 
 
 class BiologicCycler:
@@ -295,8 +347,9 @@ class BiologicCycler:
     def load(self, channel: int, protocol: CyclingProtocol) -> None:
         """Write `protocol`'s settings file into a new run folder and load it on the channel.
 
-        Everything is checked (window, export, channel, not running) before the file is written
-        or EC-Lab is asked anything that changes a channel.
+        Everything is checked (window, export, channel, not running, no START awaiting a
+        person's check: `StartUnconfirmed`) before the file is written or EC-Lab is asked
+        anything that changes a channel.
         """
         text = self.settings_text(protocol)
         pipeline = self.pipeline(channel)
@@ -306,7 +359,9 @@ class BiologicCycler:
                 f"{_INSTRUMENT} channel {channel} ({pipeline}) is running; stop it before loading"
             )
         runs = self._runs(pipeline)
-        if runs and not runs[-1].data_files():  # loaded, never started: load again in place
+        if runs and runs[-1].unconfirmed():
+            raise StartUnconfirmed(channel, pipeline, runs[-1].start_sent)
+        if runs and not runs[-1].ran():  # loaded, never started: load again in place
             run = runs[-1]
         else:
             run = _Run(self.folder / pipeline / f"run-{len(runs) + 1:04d}")
@@ -322,8 +377,14 @@ class BiologicCycler:
 
     def start(self, channel: int) -> ChannelStatus:
         """Run the loaded settings (again, in a new run folder, if they already ran), confirmed
-        by the status: RUNNING, or DONE/FAULT with new data. Not re-sent: a `DeviceFault`
-        says it did not start, and the caller may call `start` again."""
+        by the status: RUNNING, or DONE/FAULT with new data.
+
+        Sent at most once per run folder: ``start-sent`` is written there first. A
+        `DeviceFault` says the START was not confirmed within `START_CHECKS` status reads; it
+        may still run (EC-Lab can be slower), so a later `start` on that folder raises
+        `StartUnconfirmed` and sends nothing until a person has checked the channel in EC-Lab
+        and, if it shows no experiment, deleted the ``start-sent`` file the error names.
+        """
         pipeline = self.pipeline(channel)
         runs = self._runs(pipeline)
         if not runs or not runs[-1].settings.exists():
@@ -331,7 +392,9 @@ class BiologicCycler:
         if self.status(channel).state == "RUNNING":
             raise ChannelBusy(f"{_INSTRUMENT} channel {channel} ({pipeline}) is already running")
         run = runs[-1]
-        if run.data_files():  # ran before: a fresh run folder with the same settings
+        if run.unconfirmed():
+            raise StartUnconfirmed(channel, pipeline, run.start_sent)
+        if run.ran():  # ran before: a fresh run folder with the same settings
             fresh = _Run(self.folder / pipeline / f"run-{len(runs) + 1:04d}")
             fresh.folder.mkdir(parents=True)
             shutil.copyfile(run.settings, fresh.settings)
@@ -341,6 +404,7 @@ class BiologicCycler:
             )
         before = self.record_count(channel)
         error: Exception | None = None
+        run.start_sent.touch()  # before EC-Lab hears it: a START is never sent twice
         try:
             self.api.run_channel(pipeline, run.output)
         except (OSError, RuntimeError, ValueError) as exc:
@@ -350,13 +414,16 @@ class BiologicCycler:
             if status.state == "RUNNING" or (
                 status.state in ("DONE", "FAULT") and self.record_count(channel) > before
             ):
+                run.start_confirmed.touch()
                 return status
             if attempt + 1 < START_CHECKS:
                 self.clock.sleep(1.0)
         said = f"; EC-Lab said: {error}" if error else ""
         raise DeviceFault(
             f"{_INSTRUMENT} channel {channel} ({pipeline}) did not start (state "
-            f"{status.state}){said}; not re-sent"
+            f"{status.state}){said}; not re-sent: it may still start, so this run folder "
+            f"takes no START until a person has checked the channel in EC-Lab (if it shows no "
+            f"experiment, delete {run.start_sent})"
         )
 
     def stop(self, channel: int) -> ChannelStatus:

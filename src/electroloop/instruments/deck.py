@@ -7,9 +7,11 @@ vials; `electroloop.samples` names the slots ``rack-<n>:<row><column>``), the ba
 conductivity meter's cell, one for the check standard, and a `Trash` for waste. Every vial is
 a `Tube` named by its label, so the tree always says which vial stands where.
 
-A move is checked against this tree before the arm moves (`check_move`): a target that holds
-another vial raises `SlotOccupied`, naming the place and the vial in it. Waste takes any number
-of vials.
+A move is checked against this tree before the arm moves (`check_move`): a source where the
+deck has another vial raises `WrongVial`, a target that holds another vial raises
+`SlotOccupied`, each naming the place and the vial in it. Waste takes any number of vials. A
+vial the arm has picked and not yet set down stands in the `GRIPPER` holder (`hold`), so a
+place that failed leaves the tree true: the vial is in the gripper, not at its source.
 
 Vial size: the common 20 mL borosilicate scintillation vial, 28 mm outer diameter × 61 mm high
 (e.g. DWK WHEATON and Fisherbrand 20 mL scintillation vials); rack pitch 35 mm (assumption:
@@ -40,6 +42,7 @@ from electroloop.instruments.balance import MettlerToledoBalance
 from electroloop.samples import BALANCE, METER, RACK_COLUMNS, RACK_ROWS, WASTE
 
 __all__ = [
+    "GRIPPER",
     "STANDARDS",
     "VIAL_DIAMETER",
     "VIAL_HEIGHT",
@@ -47,6 +50,7 @@ __all__ = [
     "MTSICSScale",
     "SlotOccupied",
     "UnknownPlace",
+    "WrongVial",
     "parse_slot",
     "slot_number",
 ]
@@ -63,6 +67,9 @@ STANDARDS = "standards"
 """The check standard's holder (the same word as `kinds.electrolyte.check_standard.STANDARDS`,
 which this layer may not import)."""
 
+GRIPPER = "arm gripper"
+"""Where a vial the arm holds stands (not a place a move may name; `BenchDeck.hold`)."""
+
 _SLOT = re.compile(r"rack-([1-9][0-9]*):([A-Z])([1-9][0-9]*)")
 
 
@@ -73,6 +80,20 @@ class SlotOccupied(LimitViolation):
         super().__init__(
             f"{place} holds vial {occupant}; vial {vial} cannot be put there (allowed: a free "
             "place, or waste)"
+        )
+        self.place = place
+        self.occupant = occupant
+        self.vial = vial
+
+
+class WrongVial(LimitViolation):
+    """The deck has another vial at a move's source: the arm would pick that one; nothing has
+    moved."""
+
+    def __init__(self, place: str, occupant: str, vial: str) -> None:
+        super().__init__(
+            f"{place} holds vial {occupant}, not vial {vial}; allowed source: where the deck "
+            f"has vial {vial}, or a place it has no vial at"
         )
         self.place = place
         self.occupant = occupant
@@ -189,6 +210,8 @@ class BenchDeck:
         self.deck.assign_child_resource(self.standards, location=Coordinate(360.0, 300.0, 0.0))
         self.waste = Trash(name=WASTE, size_x=100.0, size_y=100.0, size_z=150.0)
         self.deck.assign_child_resource(self.waste, location=Coordinate(500.0, 300.0, 0.0))
+        self.gripper = _holder(GRIPPER)
+        self.deck.assign_child_resource(self.gripper, location=Coordinate(700.0, 300.0, 0.0))
         self._holders: dict[str, Resource] = {
             f"rack-{n}:{key}": rack.get_item(key)
             for n, rack in enumerate(self.racks, start=1)
@@ -203,6 +226,7 @@ class BenchDeck:
             WASTE: self.waste,
         }
         self._place_of_holder = {holder.name: place for place, holder in self._holders.items()}
+        self._place_of_holder[GRIPPER] = GRIPPER
 
     @classmethod
     def for_places(cls, scale_backend: ScaleBackend, places: Iterable[str]) -> BenchDeck:
@@ -233,7 +257,8 @@ class BenchDeck:
         return holder.children[0].name
 
     def place_of(self, vial: str) -> str | None:
-        """Where the deck has `vial` (None: it has never seen it)."""
+        """Where the deck has `vial` (`GRIPPER` while the arm holds it; None: it has never
+        seen it)."""
         if not self.deck.has_resource(vial):
             return None
         parent = self.deck.get_resource(vial).parent
@@ -243,9 +268,13 @@ class BenchDeck:
     # -- moves ---------------------------------------------------------------------------
 
     def check_move(self, vial: str, source: str, target: str) -> None:
-        """Raise before anything moves: `UnknownPlace` for a place the deck lacks,
-        `SlotOccupied` if `target` holds another vial."""
-        self.holder(source)
+        """Raise before anything moves: `UnknownPlace` for a place the deck lacks, `WrongVial`
+        if the deck has another vial at `source` (the arm would pick that one), `SlotOccupied`
+        if `target` holds another vial. A `source` the deck has no vial at passes: the deck
+        may not know a vial a person stood there."""
+        at_source = self.vial_at(source)
+        if at_source is not None and at_source != vial:
+            raise WrongVial(source, at_source, vial)
         occupant = self.vial_at(target)
         if occupant is not None and occupant != vial:
             raise SlotOccupied(target, occupant, vial)
@@ -257,7 +286,9 @@ class BenchDeck:
 
     def put(self, vial: str, place: str) -> None:
         """Record `vial` standing at `place`, taken from wherever the deck had it."""
-        holder = self.holder(place)
+        self._assign(vial, self.holder(place))
+
+    def _assign(self, vial: str, holder: Resource) -> None:
         if self.deck.has_resource(vial):
             tube = self.deck.get_resource(vial)
             assert tube.parent is not None
@@ -272,6 +303,10 @@ class BenchDeck:
             )
         location = Coordinate(0.0, 0.0, 0.0) if holder is self.waste else None
         holder.assign_child_resource(tube, location=location)
+
+    def hold(self, vial: str) -> None:
+        """Record `vial` in the arm's gripper: picked, not set down yet."""
+        self._assign(vial, self.gripper)
 
     def remove(self, vial: str) -> None:
         """Forget `vial` (it is gone: spilt, broken)."""

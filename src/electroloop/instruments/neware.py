@@ -9,19 +9,40 @@ port 502). Channels 1..N are the pipelines ``devid-subdevid-chlid`` in ``getdevi
 `load` checks the protocol against the chemistry's `ChannelLimits` and writes the Neware step
 file (`protocol_export.neware_xml`) into `step_folder`, a folder the BTS PC can read (on a real
 bench a share; the BTS reads the file when it starts the test). `start` sends ``start`` with a
-barcode and confirms it with ``inquire``; it is never re-sent on a dropped link.
+barcode and confirms it by a new test id (``inquiredf``) whose ``inquire`` shows that barcode;
+it is never re-sent on a dropped link.
 
 Record indices: every BTS test numbers its records from seqid 1, while the cycling loop counts a
 channel's records on across its phases (each phase is a new test). The barcode therefore
 carries the index the test's first record gets: ``<sample>@<base>``; a record's index is
 ``base + seqid - 1``, so ``fetch(since)`` is exact and idempotent after a restart (the BTS keeps
-the barcode). A test started without such a barcode has base 0. Records of an earlier test
-than the channel's latest cannot be fetched (``download`` asks for the latest test).
+the barcode). A test started without such a barcode has base 0.
+
+Only the channel's latest test is reachable: aurora-neware asks ``download``, ``inquiredf`` and
+``downloadStepLayer`` with ``testid="0"``, and every reply captured from a real BTS 8.0 answers
+with the latest test's id (143 in tests/mocks.py); downloading an earlier test by its id is
+nowhere shown, so this driver does not rely on it. Hence `start` refuses (`RecordsNotFetched`,
+nothing sent) while the latest test holds records this driver started or read but has not yet
+returned from `fetch`: a new test would make them unreachable. A test this driver neither
+started nor read (a predecessor cell's, stored before a restart, or one run by hand) is the
+caller's to judge: the cycling loop starts a new cell at `record_count` without reading it.
+Each exchange names the test it read (``inquiredf`` and ``download`` carry its ``testid``), and
+`fetch` holds the driver's lock from ``inquiredf`` to the last reply and refuses a download of
+another test than the one inquired (`DeviceFault`): a test started meanwhile (by the BTS client
+say) is never read under the previous test's indices.
 
 Record times: ``download``'s ``testtime`` is the time in the step (ms; the captured BTS 8.0
 replies of aurora-neware's tests/mocks.py show it), so the test time is rebuilt from
 ``downloadStepLayer``'s step durations. The main channel's records carry no temperature: a
 record's `temperature` is the `temperature` the driver is given (the chamber's setpoint).
+
+Units: ``download``'s ``volt``/``curr``/``cap``/``eng`` are V/A/Ah/Wh. Checked on the captured
+BTS 8.0 replies (aurora-neware tests/mocks.py): test 143's CC charge step (``downloadStepLayer``)
+lasts 31 799.1 s at ``curr`` 0.000295 and ends at ``cap`` 0.002606 = 0.000295 x 31 799.1 / 3600,
+a coin cell of about 2.8 mAh (with its CV step's 0.00023) charged at C/10 (0.3 mA, ~10 h); read
+as mA it would be a 3 µAh cell. ``eng`` / ``cap`` = 0.01233 / 0.002606 = 4.73 V lies inside
+that step's 3.20..4.90 V, so ``eng`` is Wh. ``inquire``'s ``current`` agrees (-0.0003 on a
+channel of the same batch).
 """
 
 from __future__ import annotations
@@ -60,7 +81,14 @@ from electroloop.instruments.protocol_export import neware_xml
 from electroloop.instruments.transport import ConnectionLost
 from electroloop.protocols import Clock
 
-__all__ = ["ChannelBusy", "NewareCycler", "TimedNewareAPI", "UnknownPipeline", "parse_address"]
+__all__ = [
+    "ChannelBusy",
+    "NewareCycler",
+    "RecordsNotFetched",
+    "TimedNewareAPI",
+    "UnknownPipeline",
+    "parse_address",
+]
 
 T = TypeVar("T")
 DEFAULT_PORT = 502
@@ -74,6 +102,9 @@ _STATES: dict[str, ChannelState] = {
 }
 _BASE = re.compile(r"@(\d+)$")
 _SAMPLE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_TESTID = re.compile(r'<(?:download|downloadStepLayer) [^>]*testid="(\d+)"')
+_BLOCKED = "blocked states"  # aurora-neware's ValueError when its own inquire finds it working
+_GARBLED = (ValueError, KeyError, TypeError, AttributeError, SyntaxError)
 
 
 class UnknownPipeline(ConfigError):
@@ -82,6 +113,10 @@ class UnknownPipeline(ConfigError):
 
 class ChannelBusy(InstrumentError):
     """The channel is working (or paused): nothing was sent to it."""
+
+
+class RecordsNotFetched(InstrumentError):
+    """`start` would bury records of the channel's latest test not yet fetched; nothing sent."""
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -114,6 +149,21 @@ class TimedNewareAPI(NewareAPI):
         self.neware_socket.close()
         self.neware_socket = _LinkSocket()
         self.neware_socket.settimeout(timeout)
+
+
+@dataclass(frozen=True)
+class _Latest:
+    """The channel's latest test as one ``inquiredf`` and ``inquire`` saw it."""
+
+    testid: int
+    base: int
+    count: int
+    inquire: dict[str, Any]
+
+    @property
+    def end(self) -> int:
+        """The index its next record gets."""
+        return self.base + self.count
 
 
 @dataclass(frozen=True)
@@ -159,7 +209,10 @@ class NewareCycler:
         self._api: NewareAPI | None = None
         self._pipelines: list[str] = []
         self._layers: dict[str, _Layer] = {}
-        self._lock = threading.RLock()
+        self._unread: dict[str, tuple[int, int]] = {}
+        """pipeline -> (testid, first index not yet fetched) of a test this driver started or
+        read: `start` refuses while that test is the latest and holds records from there on."""
+        self._lock = threading.RLock()  # one exchange, or one fetch or start, at a time
 
     # -- link ------------------------------------------------------------------------------
 
@@ -200,8 +253,10 @@ class NewareCycler:
 
     def _call(self, what: str, action: Callable[[NewareAPI], T], *, idempotent: bool = True) -> T:
         """Run `action(api)`; a dropped or silent link is reopened and, for a query that moves
-        nothing, asked once more. Replies that do not parse raise `DeviceFault`."""
-        for attempt in range(2 if idempotent else 1):
+        nothing, asked once more. Replies that do not parse raise `DeviceFault`; the named
+        errors `action` raises itself (`ChannelBusy`, `ConfigError`…) pass unchanged."""
+        retries = 1 if idempotent else 0
+        while True:
             with self._lock:  # one exchange at a time on the one socket
                 api = self._connect()
                 try:
@@ -214,19 +269,31 @@ class NewareCycler:
                 except OSError as exc:
                     self.close()
                     error = ConnectionLost(f"Neware BTS {self.host}:{self.port}: {what}: {exc}")
-                except (ValueError, KeyError, TypeError, AttributeError, SyntaxError) as exc:
+                except _GARBLED as exc:
                     self.close()  # a garbled reply leaves the stream out of step: resynchronise
                     error = DeviceFault(f"Neware BTS answered {what} unreadably: {exc!r}"[:300])
-            if attempt == 1 or not idempotent:
+            if retries == 0:
                 raise error
-        raise AssertionError("unreachable")
+            retries -= 1
+
+    def _listed(self, api: NewareAPI, pid: str) -> dict[str, Any]:
+        """`pid`'s entry in the BTS's channel map; `UnknownPipeline` if (after a reconnect) the
+        BTS no longer lists it."""
+        entry = api.channel_map.get(pid)
+        if entry is None:
+            raise UnknownPipeline(
+                f"pipeline {pid} is not on the Neware BTS at {self.host}:{self.port}; "
+                f"allowed: {list(api.channel_map)}"
+            )
+        return entry
 
     # -- channels --------------------------------------------------------------------------
 
     def channel_count(self) -> int:
         """Number of channels (pipelines)."""
-        self._connect()
-        return len(self._pipelines)
+        with self._lock:
+            self._connect()
+            return len(self._pipelines)
 
     def pipeline(self, channel: int) -> str:
         """``devid-subdevid-chlid`` of `channel` (1-based); `LimitViolation` if none."""
@@ -237,9 +304,8 @@ class NewareCycler:
 
     def identity(self) -> str:
         """What the BTS says of itself: device type and unit, and the channels served."""
-        self._connect()
-        assert self._api is not None
-        first = self._api.channel_map[self._pipelines[0]]
+        with self._lock:
+            first = self._listed(self._connect(), self._pipelines[0])
         return (
             f"Neware BTS devtype {first['devtype']} unit {first['devid']} at "
             f"{self.host}:{self.port}, {len(self._pipelines)} channels"
@@ -247,7 +313,31 @@ class NewareCycler:
 
     def _inquire(self, channel: int) -> dict[str, Any]:
         pid = self.pipeline(channel)
-        return self._call("inquire", lambda api: api.inquire(pid)[pid])
+
+        def ask(api: NewareAPI) -> dict[str, Any]:
+            self._listed(api, pid)
+            return api.inquire(pid)[pid]
+
+        return self._call("inquire", ask)
+
+    def _testid(self, channel: int) -> tuple[int, int]:
+        """``inquiredf``: (testid, record count) of the channel's latest test."""
+        pid = self.pipeline(channel)
+
+        def ask(api: NewareAPI) -> tuple[int, int]:
+            self._listed(api, pid)
+            reply = api.inquiredf(pid)[pid]
+            return int(reply["testid"]), int(reply["count"])
+
+        return self._call("inquiredf", ask)
+
+    def _latest(self, channel: int) -> _Latest:
+        """``inquiredf`` then ``inquire``, under the lock (a caller that must know the two
+        describe one test compares a later reply's testid with this one's)."""
+        with self._lock:
+            testid, count = self._testid(channel)
+            reply = self._inquire(channel)
+        return _Latest(testid, self._base(reply), count, reply)
 
     def status(self, channel: int) -> ChannelStatus:
         """``inquire``: state, step, cycle, test time s, and the log code of a protect stop."""
@@ -273,11 +363,13 @@ class NewareCycler:
         return int(match[1]) if match else 0
 
     def record_count(self, channel: int) -> int:
-        """Records the channel holds = the index its next record gets (`base` + count)."""
-        pid = self.pipeline(channel)
-        base = self._base(self._inquire(channel))
-        count = self._call("inquiredf", lambda api: api.inquiredf(pid)[pid]["count"])
-        return base + int(count)
+        """Records the channel holds = the index its next record gets (`base` + count);
+        `DeviceFault` if a test started while it was asked (ask again)."""
+        with self._lock:
+            latest = self._latest(channel)
+            if self._testid(channel)[0] != latest.testid:
+                raise DeviceFault(f"Neware channel {channel}: a test started while counted")
+        return latest.end
 
     # -- protocols -------------------------------------------------------------------------
 
@@ -311,38 +403,80 @@ class NewareCycler:
             raise DeviceFault(f"step file {path} does not read back as written")
 
     def start(self, channel: int) -> ChannelStatus:
-        """Start the loaded step file; confirmed with ``inquire``, never re-sent.
+        """Start the loaded step file; confirmed by a new test id, never re-sent.
 
-        `ChannelBusy` (nothing sent) if the channel works, `ConfigError` if nothing was loaded,
-        `DeviceFault` if the BTS refused or the start cannot be confirmed.
+        Nothing is sent, and `ChannelBusy` raised, if the channel works (also when aurora-
+        neware's own ``inquire`` finds it working just before ``start``); `ConfigError` if
+        nothing was loaded; `RecordsNotFetched` while records of the latest test this driver
+        started or read are not fetched. `DeviceFault` if the BTS refused, or no new test
+        carrying the barcode (``inquiredf``'s testid differs from before) can be seen: an old
+        test with the same barcode confirms nothing.
         """
         pid, path = self.pipeline(channel), self.step_file(channel)
-        if not path.is_file():
-            raise ConfigError(f"no step file {path} for channel {channel}; load a protocol first")
-        before = self._inquire(channel)
-        if before.get("workstatus") not in ("finish", "stop", "protect"):
-            raise ChannelBusy(
-                f"Neware channel {channel} ({pid}) is {before.get('workstatus')}; "
-                "allowed to start: finish, stop, protect"
-            )
-        base = self.record_count(channel)
-        barcode = f"{_sample_of(path)}@{base}"
-        try:
-            reply = self._call(
-                "start",
-                lambda api: api.start(pid, barcode, path, save_location=self.step_folder),
-                idempotent=False,
-            )
-            accepted = bool(reply) and reply[0].get("start") == "ok"
-        except (ConnectionLost, InstrumentTimeout):
-            accepted = True  # did it arrive? inquire says; not re-sent either way
-        after = self._inquire(channel)
-        if accepted and after.get("barcode") == barcode and after.get("workstatus") in _STATES:
-            return self.status(channel)
+        with self._lock:  # no fetch of this driver between the count and the start
+            if not path.is_file():
+                raise ConfigError(
+                    f"no step file {path} for channel {channel}; load a protocol first"
+                )
+            sample = _sample_of(path)
+            before = self._latest(channel)
+            work = before.inquire.get("workstatus")
+            if work not in ("finish", "stop", "protect"):
+                raise ChannelBusy(
+                    f"Neware channel {channel} ({pid}) is {work}; "
+                    "allowed to start: finish, stop, protect"
+                )
+            self._check_fetched(channel, pid, before)
+            barcode = f"{sample}@{before.end}"
+            try:
+                reply = self._call("start", self._sender(pid, barcode, path), idempotent=False)
+                accepted = bool(reply) and reply[0].get("start") == "ok"
+            except (ConnectionLost, InstrumentTimeout):
+                accepted = True  # did it arrive? inquiredf says; not re-sent either way
+            after = self._latest(channel)
+            if (
+                accepted
+                and after.testid != before.testid
+                and after.inquire.get("barcode") == barcode
+            ):
+                self._unread[pid] = (after.testid, before.end)
+                return self.status(channel)
         raise DeviceFault(
-            f"Neware channel {channel} ({pid}) did not start {path.name} "
-            f"(workstatus {after.get('workstatus')}); not re-sent"
+            f"Neware channel {channel} ({pid}) did not start {path.name} (test id "
+            f"{after.testid}, as before {before.testid}; workstatus "
+            f"{after.inquire.get('workstatus')}); not re-sent"
         )
+
+    def _check_fetched(self, channel: int, pid: str, latest: _Latest) -> None:
+        unread = self._unread.get(pid)
+        if unread is not None and unread[0] == latest.testid and unread[1] < latest.end:
+            raise RecordsNotFetched(
+                f"Neware channel {channel} ({pid}): records {unread[1]}..{latest.end - 1} of "
+                f"test {latest.testid} are not fetched, and a new test would make them "
+                "unreachable (download reaches the latest test only); fetch them first"
+            )
+
+    def _sender(self, pid: str, barcode: str, path: Path) -> Callable[[NewareAPI], list[dict]]:
+        """aurora-neware's ``start``, its own refusals named: ``ValueError`` (its ``inquire``
+        found the channel working) is `ChannelBusy`, ``FileNotFoundError`` (the step file is
+        gone) `ConfigError`; in both cases nothing was sent."""
+
+        def send(api: NewareAPI) -> list[dict]:
+            self._listed(api, pid)
+            try:
+                return api.start(pid, barcode, path, save_location=self.step_folder)
+            except FileNotFoundError:
+                raise ConfigError(
+                    f"step file {path} is gone; load a protocol again (nothing was started)"
+                ) from None
+            except ValueError as exc:
+                if _BLOCKED not in str(exc):
+                    raise
+                raise ChannelBusy(
+                    f"Neware pipeline {pid} began working before start was sent; not sent"
+                ) from None
+
+        return send
 
     def stop(self, channel: int) -> ChannelStatus:
         """``stop``; the target state (not RUNNING) makes it safe to send again."""
@@ -360,40 +494,72 @@ class NewareCycler:
     def fetch(
         self, channel: int, since: int = 0, max_records: int = 100
     ) -> tuple[list[CycleRecord], int]:
-        """Records with index ≥ `since` (at most `max_records`) and the next index to ask."""
+        """Records with index ≥ `since` (at most `max_records`) and the next index to ask.
+
+        One test throughout: ``inquiredf``, ``inquire``, ``download`` (and the step layer)
+        under the lock, and `DeviceFault` if ``download`` answers for another test than the one
+        inquired (a test started meanwhile; ask again).
+        """
         pid = self.pipeline(channel)
         if not (since >= 0 and 1 <= max_records <= MAX_RECORDS_PER_QUERY):
             raise LimitViolation(
                 f"since {since}, max {max_records}; allowed since >= 0, "
                 f"1 <= max <= {MAX_RECORDS_PER_QUERY}"
             )
-        base = self._base(self._inquire(channel))
-        if since < base:
-            raise DeviceFault(
-                f"Neware channel {channel}: records before index {base} belong to an earlier "
-                "test, which download does not reach"
+        with self._lock:
+            latest = self._latest(channel)
+            if since < latest.base:
+                raise DeviceFault(
+                    f"Neware channel {channel}: records before index {latest.base} belong to "
+                    "an earlier test, which download does not reach"
+                )
+            if since >= latest.end:
+                return [], since
+            reply = self._call(
+                "download", self._downloader(pid, since - latest.base + 1, max_records)
             )
-        pip = self._api.channel_map[pid] if self._api else {}
-        command = (
-            "<cmd>download</cmd>"
-            f'<download devtype="{pip["devtype"]}" devid="{pip["devid"]}" '
-            f'subdevid="{pip["subdevid"]}" chlid="{pip["Channelid"]}" '
-            f'auxid="0" testid="0" startpos="{since - base + 1}" count="{max_records}"/>'
-        )
-        reply = self._call("download", lambda api: api.command(command))
-        testid_match = re.search(r'<download [^>]*testid="(\d+)"', reply)
-        try:
-            rows = _xml_to_records(reply)
-        except Exception as exc:  # noqa: BLE001  defusedxml and parsing errors alike
-            raise DeviceFault(f"Neware BTS answered download unreadably: {exc!r}"[:300]) from None
-        if not rows:
-            return [], since
-        testid = int(testid_match[1]) if testid_match else 0
-        records = self._records(channel, pid, testid, base, rows)
-        expected = list(range(since, since + len(records)))
-        if [r.index for r in records] != expected:
-            raise DeviceFault(f"Neware channel {channel} returned records out of sequence")
-        return records, since + len(records)
+            self._same_test(channel, "download", reply, latest.testid)
+            try:
+                rows = _xml_to_records(reply)
+            except Exception as exc:  # noqa: BLE001  defusedxml and parsing errors alike
+                raise DeviceFault(
+                    f"Neware BTS answered download unreadably: {exc!r}"[:300]
+                ) from None
+            if not rows:
+                return [], since
+            records = self._records(channel, pid, latest.testid, latest.base, rows)
+            expected = list(range(since, since + len(records)))
+            if [r.index for r in records] != expected:
+                raise DeviceFault(f"Neware channel {channel} returned records out of sequence")
+            following = since + len(records)
+            unread = self._unread.get(pid)
+            if unread is None or unread[0] != latest.testid or unread[1] < following:
+                self._unread[pid] = (latest.testid, following)
+            return records, following
+
+    def _downloader(self, pid: str, startpos: int, count: int) -> Callable[[NewareAPI], str]:
+        """``download`` of the latest test from seqid `startpos`, as aurora-neware words it."""
+
+        def ask(api: NewareAPI) -> str:
+            pip = self._listed(api, pid)
+            return api.command(
+                "<cmd>download</cmd>"
+                f'<download devtype="{pip["devtype"]}" devid="{pip["devid"]}" '
+                f'subdevid="{pip["subdevid"]}" chlid="{pip["Channelid"]}" '
+                f'auxid="0" testid="0" startpos="{startpos}" count="{count}"/>'
+            )
+
+        return ask
+
+    @staticmethod
+    def _same_test(channel: int, what: str, reply: str, testid: int) -> None:
+        match = _TESTID.search(reply)
+        if match is None or int(match[1]) != testid:
+            raise DeviceFault(
+                f"Neware channel {channel}: {what} answered for test "
+                f"{match[1] if match else '?'}, not the inquired test {testid} "
+                "(a test started meanwhile); ask again"
+            )
 
     def fetch_all(self, channel: int, since: int = 0) -> tuple[list[CycleRecord], int]:
         """Every record from `since` on, in pages of `MAX_RECORDS_PER_QUERY`."""
@@ -404,7 +570,11 @@ class NewareCycler:
     ) -> list[CycleRecord]:
         low = self.limits.min_voltage - self.limits.safety_margin - PLAUSIBLE_OVERSHOOT
         high = self.limits.max_voltage + self.limits.safety_margin + PLAUSIBLE_OVERSHOOT
-        layer = self._layer(pid, testid, int(rows[-1]["seqid"]))
+        try:
+            last_seqid = int(rows[-1]["seqid"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DeviceFault(f"Neware download record {rows[-1]!r:.200}: {exc}") from None
+        layer = self._layer(channel, pid, testid, last_seqid)
         records = []
         for row in rows:
             try:
@@ -431,12 +601,28 @@ class NewareCycler:
             records.append(record)
         return records
 
-    def _layer(self, pid: str, testid: int, last_seqid: int) -> _Layer:
+    def _layer(self, channel: int, pid: str, testid: int, last_seqid: int) -> _Layer:
         """The test's step runs, asked again only when a record lies past the known ones."""
         cached = self._layers.get(pid)
         if cached is not None and cached.testid == testid and cached.ends[-1] >= last_seqid:
             return cached
-        steps = self._call("downloadStepLayer", lambda api: api.get_steps(pid))
+
+        def ask(api: NewareAPI) -> str:
+            pip = self._listed(api, pid)
+            return api.command(  # aurora-neware's get_steps, its reply's testid kept
+                f"<cmd>downloadStepLayer</cmd>"
+                f'<downloadStepLayer devtype="{pip["devtype"]}" devid="{pip["devid"]}" '
+                f'subdevid="{pip["subdevid"]}" chlid="{pip["Channelid"]}" />'
+            )
+
+        reply = self._call("downloadStepLayer", ask)
+        self._same_test(channel, "downloadStepLayer", reply, testid)
+        try:
+            steps = _xml_to_records(reply)
+        except Exception as exc:  # noqa: BLE001  defusedxml and parsing errors alike
+            raise DeviceFault(
+                f"Neware BTS answered downloadStepLayer unreadably: {exc!r}"[:300]
+            ) from None
         starts, ends, begins, clock = [], [], [], 0.0
         for step in steps:
             starts.append(int(step["startseqid"]))

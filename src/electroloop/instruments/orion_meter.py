@@ -416,10 +416,13 @@ def parse_identity(reply: str, command: str = "SYSTEM") -> OrionIdentity:
 class OrionStarA215:
     """The conductivity channel of an Orion Star A215: conductivity in mS/cm, temperature in °C.
 
-    Every command reads only, so a query that times out or whose link dropped is asked once
-    more after reopening the link (a `ReconnectingResource`), which also throws away any late
-    answer. The print-out is switched to CSV (``SETCSV``) before the first reading and again if
-    a reply comes in printer format (the meter was switched off and on). `measurement_timeout`
+    Every command reads only (nothing moves, no setting changes), so a query that times out or
+    whose link dropped is asked once more after reopening the link (a `ReconnectingResource`),
+    which also throws away any late answer. The print-out is switched to CSV (``SETCSV``)
+    before the first reading and again if a reply comes in printer format (the meter was
+    switched off and on), and the query is then asked once more. A ``GETMEAS`` asked again is
+    a new measurement of the same sample, not a second copy of the first: see `readings` for
+    what that leaves on the meter. `measurement_timeout`
     (s) bounds a ``GETMEAS``: a meter set to print stable readings only waits for one. Open the
     resource with `TERMINATIONS`.
     """
@@ -446,7 +449,17 @@ class OrionStarA215:
         return self.readings(1)[-1]
 
     def readings(self, count: int) -> list[OrionReading]:
-        """``GETMEAS <count>``: `count` consecutive records (1 to `MAX_RECORDS`)."""
+        """``GETMEAS <count>``: `count` consecutive records (1 to `MAX_RECORDS`).
+
+        Asked at most twice (after a timeout on a link that reopened, or after a reply in
+        printer format and ``SETCSV``). The records returned are then the second command's: a
+        new measurement of the sample in the cell, taken a moment later. The first command's
+        records are lost (never read, or not readable), but the meter made them: where its
+        data log records each measurement it prints (the manual does not say whether a remote
+        ``GETMEAS`` is logged), ``GETLOG`` then holds `count` more records than this driver
+        returned. Nothing else changes on the meter; the reading is of the same sample, so
+        this is accepted rather than failing the measurement.
+        """
         if not isinstance(count, int) or isinstance(count, bool):
             raise LimitViolation(
                 f"record count is {count!r}; allowed: a whole number 1 to {self.MAX_RECORDS}"
@@ -512,15 +525,13 @@ class OrionStarA215:
         if timeout is not None:
             self.resource.timeout = max(saved, round(timeout * 1000))
         try:
-            for attempt in (1, 2):
-                try:
-                    return query(self.resource, command, instrument=self.instrument)
-                except InstrumentTimeout:
-                    # Only a reopened link is clean: on the old one a late answer would be
-                    # read as the answer to the next command.
-                    reopened = isinstance(self.resource, Reconnects) and self.resource.reconnect()
-                    if attempt == 2 or not reopened:
-                        raise
-            raise AssertionError("unreachable")
+            try:
+                return query(self.resource, command, instrument=self.instrument)
+            except InstrumentTimeout:
+                # Only a reopened link is clean: on the old one a late answer would be read as
+                # the answer to the next command.
+                if not (isinstance(self.resource, Reconnects) and self.resource.reconnect()):
+                    raise
+            return query(self.resource, command, instrument=self.instrument)
         finally:
             self.resource.timeout = saved

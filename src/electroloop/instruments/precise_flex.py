@@ -11,7 +11,10 @@ plain methods.
 Taught positions: one Cartesian pose per place (x, y, z in mm; yaw, pitch, roll in degrees;
 optionally the elbow configuration 1 = righty, 2 = lefty, as TCS ``locConfig`` codes it), read
 from the lab file. Every check runs before a byte is sent: an untaught place raises
-`UnknownPosition`, a target that holds another vial raises `deck.SlotOccupied`.
+`UnknownPosition`, a source where the deck has another vial raises `deck.WrongVial`, a target
+that holds another vial raises `deck.SlotOccupied`. Once a pick succeeds the deck has the vial
+in the gripper (`deck.GRIPPER`) until the place succeeds: a place that fails (a TCS error, a
+timeout, a dropped link) leaves the deck true, and `find` sets the vial down.
 
 Grip defaults: width `deck.VIAL_DIAMETER` (28 mm, a 20 mL scintillation vial), force 10 N and
 finger speed 50 % (PyLabRobot's `pick_up_resource` defaults), approach clearance 80 mm (the
@@ -49,6 +52,7 @@ from electroloop.instruments.deck import VIAL_DIAMETER, BenchDeck
 
 __all__ = [
     "ArmFault",
+    "ArmStopFailed",
     "GripSettings",
     "Pose",
     "PreciseFlexArm",
@@ -60,6 +64,9 @@ __all__ = [
 
 _T = TypeVar("_T")
 _ADDRESS = re.compile(r"TCPIP0?::([^:]+)::(\d{1,5})::SOCKET")
+OPERATION_TIMEOUTS = 4
+"""How many `timeout`s one operation (set-up, pick, place: several TCS commands and a motion)
+may take in all before it counts as unanswered (assumption)."""
 HOLD_TOLERANCE = 3.0
 """mm: fingers this close to the grasp width hold a vial (a force-limited grip stops at it)."""
 
@@ -82,6 +89,11 @@ class ArmFault(DeviceFault):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
+
+
+class ArmStopFailed(InstrumentError):
+    """`close` could not detach and power the arm down (the link and loop are closed anyway):
+    the arm may still be powered; check it at its pendant or web interface."""
 
 
 class VialNotGripped(ArmFault):
@@ -261,13 +273,17 @@ class PreciseFlexArm:
     # -- SampleHandler -------------------------------------------------------------------
 
     def move(self, vial: str, source: str, target: str) -> None:
-        """Pick `vial` at `source`, place it at `target`; checked before anything moves."""
+        """Pick `vial` at `source`, place it at `target`; checked before anything moves.
+
+        Between the pick and the place the deck has `vial` in the gripper, so after a place
+        that failed `deck.place_of(vial)` is `deck.GRIPPER` (and `find` sets it down)."""
         start, end = self.pose(source), self.pose(target)
         with self._lock:
             self.deck.check_move(vial, source, target)
             self._pick(vial, source, start)
+            self.deck.hold(vial)
             self._run(lambda: self._drop(end), f"placing vial {vial} at {target}")
-            self.deck.move(vial, source, target)
+            self.deck.put(vial, target)
 
     def find(self, vial: str, place: str, masses: Mapping[str, float]) -> bool:
         """After a crash: set `vial` down at `place` if the gripper still holds it; otherwise
@@ -318,15 +334,28 @@ class PreciseFlexArm:
         )
 
     def close(self) -> None:
-        """Detach, power down and close the link (if it was opened); stop the loop."""
+        """Detach, power down and close the link (if it was opened); stop the loop.
+
+        The loop is stopped whatever happens; if detaching or powering down failed (a TCS
+        error, no answer within `timeout` s, a broken link) that is raised afterwards as
+        `ArmStopFailed`: the arm may still be powered."""
         with self._lock:
-            if self._connected:
-                try:
-                    self._loop.run(self.backend.stop(), self.timeout)
-                except (PreciseFlexError, OSError, TimeoutError, RuntimeError):
-                    pass
-                self._connected = False
-            self._loop.close()
+            failure: Exception | None = None
+            try:
+                if self._connected:
+                    self._connected = False
+                    try:
+                        self._loop.run(self.backend.stop(), self.timeout)
+                    except (PreciseFlexError, OSError, TimeoutError, RuntimeError) as exc:
+                        failure = exc
+                        self._drop_link()  # stop ends before closing the socket: close it
+            finally:
+                self._loop.close()
+            if failure is not None:
+                raise ArmStopFailed(
+                    f"arm at {self.host}:{self.port} may still be powered: detaching and "
+                    f"powering down failed: {failure or type(failure).__name__}"
+                ) from failure
 
     # -- exchange ------------------------------------------------------------------------
 
@@ -368,7 +397,9 @@ class PreciseFlexArm:
         if self._connected:
             return
         try:
-            self._loop.run(self.backend.setup(skip_home=not self.home), self.timeout * 4)
+            self._loop.run(
+                self.backend.setup(skip_home=not self.home), self.timeout * OPERATION_TIMEOUTS
+            )
             if self.grip.speed is not None:
                 self._loop.run(self.backend.set_speed(self.grip.speed), self.timeout)
         except BaseException:
@@ -378,10 +409,14 @@ class PreciseFlexArm:
 
     def _run(self, operation: Callable[[], Coroutine[Any, Any, _T]], doing: str) -> _T:
         """Run one backend operation (connecting first); TCS errors and link failures become
-        electroloop errors naming what the arm was doing."""
+        electroloop errors naming what the arm was doing.
+
+        An operation is several TCS commands and a motion (a pick sends five), so it gets
+        `OPERATION_TIMEOUTS` × `timeout`; each command still gets `timeout` on the socket."""
+        limit = self.timeout * OPERATION_TIMEOUTS
         try:
             self._connect()
-            return self._loop.run(operation(), self.timeout * 4)
+            return self._loop.run(operation(), limit)
         except PreciseFlexError as exc:
             if exc.replycode == -1 and "Empty reply" in exc.message:
                 self._drop_link()
@@ -389,11 +424,11 @@ class PreciseFlexArm:
                     f"arm at {self.host}:{self.port} closed the link while {doing}"
                 ) from None
             raise ArmFault(f"arm failed while {doing}: {exc}", exc.replycode) from None
-        except TimeoutError:
+        except TimeoutError as exc:  # a command's socket read, or the whole operation
             self._drop_link()
             raise InstrumentTimeout(
-                f"arm at {self.host}:{self.port} did not answer within {self.timeout} s while "
-                f"{doing}"
+                f"arm at {self.host}:{self.port} did not answer while {doing}: {exc} (each "
+                f"command may take {self.timeout} s, the whole operation {limit} s)"
             ) from None
         except (OSError, RuntimeError, ValueError) as exc:
             self._drop_link()

@@ -19,6 +19,8 @@ different, larger cell (PyBaMM's Chen2020) — runs the same protocol scaled to 
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 
 from aurora_unicycler import (
@@ -203,7 +205,36 @@ def _export(target: str, protocol: UnicyclerProtocol, convert: object) -> object
         where = f"step {numbers[0]} ({kind})" if numbers else f"a {kind} step"
         raise UnsupportedStep(target, where, "its format has no such step") from None
     except (ValueError, ValidationError, RuntimeError) as exc:
-        raise UnsupportedStep(target, "the protocol", str(exc)) from None
+        raise UnsupportedStep(target, _culprit(protocol, str(exc)), str(exc)) from None
+
+
+def _step_ma(step: object, capacity_mah: float | None) -> float | None:
+    """|current| in mA a CC step drives (None for other steps, or a C-rate without capacity)."""
+    if not isinstance(step, ConstantCurrent):
+        return None
+    if step.rate_C:
+        return abs(step.rate_C) * capacity_mah if capacity_mah else None
+    return abs(step.current_mA or 0.0)
+
+
+def _culprit(protocol: UnicyclerProtocol, message: str) -> str:
+    """The step an exporter's refusal is about, where its message names a current or a
+    voltage range (BioLogic's "I range not supported for -2000.0 mA", "voltage outside of
+    range ((0.0, 5.0) V)"); "the protocol" otherwise."""
+    steps = list(enumerate(protocol.method, 1))
+    if match := re.search(r"for (-?[\d.]+) mA", message):
+        wanted = abs(float(match[1]))
+        for number, step in steps:
+            current = _step_ma(step, protocol.sample.capacity_mAh)
+            if current is not None and math.isclose(current, wanted, rel_tol=1e-6):
+                return _describe(number, step)
+    if match := re.search(r"\((-?[\d.]+), (-?[\d.]+)\) V", message):
+        low, high = sorted((float(match[1]), float(match[2])))
+        for number, step in steps:
+            volts = getattr(step, "until_voltage_V", None) or getattr(step, "voltage_V", None)
+            if volts is not None and not low <= volts <= high:
+                return _describe(number, step)
+    return "the protocol"
 
 
 def neware_xml(

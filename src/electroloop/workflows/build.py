@@ -68,7 +68,7 @@ from electroloop.simulations.optimum import true_optimum, true_value
 from electroloop.simulations.physics import MODEL, check_space, conductivity
 from electroloop.surrogates.surrogate import Surrogate
 from electroloop.workflows import notifications
-from electroloop.workflows.cycling_build import cycling_rig
+from electroloop.workflows.cycling_build import check_cycler, cycling_rig
 from electroloop.workflows.surrogate_training import mixture_scorer
 
 
@@ -408,6 +408,8 @@ def assemble(
     lab = lab_for(spec)
     stocks = simulated_stocks(spec.space, lab)
     check_standard_covers(spec, lab)
+    if isinstance(spec, CyclingCampaign):
+        check_cycler(spec, lab)  # protocols the lab's cycler or the twin cannot run
     if not lab.balance.simulated and lab.arm is None and manual is None:
         raise ConfigError(
             "balance.address: with a real balance a technician moves the vials, and this run "

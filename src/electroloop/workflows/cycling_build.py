@@ -212,9 +212,12 @@ class SimulatedNewareCellLine:
             fill_over_api(api, self.cycler.pipeline(channel), spec)
 
 
-def neware_cycler(spec: CyclingCampaign, lab: LabFile, settings: Settings) -> RigCycler:
+def neware_cycler(
+    spec: CyclingCampaign, lab: LabFile, settings: Settings, stack: ExitStack
+) -> RigCycler:
     """A Neware BTS through aurora-neware (simulated: its own process, as the SCPI cycler);
-    step files go to ``<home>/neware-steps``, which the BTS PC must be able to read."""
+    step files go to ``<home>/neware-steps``, which the BTS PC must be able to read. Its link
+    closes with `stack`."""
     assert lab.cycler is not None
     chosen = lab.cycler
     clock: Clock = WallClock()
@@ -240,6 +243,7 @@ def neware_cycler(spec: CyclingCampaign, lab: LabFile, settings: Settings) -> Ri
         temperature=spec.temperature,
         timeout=chosen.timeout,
     )
+    stack.callback(cycler.close)
     cells = (
         SimulatedNewareCellLine(cycler, spec.space, spec.temperature) if chosen.simulated else None
     )
@@ -289,21 +293,27 @@ def biologic_cycler(
     return cycler, cells, f"biologic-eclab:{chosen.address}", clock
 
 
+def check_cycler(spec: CyclingCampaign, lab: LabFile) -> InstrumentSpec:
+    """The lab's cycler, once the campaign's protocols fit it and the twin (and, simulated,
+    its cell line the campaign's space): `assemble` calls this before anything moves."""
+    if lab.cycler is None:
+        raise ConfigError(f"lab {lab.name!r} has no [cycler]; a cycling campaign needs one")
+    check_protocols(spec, lab.cycler)
+    if lab.cycler.simulated:
+        check_cycling_space(spec)
+    return lab.cycler
+
+
 def cycling_rig(
     spec: CyclingCampaign, lab: LabFile, settings: Settings, campaign_id: str, stack: ExitStack
 ) -> CyclingRig:
     """The cycler (started as its own process if simulated), cell line, record store, leases."""
     cycling = spec.cycling
-    if lab.cycler is None:
-        raise ConfigError(f"lab {lab.name!r} has no [cycler]; a cycling campaign needs one")
-    chosen = lab.cycler
-    check_protocols(spec, chosen)
-    if chosen.simulated:
-        check_cycling_space(spec)
+    chosen = check_cycler(spec, lab)
     if chosen.driver == "biologic-eclab":
         cycler, cells, address, clock = biologic_cycler(spec, lab, settings, campaign_id)
     elif chosen.driver == "neware-bts":
-        cycler, cells, address, clock = neware_cycler(spec, lab, settings)
+        cycler, cells, address, clock = neware_cycler(spec, lab, settings, stack)
     else:
         cycler, cells, address, clock = scpi_cycler(spec, lab, settings, stack)
     records = stack.enter_context(CellRecordStore(settings.store_path))

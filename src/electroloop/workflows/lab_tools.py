@@ -272,6 +272,8 @@ def _neware(address: str, chosen: InstrumentSpec) -> tuple[str, str]:
             raise DeviceFault(f"Neware BTS {host}:{port}: {exc}") from None
         finally:
             api.disconnect()
+    if not api.channel_map:
+        raise DeviceFault(f"Neware BTS {host}:{port}: getdevinfo lists no channels")
     first = next(iter(api.channel_map.values()))
     summary = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states))
     identity = f"Neware BTS devtype {first['devtype']} unit {first['devid']} at {host}:{port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -32,6 +33,9 @@ def test_a_cycler_file_imports_and_becomes_bdf(records, tmp_path, capsys, suffix
     table = pd.read_parquet(tmp_path / "bdf" / "old-cell.bdf.parquet")
     assert len(table) == len(records)
     assert {"Test Time / s", "Voltage / V", "Current / A", "Cycle Count / 1"} <= set(table)
+    sidecar = json.loads((tmp_path / "bdf" / "old-cell.bdf.metadata.json").read_text())
+    assert sidecar["extras"]["source"]["file"] == path.name  # where the data came from
+    assert sidecar["extras"]["started"].startswith("2026-12-01T09:30")
 
 
 def test_an_unknown_file_type_is_a_named_error(tmp_path, capsys) -> None:

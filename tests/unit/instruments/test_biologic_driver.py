@@ -13,11 +13,12 @@ from aurora_unicycler import CyclingProtocol as UnicyclerProtocol
 from aurora_unicycler import ImpedanceSpectroscopy, RecordParams, SampleParams
 
 from electroloop.clocks import SteppedClock
-from electroloop.errors import ConfigError, DeviceFault, LimitViolation
+from electroloop.errors import ConfigError, DeviceFault, InstrumentTimeout, LimitViolation
 from electroloop.instruments.biologic import (
     FAKE_NAME,
     BiologicCycler,
     ChannelBusy,
+    StartUnconfirmed,
     connect_biologic,
 )
 from electroloop.instruments.cycler import (
@@ -256,6 +257,69 @@ def test_a_running_channel_is_not_loaded_or_started_again(
     with pytest.raises(ChannelBusy, match="already running"):
         cycler.start(1)
     assert len(list((cycler.folder / "MPG2-1-1").iterdir())) == 1  # one run folder
+
+
+class FakeSlowEcLab(FakeBiologicAPI):
+    """A FAKE of aurora-biologic's API (see `FakeBiologicAPI`) whose EC-Lab takes its time:
+    ``run_channel`` returns at once and the START reaches the channel only when the test
+    calls `arrive` (never, for a START that got lost); with `slow` False it starts at once."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.slow = True
+        self.runs: list[tuple[str, Path]] = []
+        self.pending: list[tuple[str, Path]] = []
+
+    def run_channel(self, pipeline: str, output_path: str | Path) -> None:
+        self.runs.append((pipeline, Path(output_path)))
+        self.pending.append((pipeline, Path(output_path)))
+        if not self.slow:
+            self.arrive()
+
+    def arrive(self) -> None:
+        while self.pending:
+            super().run_channel(*self.pending.pop(0))
+
+
+@pytest.fixture
+def slow(clock: SteppedClock, tmp_path: Path) -> tuple[FakeSlowEcLab, BiologicCycler]:
+    api = FakeSlowEcLab(2, clock=clock, seed=5)
+    api.fill(1, CellSpec(initial_soc=0.0))
+    return api, BiologicCycler(api, folder=tmp_path, capacity=Q, limits=LIMITS, clock=clock)
+
+
+def test_a_start_not_confirmed_is_never_sent_again(slow) -> None:
+    api, cycler = slow
+    cycler.load(1, c_over_2())
+    with pytest.raises(DeviceFault, match="did not start .*a person has checked the channel"):
+        cycler.start(1)
+    assert len(api.runs) == 1
+    with pytest.raises(StartUnconfirmed, match="never confirmed .*delete .*start-sent") as caught:
+        cycler.start(1)  # what a caller retrying after the DeviceFault would do
+    assert isinstance(caught.value, InstrumentTimeout)  # a cycling loop polls again later
+    with pytest.raises(StartUnconfirmed):
+        cycler.load(1, c_over_2(cycles=1))  # nor new settings under a START that may run
+    assert len(api.runs) == 1  # nothing sent
+    api.arrive()  # EC-Lab was slow, not deaf: the one START runs
+    assert cycler.status(1).state == "RUNNING"
+    with pytest.raises(ChannelBusy, match="already running"):
+        cycler.start(1)
+    assert len(api.runs) == 1 and len(list((cycler.folder / "MPG2-1-1").iterdir())) == 1
+
+
+def test_a_lost_start_is_sent_again_once_a_person_cleared_it(slow) -> None:
+    api, cycler = slow
+    cycler.load(1, c_over_2())
+    with pytest.raises(DeviceFault, match="did not start"):
+        cycler.start(1)
+    with pytest.raises(StartUnconfirmed) as caught:
+        cycler.start(1)
+    api.pending.clear()  # the START never reached the channel: EC-Lab shows no experiment
+    caught.value.marker.unlink()  # the person deletes the file the error names
+    api.slow = False
+    assert cycler.start(1).state == "RUNNING"
+    assert len(api.runs) == 2 and api.runs[0] == api.runs[1]  # the same run folder
+    assert (cycler.folder / "MPG2-1-1" / "run-0001" / "start-confirmed").exists()
 
 
 def aurora_dicts() -> ModuleType:

@@ -14,10 +14,12 @@ from pylabrobot.scales.chatterbox import ScaleChatterboxBackend
 from electroloop.errors import ConfigError, LimitViolation
 from electroloop.instruments.balance import MettlerToledoBalance
 from electroloop.instruments.deck import (
+    GRIPPER,
     BenchDeck,
     MTSICSScale,
     SlotOccupied,
     UnknownPlace,
+    WrongVial,
     parse_slot,
     slot_number,
 )
@@ -68,6 +70,30 @@ def test_a_full_slot_is_refused_naming_it_and_its_vial_before_anything_changes(
     assert isinstance(caught.value, LimitViolation)
     assert (caught.value.place, caught.value.occupant) == (BALANCE, "V1")
     assert deck.place_of("V2") is None and deck.vial_at(BALANCE) == "V1"
+
+
+def test_another_vial_at_the_source_is_refused_naming_it_before_anything_changes(
+    deck: BenchDeck,
+) -> None:
+    deck.move("V1", rack_slot(1), BALANCE)
+    with pytest.raises(WrongVial, match="balance holds vial V1, not vial V2") as caught:
+        deck.check_move("V2", BALANCE, METER)
+    assert isinstance(caught.value, LimitViolation)
+    assert (caught.value.place, caught.value.occupant, caught.value.vial) == (BALANCE, "V1", "V2")
+    assert deck.place_of("V1") == BALANCE and deck.place_of("V2") is None
+    deck.check_move("V1", BALANCE, METER)  # the vial that stands there: passes
+    deck.check_move("V3", rack_slot(3), METER)  # a place the deck has no vial at: passes
+
+
+def test_a_held_vial_stands_in_the_gripper_not_at_a_place(deck: BenchDeck) -> None:
+    deck.move("V1", rack_slot(1), BALANCE)
+    deck.hold("V1")
+    assert deck.place_of("V1") == GRIPPER and deck.vial_at(BALANCE) is None
+    assert GRIPPER not in deck.places()
+    with pytest.raises(UnknownPlace):
+        deck.check_move("V1", GRIPPER, METER)  # a move names places, never the gripper
+    deck.put("V1", METER)
+    assert deck.place_of("V1") == METER
 
 
 def test_waste_takes_any_number_of_vials(deck: BenchDeck) -> None:

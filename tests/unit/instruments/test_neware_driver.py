@@ -1,12 +1,18 @@
 """NewareCycler against the simulated Neware BTS: the SCPI cycler's records, named errors,
-record indices across tests and restarts, and a link that drops mid-download."""
+record indices across tests and restarts, a link that drops mid-download, records a new test
+would bury, and tests started by someone else between the driver's requests.
+
+Ordinary traffic gets a 5 s timeout (the simulator integrates every channel on each command, so
+a loaded machine may answer slowly); only tests that inject a SILENT fault use short ones."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from aurora_neware import NewareAPI
 
 from electroloop.clocks import SteppedClock
 from electroloop.errors import ConfigError, DeviceFault, InstrumentTimeout, LimitViolation
@@ -20,6 +26,7 @@ from electroloop.instruments.cycler import (
 from electroloop.instruments.neware import (
     ChannelBusy,
     NewareCycler,
+    RecordsNotFetched,
     UnknownPipeline,
     parse_address,
 )
@@ -46,6 +53,8 @@ NR3 = {"rel": 1e-6, "abs": 1e-9}
 """The SCPI cycler's replies carry 7 significant digits (NR3 ``%.6E``); the BTS's 15."""
 TIME = {"abs": 0.02}
 """s: the BTS gives times in whole ms per step (the sum over 8 steps), NR3 of ~3e4 s 0.01 s."""
+REPLY = 5.0  # s: the timeout for ordinary traffic
+SILENT = 0.5  # s: the timeout where a test makes the simulator stay silent
 
 
 @pytest.fixture
@@ -60,13 +69,15 @@ def server(clock: SteppedClock) -> Iterator[NewareServer]:
         yield sim
 
 
-def driver(server: NewareServer, folder: Path, **options: object) -> NewareCycler:
+def driver(
+    server: NewareServer, folder: Path, timeout: float = REPLY, **options: object
+) -> NewareCycler:
     return NewareCycler(
         f"127.0.0.1:{server.port}",
         step_folder=folder,
         limits=LIMITS,
         capacity_ah=0.005,
-        timeout=0.5,
+        timeout=timeout,
         **options,  # type: ignore[arg-type]
     )
 
@@ -137,8 +148,9 @@ def test_indices_run_on_across_tests_and_driver_restarts(
 
 
 def test_dropped_and_silent_links_lose_and_repeat_nothing(
-    cycler: NewareCycler, server: NewareServer, clock: SteppedClock
+    server: NewareServer, clock: SteppedClock, tmp_path: Path
 ) -> None:
+    cycler = driver(server, tmp_path, timeout=SILENT)
     cycler.load(1, PROTOCOL)
     cycler.start(1)
     clock.time = LATER
@@ -152,16 +164,17 @@ def test_dropped_and_silent_links_lose_and_repeat_nothing(
         pages += page
     page, since = cycler.fetch(1, since, 1000)
     pages += page
+    cycler.close()
     assert since == end and pages == whole
 
 
-def test_a_link_that_stays_silent_raises_a_timeout(
-    cycler: NewareCycler, server: NewareServer
-) -> None:
+def test_a_link_that_stays_silent_raises_a_timeout(server: NewareServer, tmp_path: Path) -> None:
+    cycler = driver(server, tmp_path, timeout=SILENT)
     cycler.channel_count()
     server.inject(Fault.SILENT, times=2)
     with pytest.raises(InstrumentTimeout, match="no answer to connect"):
         cycler.status(1)
+    cycler.close()
 
 
 def test_bad_input_is_refused_before_anything_moves(
@@ -205,9 +218,158 @@ def test_a_start_lost_on_the_link_is_reported_not_resent(
 ) -> None:
     cycler.load(1, PROTOCOL)
     cycler.record_count(1)  # connected: the next requests are start's own
-    # start asks inquire, inquire and inquiredf, then aurora-neware inquire and start: drop start
-    server.schedule(FaultRule(Fault.DISCONNECT, after=server.commands + 4))
+    # start asks inquiredf and inquire, then aurora-neware inquire and start: drop start
+    server.schedule(FaultRule(Fault.DISCONNECT, after=server.commands + 3))
     with pytest.raises(DeviceFault, match="did not start .*not re-sent"):
         cycler.start(1)
     assert cycler.status(1).state == "IDLE"  # nothing runs, nothing was sent twice
     assert cycler.start(1).state == "RUNNING"  # the caller may start it again
+
+
+def interpose(
+    monkeypatch: pytest.MonkeyPatch,
+    server: NewareServer,
+    before: Callable[[str], None],
+    after: Callable[[str, str], str] = lambda line, reply: reply,
+) -> None:
+    """Run `before(request)` in the simulated BTS as each request arrives, ahead of its answer,
+    and pass the answer through `after`: what another BTS client does (or a link drops)
+    between two of the driver's requests, at a point no timing could hit reliably."""
+    answer = server.answer
+
+    def answered(line: str) -> str | None:
+        before(line)
+        reply = answer(line)
+        return None if reply is None else after(line, reply)
+
+    monkeypatch.setattr(server, "answer", answered)
+
+
+def request(body: str) -> str:
+    """`body` framed as aurora-neware frames a request (less the terminator)."""
+    return f'<?xml version="1.0" encoding="UTF-8" ?><bts version="1.0">{body}</bts>'
+
+
+def start_by_someone_else(step_file: Path, barcode: str) -> str:
+    """The ``start`` the BTS client would send for channel 1 (pipeline 21-1-1)."""
+    return request(
+        '<cmd>start</cmd><list count = "1"><start ip="127.0.0.1" devtype="27" devid="21" '
+        f'subdevid="1" chlid="1" barcode="{barcode}">{step_file}</start></list>'
+    )
+
+
+def test_start_refuses_while_records_a_new_test_would_bury_are_unfetched(
+    cycler: NewareCycler, server: NewareServer, clock: SteppedClock, tmp_path: Path
+) -> None:
+    cycler.load(1, PROTOCOL, sample="a")
+    cycler.start(1)
+    clock.time = LATER
+    _, since = cycler.fetch(1, 0, 100)
+    end = cycler.record_count(1)
+    cycler.load(1, PROTOCOL, sample="b")
+    with pytest.raises(RecordsNotFetched, match=rf"records 100\.\.{end - 1} of test 1 .*fetch"):
+        cycler.start(1)
+    assert cycler.status(1).state == "DONE"  # nothing was sent: test 1's records stay readable
+    rest, after = cycler.fetch_all(1, since)
+    assert after == end and [r.index for r in rest] == list(range(100, end))
+    assert cycler.start(1).state == "RUNNING"  # all read: the new test may start
+    clock.time = 2 * LATER
+    cycler.load(1, PROTOCOL, sample="c")
+    with pytest.raises(RecordsNotFetched, match=rf"records {end}\.\."):
+        cycler.start(1)  # started by this driver and never read: refused as well
+    restarted = driver(server, tmp_path)  # neither started nor read it: the caller's to judge
+    assert restarted.start(1).state == "RUNNING"
+    restarted.close()
+
+
+def test_an_old_test_with_the_same_barcode_does_not_confirm_a_lost_start(
+    cycler: NewareCycler, server: NewareServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cycler.load(1, PROTOCOL, sample="s")
+    cycler.start(1)
+    cycler.stop(1)
+    cycler.fetch_all(1)
+
+    def drop_start(line: str) -> None:
+        if "<cmd>start</cmd>" in line:
+            raise ConnectionAbortedError("the link drops: start never arrives")
+
+    def no_records(line: str, reply: str) -> str:  # a test stopped before its first record
+        return re.sub(r'(<chl [^>]*count=")\d+', r"\g<1>0", reply)
+
+    interpose(monkeypatch, server, drop_start, no_records)
+    assert cycler.record_count(1) == 0  # so the new barcode is the old test's: s@0
+    cycler.load(1, PROTOCOL, sample="s")
+    with pytest.raises(DeviceFault, match=r"did not start .*test id 1, as before 1.*not re-sent"):
+        cycler.start(1)
+    assert cycler.status(1).state == "IDLE"
+
+
+def test_a_test_started_mid_fetch_is_not_read_under_the_old_indices(
+    cycler: NewareCycler, server: NewareServer, clock: SteppedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cycler.load(1, PROTOCOL, sample="a")
+    cycler.start(1)
+    clock.time = LATER
+    first, since = cycler.fetch(1, 0, 50)
+    other = start_by_someone_else(cycler.step_file(1), "other@5000")
+    answer, started = server.answer, []
+
+    def start_before_download(line: str) -> None:
+        if "<cmd>download</cmd>" in line and not started:
+            started.append(answer(other))
+
+    interpose(monkeypatch, server, start_before_download)
+    with pytest.raises(DeviceFault, match="for test 2, not the inquired test 1"):
+        cycler.fetch(1, since, 50)
+    assert ">ok</start>" in started[0]
+    with pytest.raises(DeviceFault, match="earlier test"):
+        cycler.fetch(1, since, 50)  # test 1's later records: gone with someone else's start
+
+
+def test_a_step_file_gone_before_start_is_sent_is_a_config_error(
+    cycler: NewareCycler, server: NewareServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cycler.load(1, PROTOCOL, sample="mine")
+    step_file = cycler.step_file(1)
+
+    def lose_the_step_file(line: str) -> None:  # after the driver's check, before aurora's
+        if "<cmd>inquire</cmd>" in line:
+            step_file.unlink(missing_ok=True)
+
+    interpose(monkeypatch, server, lose_the_step_file)
+    with pytest.raises(ConfigError, match="step file .* is gone"):  # not "maybe arrived"
+        cycler.start(1)
+    assert cycler.status(1).state == "IDLE"
+
+
+def test_a_channel_busy_by_the_time_start_is_sent_is_channel_busy(
+    cycler: NewareCycler, server: NewareServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cycler.load(1, PROTOCOL, sample="mine")
+    answer, inquiries = server.answer, []
+    theirs = start_by_someone_else(cycler.step_file(1), "theirs")
+
+    def someone_starts_first(line: str) -> None:  # between the driver's inquire and aurora's
+        if "<cmd>inquire</cmd>" in line:
+            inquiries.append(line)
+            if len(inquiries) == 2:
+                assert ">ok</start>" in (answer(theirs) or "")
+
+    interpose(monkeypatch, server, someone_starts_first)
+    connections = server.connections
+    with pytest.raises(ChannelBusy, match="began working before start was sent"):
+        cycler.start(1)
+    assert server.connections == connections  # a refusal, not a fault: the link stays
+    with NewareAPI("127.0.0.1", server.port) as api:  # aurora-neware's own client
+        assert api.inquire("21-1-1")["21-1-1"]["barcode"] == "theirs"
+
+
+def test_a_pipeline_the_bts_no_longer_lists_is_named(
+    cycler: NewareCycler, server: NewareServer, clock: SteppedClock
+) -> None:
+    assert cycler.status(3).state == "IDLE"
+    server.close()  # the BTS PC restarts with one channel configured, on the same port
+    with NewareServer(1, clock=clock, port=server.port):  # type: ignore[arg-type]
+        with pytest.raises(UnknownPipeline, match=r"21-1-3 is not on .*allowed: \['21-1-1'\]"):
+            cycler.fetch(3, 0, 10)

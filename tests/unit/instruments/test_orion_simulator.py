@@ -95,7 +95,7 @@ def test_the_printer_format_until_setcsv(terminal: Terminal) -> None:
 
 def test_the_data_log_keeps_every_printed_record(server: OrionMeterServer) -> None:
     io = open_resource(
-        server.resource_name, timeout=1.0, read_termination=">", write_termination="\r"
+        server.resource_name, timeout=5.0, read_termination=">", write_termination="\r"
     )
     try:
         assert parse_log(query(io, "GETLOG", instrument="orion"), "GETLOG") == []  # empty log
@@ -145,9 +145,9 @@ def test_the_same_seed_reads_the_same_as_the_scpi_meter(stocks: list[Stock]) -> 
 def test_stuck_busy_never_prints_a_reading_but_answers_system(server: OrionMeterServer) -> None:
     server.stuck_busy = True
     t = Terminal(server)
-    t.sock.settimeout(0.2)
     try:
         assert t.ask(b"SYSTEM\r").startswith(b"SYSTEM")
+        t.sock.settimeout(0.2)  # only the reading that never comes waits so little
         t.sock.sendall(b"GETMEAS\r")
         with pytest.raises(TimeoutError):
             t.sock.recv(100)

@@ -13,10 +13,18 @@ from typing import Any
 import pytest
 from pylabrobot.arms.precise_flex.precise_flex_backend import PreciseFlexBackend
 
-from electroloop.errors import ConfigError, DeviceFault, InstrumentError, LimitViolation
-from electroloop.instruments.deck import SlotOccupied
+from electroloop.errors import (
+    ConfigError,
+    DeviceFault,
+    InstrumentError,
+    InstrumentTimeout,
+    LimitViolation,
+)
+from electroloop.instruments.deck import SlotOccupied, WrongVial
 from electroloop.instruments.precise_flex import (
+    OPERATION_TIMEOUTS,
     ArmFault,
+    ArmStopFailed,
     GripSettings,
     Pose,
     PreciseFlexArm,
@@ -27,7 +35,7 @@ from electroloop.instruments.precise_flex import (
 from electroloop.instruments.sim.bench import SimulatedBench
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.precise_flex import GRIPPER, PreciseFlexServer
-from electroloop.instruments.sim.server import Fault
+from electroloop.instruments.sim.server import Fault, FaultRule
 from electroloop.samples import BALANCE, METER, WASTE
 from electroloop.settings import parse_lab
 from electroloop.simulations.conductivity import conductivity
@@ -40,6 +48,7 @@ POSES: dict[str, list[float]] = {
     METER: [300.0, 200.0, 60.0, 0.0, 90.0, 180.0],
     WASTE: [150.0, 250.0, 120.0, 0.0, 90.0, 180.0],
 }
+PICK_COMMANDS = 5  # graspdata, locxyz, stationtype, locconfig, pickplate (PyLabRobot 0.2.2)
 MOTIONS = {"home", "pickplate", "placeplate", "gripper", "movetosafe"}
 
 
@@ -55,7 +64,7 @@ def server(stocks) -> Iterator[PreciseFlexServer]:
 
 @pytest.fixture
 def arm(server: PreciseFlexServer) -> Iterator[PreciseFlexArm]:
-    handler = PreciseFlexArm(server.host, server.port, POSES, timeout=2.0)
+    handler = PreciseFlexArm(server.host, server.port, POSES, timeout=5.0)
     yield handler
     handler.close()
 
@@ -95,6 +104,40 @@ def test_a_full_slot_is_refused_before_the_arm_moves(arm: PreciseFlexArm, server
     assert server.bench.places["V1"] == BALANCE and "V2" not in server.bench.places
 
 
+def test_another_vial_at_the_source_is_refused_before_the_arm_moves(
+    arm: PreciseFlexArm, server
+) -> None:
+    arm.move("V1", "rack-1:A1", BALANCE)
+    motions = [c for c in server.received if c in MOTIONS]
+    with pytest.raises(WrongVial, match="balance holds vial V1, not vial V2") as caught:
+        arm.move("V2", BALANCE, METER)  # the arm would pick V1 and the deck record V2 at meter
+    assert isinstance(caught.value, LimitViolation)
+    assert [c for c in server.received if c in MOTIONS] == motions
+    assert server.bench.places["V1"] == BALANCE and arm.deck.place_of("V1") == BALANCE
+    assert arm.deck.place_of("V2") is None
+
+
+def test_a_place_that_fails_leaves_the_vial_in_the_gripper_on_the_deck(
+    arm: PreciseFlexArm, server
+) -> None:
+    with pytest.raises(ArmFault, match="-3122"):  # V2 stands at A2, which the deck does not know
+        arm.move("V1", "rack-1:A1", "rack-1:A2")
+    assert server.bench.places["V1"] == GRIPPER
+    assert arm.deck.place_of("V1") == GRIPPER and arm.deck.vial_at("rack-1:A1") is None
+    assert arm.find("V1", "rack-1:A1", {}) is True  # set down where it came from
+    assert server.bench.places["V1"] == "rack-1:A1" and arm.deck.place_of("V1") == "rack-1:A1"
+
+
+def test_a_place_without_an_answer_leaves_the_vial_in_the_gripper_on_the_deck(
+    arm: PreciseFlexArm, server
+) -> None:
+    arm.move("V1", "rack-1:A1", BALANCE)
+    server.schedule(FaultRule(Fault.DISCONNECT, after=server.commands + PICK_COMMANDS))
+    with pytest.raises(InstrumentError):
+        arm.move("V1", BALANCE, METER)
+    assert server.bench.places["V1"] == GRIPPER and arm.deck.place_of("V1") == GRIPPER
+
+
 def test_a_grip_on_an_empty_slot_is_a_named_error(arm: PreciseFlexArm, server) -> None:
     arm.move("V1", "rack-1:A1", WASTE)
     with pytest.raises(VialNotGripped, match="gripped nothing at rack-1:A1: vial V1") as caught:
@@ -117,6 +160,31 @@ def test_a_tcs_error_and_a_dropped_link_are_instrument_errors(arm: PreciseFlexAr
     assert server.bench.places["V1"] == METER
 
 
+def test_close_reports_an_arm_it_could_not_power_down(server) -> None:
+    arm = PreciseFlexArm(server.host, server.port, POSES, timeout=5.0)
+    arm.move("V1", "rack-1:A1", BALANCE)
+    server.inject(Fault.ERROR)  # the detach answers -3122
+    with pytest.raises(ArmStopFailed, match="may still be powered: .*-3122") as caught:
+        arm.close()
+    assert isinstance(caught.value, InstrumentError)
+    assert arm._loop.loop.is_closed()  # closed all the same
+    arm.close()  # a second close has nothing left to do
+
+
+def test_the_timeout_message_names_the_wait_it_gave(arm: PreciseFlexArm, server) -> None:
+    arm.move("V1", "rack-1:A1", BALANCE)
+    # Only the silence waits so little: the lowered timeout reaches the operation's limit
+    # (4 × 0.2 s), not the socket's 5 s read timeout, so the operation's limit runs out.
+    arm.timeout = 0.2
+    server.inject(Fault.SILENT)
+    with pytest.raises(InstrumentTimeout) as caught:
+        arm.where()
+    wait = arm.timeout * OPERATION_TIMEOUTS
+    message = str(caught.value)
+    assert f"no answer within {wait} s" in message  # what it waited ...
+    assert f"the whole operation {wait} s" in message  # ... is the limit it names
+
+
 def test_find_sets_down_a_vial_the_gripper_still_holds(server) -> None:
     async def pick_and_die() -> None:  # a run that picked V1 and then died: no stop, no place
         backend = PreciseFlexBackend(host=server.host, port=server.port, timeout=2)
@@ -127,7 +195,7 @@ def test_find_sets_down_a_vial_the_gripper_still_holds(server) -> None:
     server.bench.move("V1", "rack-1:A1", BALANCE)
     asyncio.run(pick_and_die())
     assert server.bench.places["V1"] == GRIPPER
-    arm = PreciseFlexArm(server.host, server.port, POSES, timeout=2.0)
+    arm = PreciseFlexArm(server.host, server.port, POSES, timeout=5.0)
     try:
         assert arm.find("V1", BALANCE, {"EC": 1.0}) is True
     finally:

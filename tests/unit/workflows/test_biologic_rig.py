@@ -65,3 +65,46 @@ def test_sim_up_leaves_the_in_process_fake_as_sim(tmp_path: Path) -> None:
         data = tomllib.loads(local_lab_toml(lab, spec, sim))
     assert data["cycler"]["address"] == "sim"
     assert data["balance"]["address"].startswith("TCPIP::127.0.0.1::")
+
+
+def test_a_protocol_biologic_cannot_run_refuses_the_campaign_before_anything_moves() -> None:
+    from electroloop.instruments.protocol_export import UnsupportedStep
+    from electroloop.workflows.cycling_build import check_protocols
+
+    spec = load_campaign(CYCLING)
+    assert isinstance(spec, ElectrolyteCampaign) and spec.cycling is not None
+    big = spec.cycling.model_copy(update={"cell_capacity": 1.0, "c_rate": 2.0})  # 2 A
+    spec = spec.model_copy(update={"cycling": big})
+    roomy = {"channels": 8, "max_current": 5.0}  # inside the chemistry and the lab's limits
+    check_protocols(spec, InstrumentSpec(driver="neware-bts", limits=roomy))  # a BTS runs it
+    with pytest.raises(
+        UnsupportedStep,
+        match=r"phase .rate-2C., step 5 \(constant_current\).*BioLogic EC-Lab.*I range",
+    ):
+        check_protocols(spec, InstrumentSpec(driver="biologic-eclab", limits=roomy))
+
+
+def test_assemble_refuses_that_protocol_before_a_store_simulator_or_pump_exists(
+    tmp_path: Path,
+) -> None:
+    from electroloop.instruments.protocol_export import UnsupportedStep
+    from electroloop.settings import Settings
+    from electroloop.workflows.build import assemble
+
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        SCPI_CYCLER, 'driver = "biologic-eclab"\naddress = "sim"'
+    )
+    cycler_limits = "channels = 8, max_voltage = 4.2, min_voltage = 2.5, max_current = 0.01"
+    assert cycler_limits in text
+    text = text.replace(cycler_limits, cycler_limits.replace("0.01", "5.0"))
+    lab = tmp_path / "lab.toml"
+    lab.write_text(text, encoding="utf-8")
+    spec = load_campaign(CYCLING)
+    assert isinstance(spec, ElectrolyteCampaign) and spec.cycling is not None
+    big = spec.cycling.model_copy(update={"cell_capacity": 1.0, "c_rate": 2.0})
+    spec = spec.model_copy(update={"cycling": big, "lab": str(lab)})
+    settings = Settings(home=tmp_path / "home")
+    with pytest.raises(UnsupportedStep, match="BioLogic EC-Lab"):
+        with assemble(spec, settings, "too-big", []):
+            pass
+    assert not settings.store_path.exists()  # no event, no lease: nothing was started

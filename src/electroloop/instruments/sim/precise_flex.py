@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 from pylabrobot.arms.precise_flex.error_codes import ERROR_CODES
 
+from electroloop.instruments.deck import GRIPPER  # the bench place of a vial the arm holds
 from electroloop.instruments.sim.bench import SimulatedBench
 from electroloop.instruments.sim.clock import SimClock
 from electroloop.instruments.sim.server import LineServer
@@ -41,8 +42,6 @@ from electroloop.samples import BALANCE, WASTE
 
 __all__ = ["GRIPPER", "PreciseFlexServer"]
 
-GRIPPER = "arm gripper"
-"""The bench place of a vial held by the arm."""
 SPEED = 500.0
 """mm/s, mean Cartesian speed (assumption: half the PF400's 1 m/s maximum, Brooks data sheet)."""
 GRIP_TIME = 0.5

@@ -21,7 +21,8 @@ cycler counts them), the running charging/discharging capacity and energy since 
 start and the net capacity, and the cycler channel's temperature probe as ``Temperature T1 /
 degC`` (an auxiliary channel whose placement the sidecar states).
 No ``Unix Time / s``: the cycler's records carry the time since each phase's start, not a wall
-clock, and the idle time between phases is not recorded; the sidecar holds the start instead.
+clock, and the idle time between phases is not recorded; the sidecar holds the start where the
+source knows it (an imported file's), and a campaign's event log holds each phase's start.
 
 Sidecar: ``<cell_id>.bdf.metadata.json`` is the name BDF's own package (``batterydf``,
 ``bdf/io.py``: ``Path.with_suffix(".metadata.json")``) reserves beside ``<cell_id>.bdf.parquet``;
@@ -121,7 +122,8 @@ class BdfMetadata:
 
     `formulation`: the electrolyte as plain JSON (e.g. ``Formulation.model_dump()``);
     `nominal_capacity` Ah; `cycler_driver`, `cycler_address`, `channel`: where it cycled;
-    `protocols`: phase name -> the protocol as loaded; `started`: the test's start (UTC).
+    `protocols`: phase name -> the protocol as loaded; `started`: the test's start (UTC);
+    `source`: where imported data came from (file, vendor, what the file said).
     """
 
     campaign_id: str = ""
@@ -133,6 +135,7 @@ class BdfMetadata:
     channel: int | None = None
     protocols: Mapping[str, str] = field(default_factory=dict)
     started: datetime | None = None
+    source: Mapping[str, Any] = field(default_factory=dict)
 
 
 def cell_metadata(state: CampaignState, cell_id: str, base: BdfMetadata) -> BdfMetadata:
@@ -256,6 +259,7 @@ def _sidecar(
                 for phase in phases
             ],
             "started": meta.started.astimezone(UTC).isoformat() if meta.started else None,
+            "source": dict(meta.source) or None,
             "software": _software(),
             "current_sign": SIGN_CONVENTION,
             "temperature_probe": TEMPERATURE_PROBE,

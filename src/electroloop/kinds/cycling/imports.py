@@ -43,12 +43,11 @@ import numpy as np
 from electroloop.errors import ConfigError
 from electroloop.instruments.cycler import CycleRecord
 from electroloop.kinds.cycling.cell_metrics import cell_values
-from electroloop.kinds.cycling.spec import CyclingSpec
+from electroloop.kinds.cycling.spec import PULSE_MAX, CyclingSpec
 from electroloop.kinds.cycling.summary import CycleStats, PhaseData, summarize
 from electroloop.models import Formulation, Observation
 
 __all__ = [
-    "PULSE_MAX",
     "SUFFIXES",
     "CyclerFileError",
     "ImportedCell",
@@ -58,7 +57,6 @@ __all__ = [
     "imported_observation",
 ]
 
-PULSE_MAX = 60.0  # s, the longest discharge step still taken for a resistance pulse
 REST_FRACTION = 1e-3
 """A step whose mean |I| is at most this fraction of the file's largest |I| is a rest: a
 channel at rest reads its offset current (the simulated cycler: ~0.1 µA on a 20 mA range)."""
@@ -209,7 +207,12 @@ def _read_biologic(path: Path) -> tuple[_Series, datetime | None, dict[str, Any]
         temperature=np.full(len(time), math.nan) if temperature is None else temperature,
         hints=hints,
     )
-    metadata = {"columns": list(data.dtype.names or ()), "version": mpr.version}
+    metadata = {
+        "columns": list(data.dtype.names or ()),
+        "version": mpr.version,
+        # EC-Lab logs the start in its PC's local time, with no zone: read here as UTC
+        "started_zone": "EC-Lab PC local time, zone not recorded; read as UTC",
+    }
     return series, None if started is None else started.replace(tzinfo=UTC), metadata
 
 

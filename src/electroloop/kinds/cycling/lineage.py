@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -216,7 +215,7 @@ def cell_lineage(
             "bp:ratedCapacity": cell.assembled.capacity,
             "bp:minimumVoltage": window.min_voltage,
             "bp:maximumVoltage": window.max_voltage,
-            "el:testTemperature": float((state.spec or {}).get("temperature", math.nan)),
+            "el:testTemperature": (state.spec or {}).get("temperature"),  # None: not recorded
             "prov:wasGeneratedBy": ref(assembly_iri),
             "el:electrolyte": ref(formulation_iri),
         }
@@ -365,7 +364,7 @@ def _basis(name: str, stats: Sequence[CycleStats], spec: CyclingSpec, cell: Cell
     cycling = len(q)
     if name != "retention":
         return f"measured over {cycling} cycling cycles"
-    ended_below = cell.finished is not None and q[-1] < spec.capacity_floor * q[0]
+    ended_below = bool(q) and q[-1] < spec.capacity_floor * q[0]  # ended or failed there
     if cycling >= spec.cycles or ended_below:
         return f"measured: capacity at cycling cycle {min(cycling, spec.cycles)} over cycle 1"
     return (

@@ -1,6 +1,6 @@
 """The nodes of a cell's lineage document (`lineage`): materials and dosing, protocol phases,
-the planner that proposed the formulation and was told the results, and the Battery Pass
-performance-and-durability attributes fitted from the cell's cycles.
+and the planner that proposed the formulation and was told the results (the Battery Pass
+attributes fitted from the cell's cycles are `lineage_passport`'s).
 
 Vocabularies and formulas are cited in `lineage`'s docstring; node IRIs are URNs
 (`urn:electroloop:<campaign>:<kind>:<part>`), stable across exports of the same campaign.

@@ -237,13 +237,29 @@ class CyclingSpec(FrozenModel):
             try:
                 check_limits(phase.protocol, limits)
             except LimitViolation as exc:
-                raise LimitViolation(f"phase {phase.name!r}, {exc}") from None
+                where = self._step_name(phase.name, exc)
+                raise LimitViolation(f"phase {phase.name!r}, {where}") from None
         for name, protocol in self.unicycler_phases().items():
             try:
                 check_exports(protocol, targets, limits=limits)
             except UnsupportedStep as exc:
                 why = str(exc).split(": ", 1)[1]
-                raise UnsupportedStep(exc.target, f"phase {name!r}, {exc.step}", why) from None
+                tagged = bool(protocol.method) and isinstance(protocol.method[0], Tag)
+                step = self._step_name(name, exc.step, tagged=tagged)
+                raise UnsupportedStep(exc.target, f"phase {name!r}, {step}", why) from None
+
+    def _step_name(self, phase: str, text: object, *, tagged: bool = False) -> str:
+        """`text` with its "step n" counted as the campaign file does: `cycle[i]` in a
+        campaign's own cycle, else the phase's n-th step (the loop's opening tag not counted)."""
+        shift = 1 if tagged else 0
+
+        def name(match: re.Match[str]) -> str:
+            number = int(match[1]) - shift
+            if phase == "cycling" and self.cycle is not None:
+                return f"cycle[{number - 1}]"
+            return f"step {number}"
+
+        return re.sub(r"step (\d+)", name, str(text))
 
     @property
     def window(self) -> Chemistry:

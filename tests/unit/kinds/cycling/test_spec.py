@@ -124,5 +124,5 @@ def test_a_cycle_step_nothing_can_run_is_refused_naming_it(step: dict, message: 
 def test_a_cycle_beyond_the_chemistry_is_refused_before_anything_moves() -> None:
     too_fast = ({"step": "constant_current", "rate_C": 5, "until_voltage_V": 4.2}, *CUSTOM_CYCLE)
     spec = CyclingSpec(cycles=10, checkpoints=(5,), cycle=too_fast)
-    with pytest.raises(LimitViolation, match=r"phase 'cycling', step 1 \(cc\): current"):
+    with pytest.raises(LimitViolation, match=r"phase 'cycling', cycle\[0\] \(cc\): current"):
         spec.check_protocols(["scpi"])
