@@ -1,0 +1,94 @@
+"""Three-phase electrode volumes from design parameters, measured with TauFactor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from electroloop.errors import SimulationError
+from electroloop.simulations.microstructure import (
+    AM,
+    CBD,
+    PORE,
+    ElectrodeDesign,
+    generate,
+    measure,
+)
+
+SIZE = 48
+VOXEL = 0.5  # µm
+FRACTION = 0.02
+"""Absolute error allowed in a phase's volume fraction: overlapping spheres reach their target
+porosity only in expectation; the CBD is placed voxel by voxel, exactly."""
+
+
+@pytest.fixture(scope="module")
+def measured() -> dict[tuple[float, float], object]:
+    """(porosity, adhesion) -> measured microstructure, AM share 0.9, one seed."""
+    return {
+        (porosity, adhesion): measure(
+            generate(ElectrodeDesign(porosity, 0.9, adhesion), SIZE, seed=3), VOXEL
+        )
+        for porosity in (0.3, 0.5)
+        for adhesion in (0.0, 1.0)
+    }
+
+
+@pytest.mark.parametrize(("porosity", "am_share"), [(0.3, 0.9), (0.45, 0.95), (0.6, 0.8)])
+def test_phase_fractions_follow_the_design(porosity: float, am_share: float) -> None:
+    volume = generate(ElectrodeDesign(porosity, am_share), SIZE, seed=1)
+    assert volume.shape == (SIZE,) * 3 and set(np.unique(volume)) == {PORE, AM, CBD}
+    solid = 1 - porosity
+    assert np.mean(volume == PORE) == pytest.approx(porosity, abs=FRACTION)
+    assert np.mean(volume == AM) == pytest.approx(solid * am_share, abs=FRACTION)
+    assert np.mean(volume == CBD) == pytest.approx(solid * (1 - am_share), abs=1 / volume.size)
+
+
+def test_a_seed_repeats_a_volume_and_another_seed_does_not() -> None:
+    design = ElectrodeDesign(0.4, 0.9)
+    first, again, other = (generate(design, 32, seed=s) for s in (5, 5, 6))
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_adhesive_binder_covers_the_particles_and_hides_their_surface(measured) -> None:
+    for porosity in (0.3, 0.5):
+        loose, film = measured[(porosity, 0.0)], measured[(porosity, 1.0)]
+        assert film.cbd_coverage > loose.cbd_coverage
+        assert film.surface_area < loose.surface_area
+
+
+def test_more_pore_is_less_tortuous_and_the_solid_conducts_less(measured) -> None:
+    for adhesion in (0.0, 1.0):
+        dense, open_ = measured[(0.3, adhesion)], measured[(0.5, adhesion)]
+        assert 1.0 < open_.tortuosity < dense.tortuosity
+        assert open_.conductivity < dense.conductivity
+
+
+def test_effective_conductivity_stays_within_the_wiener_bounds(measured) -> None:
+    # Wiener (1912): a mixture conducts at most as its phases in parallel, Σ φ_i σ_i, and at
+    # least as in series (0 here: the pore does not conduct electrons).
+    for m in measured.values():
+        upper = m.fractions["am"] * 0.18 + m.fractions["cbd"] * 100.0  # `measure`'s defaults
+        assert 0.0 < m.conductivity < upper
+
+
+@pytest.mark.parametrize(
+    ("design", "field"),
+    [
+        (lambda: ElectrodeDesign(0.05, 0.9), "porosity is 0.05; allowed: 0.15..0.7"),
+        (lambda: ElectrodeDesign(0.3, 1.2), "am_share is 1.2; allowed"),
+        (lambda: ElectrodeDesign(0.3, 0.9, cbd_adhesion=float("nan")), "cbd_adhesion"),
+        (lambda: ElectrodeDesign(0.3, 0.9, particle_radius=0), "particle_radius"),
+    ],
+)
+def test_a_design_out_of_range_is_refused_naming_the_field(design, field: str) -> None:
+    with pytest.raises(SimulationError, match=field):
+        design()
+
+
+def test_a_volume_with_unknown_labels_or_size_is_refused() -> None:
+    with pytest.raises(SimulationError, match="labels 0 \\(pore\\), 1 \\(AM\\), 2 \\(CBD\\)"):
+        measure(np.full((16, 16, 16), 3, dtype=np.uint8), VOXEL)
+    with pytest.raises(SimulationError, match="size is 8"):
+        generate(ElectrodeDesign(0.3, 0.9), size=8)
