@@ -3,7 +3,8 @@
 servers, `serve` registers the deployments technicians start from the Prefect UI, `compare`
 compares campaigns recorded in MLflow, `sim up` starts a lab's instrument simulators,
 `lab check` looks at every instrument of a lab, `cells import` reads a lab's own cycler files,
-`bench planners` benchmarks planners on the simulator and writes the result to BENCHMARKS.md.
+`electrode converge` sizes microstructure cubes, `bench planners` benchmarks planners on the
+simulator and writes the result to BENCHMARKS.md.
 
 One module per verb: each adds its parser (`add_parser`) and names the function that runs it
 (`func`). Campaign files are validated before Prefect, MLflow or any instrument starts, so a typo
@@ -25,6 +26,7 @@ from electroloop.cli import (
     cells,
     compare,
     demo,
+    electrode,
     lab,
     metrics,
     resume,
@@ -50,6 +52,7 @@ VERBS: tuple[Callable[[Commands], None], ...] = (
     sim.add_parser,
     lab.add_parser,
     cells.add_parser,
+    electrode.add_parser,
     bench.add_parser,
     metrics.add_parser,  # metrics, notifications
 )

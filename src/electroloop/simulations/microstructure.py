@@ -29,7 +29,17 @@ import numpy as np
 
 from electroloop.errors import SimulationError
 
-__all__ = ["AM", "CBD", "PORE", "ElectrodeDesign", "Microstructure", "generate", "measure"]
+__all__ = [
+    "AM",
+    "CBD",
+    "PORE",
+    "Convergence",
+    "ElectrodeDesign",
+    "Microstructure",
+    "convergence",
+    "generate",
+    "measure",
+]
 
 PORE, AM, CBD = 0, 1, 2
 """Phase labels of a volume."""
@@ -164,3 +174,56 @@ def _faces(volume: np.ndarray, a: int, b: int) -> int:
         second = np.take(volume, range(1, volume.shape[axis]), axis=axis)
         total += int(np.sum((first == a) & (second == b)) + np.sum((first == b) & (second == a)))
     return total
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """Tortuosity over `count` independent cubes of `size`³ voxels: the mean, the sample
+    standard deviation, the 95 % confidence half-width of the mean relative to it, and how many
+    such cubes a ±`target` relative half-width at 95 % needs."""
+
+    size: int
+    count: int
+    mean: float
+    std: float
+    relative_half_width: float
+    cubes_needed: int
+
+
+def convergence(
+    design: ElectrodeDesign,
+    sizes: tuple[int, ...] = (32, 48, 64),
+    count: int = 5,
+    *,
+    voxel_size: float = 0.5,
+    target: float = 0.01,
+    seed: int = 0,
+) -> list[Convergence]:
+    """How the pore tortuosity of `design` converges with the cube size and count.
+
+    A metric of one small cube is one draw of a random variable; the mean over n cubes has a
+    95 % confidence half-width t(0.975, n−1)·s/√n (Student). Users of TauFactor are told to run
+    this before trusting a volume size (S. J. Cooper et al., *SoftwareX* 5 (2016) 203, on the
+    representative volume): `cubes_needed` is the smallest n whose half-width is within
+    `target` of the mean, given the spread seen here."""
+    from scipy.stats import t as student
+
+    if not 3 <= count <= 100:
+        raise SimulationError(f"count is {count!r}; allowed: 3..100 cubes per size")
+    if not 0 < target < 1:
+        raise SimulationError(f"target is {target!r}; allowed: 0 < target < 1 (relative)")
+    found = []
+    for size in sizes:
+        values = np.array(
+            [
+                measure(generate(design, size, seed=seed + k), voxel_size).tortuosity
+                for k in range(count)
+            ]
+        )
+        mean, std = float(values.mean()), float(values.std(ddof=1))
+        half = student.ppf(0.975, count - 1) * std / math.sqrt(count)
+        needed = 2
+        while student.ppf(0.975, needed - 1) * std / math.sqrt(needed) > target * mean:
+            needed += 1
+        found.append(Convergence(size, count, mean, std, float(half / mean), needed))
+    return found

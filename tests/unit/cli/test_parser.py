@@ -13,7 +13,7 @@ from electroloop import __version__
 from electroloop.cli import bench, build_parser, demo, lab, main, services, sim, surrogate
 
 VERBS = ["demo", "run", "resume", "up", "down", "serve", "surrogate", "screen", "compare", "sim"]
-VERBS += ["lab", "cells", "bench", "metrics", "notifications"]
+VERBS += ["lab", "cells", "electrode", "bench", "metrics", "notifications"]
 
 
 def _verbs(parser: argparse.ArgumentParser) -> list[str]:

@@ -92,3 +92,45 @@ def test_a_volume_with_unknown_labels_or_size_is_refused() -> None:
         measure(np.full((16, 16, 16), 3, dtype=np.uint8), VOXEL)
     with pytest.raises(SimulationError, match="size is 8"):
         generate(ElectrodeDesign(0.3, 0.9), size=8)
+
+
+def test_more_cubes_narrow_the_interval_and_the_count_needed_meets_the_target() -> None:
+    from scipy.stats import t as student
+
+    from electroloop.simulations.microstructure import convergence
+
+    design = ElectrodeDesign(0.35, 0.9, particle_radius=3)
+    (few,) = convergence(design, sizes=(24,), count=3, seed=2)
+    (many,) = convergence(design, sizes=(24,), count=8, seed=2)  # the same 3 cubes, and 5 more
+    assert many.relative_half_width < few.relative_half_width
+    for row in (few, many):
+        n = row.cubes_needed
+
+        def half(k: int, row=row) -> float:
+            return student.ppf(0.975, k - 1) * row.std / k**0.5
+
+        assert half(n) <= 0.01 * row.mean < half(n - 1)  # the smallest count that reaches ±1 %
+
+
+@pytest.mark.parametrize(
+    ("count", "target", "field"), [(2, 0.01, "count is 2"), (5, 0.0, "target")]
+)
+def test_a_convergence_study_out_of_range_is_refused(count: int, target: float, field: str) -> None:
+    from electroloop.simulations.microstructure import convergence
+
+    with pytest.raises(SimulationError, match=field):
+        convergence(ElectrodeDesign(0.35, 0.9), sizes=(16,), count=count, target=target)
+
+
+def test_the_converge_command_prints_the_table_and_the_cheapest_volume(capsys) -> None:
+    from electroloop.cli import main
+
+    assert main(["electrode", "converge", "--sizes", "16,24", "--count", "3"]) == 0
+    out = capsys.readouterr().out
+    rows = [
+        line for line in out.splitlines() if line.startswith("| 16³") or line.startswith("| 24³")
+    ]
+    assert len(rows) == 2
+    assert "for ±1 % at 95 %:" in out
+    assert main(["electrode", "converge", "--sizes", "16,big"]) == 2
+    assert "--sizes '16,big'" in capsys.readouterr().err
