@@ -5,9 +5,6 @@ stock lot and bottle level lands in the event log."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from electroloop.samples import BALANCE, METER
 from electroloop.settings import Settings, default_lab_text, load_lab
 from electroloop.simulations.optimum import true_value
 from electroloop.workflows.build import assemble
+from tests.integration.served import sim_up
 
 LOTS = {"EC": "EC-2611-A", "LiPF6-EC": "LPF-0042"}
 
@@ -35,20 +33,8 @@ def bench_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         default_lab_text().replace("[balance]", f"[stock_lots]\n{lots}\n[balance]", 1),
         encoding="utf-8",
     )
-    written = folder / "lab.local.toml"
-    command = [sys.executable, "-m", "electroloop.cli", "sim", "up", "--lab", str(source)]
-    process = subprocess.Popen(
-        [*command, "--write", str(written)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if line.startswith("running"):
-                break
+    with sim_up(source, folder / "lab.local.toml") as written:
         yield written
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
 
 
 def campaign(lab: Path, budget: int) -> ElectrolyteCampaign:

@@ -12,9 +12,6 @@ links lot → dosing → cell → protocol → BDF file → metrics → model.""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +33,7 @@ from electroloop.settings import Settings, load_lab
 from electroloop.workflows.build import assemble
 from electroloop.workflows.cycler_service import ensure_cycler, stop_cycler
 from electroloop.workflows.cycling_build import SIMULATED_CYCLER_CURRENT
+from tests.integration.served import sim_up
 from tests.unit.kinds.cycling.simulated_cell import small_campaign
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,19 +73,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("served")
     campaign_file = folder / "campaign.toml"
     campaign_file.write_text(tomli_w.dumps(campaign().model_dump(mode="json", exclude_none=True)))
-    written = folder / "lab.local.toml"
-    command = [sys.executable, "-m", "electroloop.cli", "sim", "up", "--lab", str(LAB)]
-    command += ["--campaign", str(campaign_file), "--write", str(written)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if line.startswith("running"):
-                break
+    with sim_up(LAB, folder / "lab.local.toml", "--campaign", str(campaign_file)) as written:
         yield written
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -307,9 +307,11 @@ def check_cycler(spec: CyclingCampaign, lab: LabFile) -> InstrumentSpec:
 def cycling_rig(
     spec: CyclingCampaign, lab: LabFile, settings: Settings, campaign_id: str, stack: ExitStack
 ) -> CyclingRig:
-    """The cycler (started as its own process if simulated), cell line, record store, leases."""
+    """The cycler (started as its own process if simulated), cell line, record store, leases;
+    `check_cycler` has passed."""
     cycling = spec.cycling
-    chosen = check_cycler(spec, lab)
+    chosen = lab.cycler
+    assert chosen is not None  # `assemble` ran `check_cycler` before anything moved
     if chosen.driver == "biologic-eclab":
         cycler, cells, address, clock = biologic_cycler(spec, lab, settings, campaign_id)
     elif chosen.driver == "neware-bts":

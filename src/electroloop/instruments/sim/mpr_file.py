@@ -37,6 +37,7 @@ import numpy as np
 
 from electroloop.errors import ConfigError
 from electroloop.instruments.cycler import CycleRecord
+from electroloop.instruments.sim.record_run import check_run
 
 __all__ = ["MPR_COLUMNS", "MPR_MAGIC", "write_mpr"]
 
@@ -81,34 +82,13 @@ def _module(short: str, long: str, version: int, day: date, data: bytes) -> byte
 
 
 def _check(records: Sequence[CycleRecord], started: datetime, roles: Sequence[str] | None) -> None:
-    if not records:
-        raise ConfigError("records: none given; allowed: at least one record")
+    check_run(records, roles, max_step=65535)
     days = (started - OLE_EPOCH) / timedelta(days=1)
     if not OLE_DAYS[0] < days < OLE_DAYS[1]:
         raise ConfigError(
             f"started {started.isoformat()}: outside what EC-Lab's log date can hold for its "
             "readers; allowed: 2009-07-06 .. 2036-11-22 (UTC)"
         )
-    previous = -math.inf
-    for record in records:
-        values = (record.time, record.current, record.voltage, record.capacity, record.energy)
-        if not all(math.isfinite(v) for v in values):
-            raise ConfigError(f"record {record.index}: a non-finite value; allowed: finite")
-        if record.time < previous:
-            raise ConfigError(
-                f"record {record.index}: time {record.time} s before the previous record's "
-                f"{previous} s; allowed: records of one run in time order"
-            )
-        previous = record.time
-        if record.cycle < 1 or not 1 <= record.step <= 65535:
-            raise ConfigError(
-                f"record {record.index}: cycle {record.cycle}, step {record.step}; "
-                "allowed: cycle >= 1, step 1..65535"
-            )
-        if roles is not None and not 1 <= record.step <= len(roles):
-            raise ConfigError(
-                f"record {record.index}: step {record.step}; allowed: 1..{len(roles)} (roles)"
-            )
     if roles is not None:
         bad = [role for role in roles if role not in ROLE_MODES]
         if bad:

@@ -39,6 +39,7 @@ import numpy as np
 
 from electroloop.errors import ConfigError
 from electroloop.instruments.cycler import CycleRecord
+from electroloop.instruments.sim.record_run import check_run
 
 __all__ = ["STEP_TYPES", "write_ndax"]
 
@@ -106,28 +107,14 @@ def _ndc(rows: np.ndarray, file_type: int) -> bytes:
 
 
 def _check(records: Sequence[CycleRecord], roles: Sequence[str] | None) -> None:
-    if not records:
-        raise ConfigError("records: none given; allowed: at least one record")
-    previous = -math.inf
+    check_run(
+        records,
+        roles,
+        max_step=255,
+        step_note=" (a Neware step id is one byte)",
+        finite_temperature=True,
+    )
     for record in records:
-        values = (record.time, record.current, record.voltage, record.capacity, record.energy)
-        if not all(math.isfinite(v) for v in values) or not math.isfinite(record.temperature):
-            raise ConfigError(f"record {record.index}: a non-finite value; allowed: finite")
-        if record.time < previous:
-            raise ConfigError(
-                f"record {record.index}: time {record.time} s before the previous record's "
-                f"{previous} s; allowed: records of one run in time order"
-            )
-        previous = record.time
-        if record.cycle < 1 or not 1 <= record.step <= 255:
-            raise ConfigError(
-                f"record {record.index}: cycle {record.cycle}, step {record.step}; "
-                "allowed: cycle >= 1, step 1..255 (a Neware step id is one byte)"
-            )
-        if roles is not None and record.step > len(roles):
-            raise ConfigError(
-                f"record {record.index}: step {record.step}; allowed: 1..{len(roles)} (roles)"
-            )
         if not -3276.8 <= record.temperature <= 3276.7 or abs(record.voltage) > 214748.0:
             raise ConfigError(
                 f"record {record.index}: voltage {record.voltage} V or temperature "
