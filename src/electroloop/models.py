@@ -150,7 +150,26 @@ class Formulation(Design):
         return fractions
 
 
-BUILTIN_DESIGNS: Mapping[str, type[Design]] = {"formulation": Formulation}
+class DesignPoint(Design):
+    """A design that is a point of a box of named range parameters (`BoxSpace`): an electrode
+    design (porosity, active-material share, ...) in the electrode kind. The kind that runs it
+    reads the values by name; the space says their units."""
+
+    type: Literal["point"] = "point"
+    values: dict[str, float] = Field(description="Parameter name -> value, in its unit.")
+
+    @field_validator("values")
+    @classmethod
+    def _finite(cls, values: dict[str, float]) -> dict[str, float]:
+        if not values:
+            raise ValueError("at least one parameter value is required")
+        for name, value in values.items():
+            if not math.isfinite(value):
+                raise ValueError(f"{name} is {value!r}; allowed: a finite number")
+        return values
+
+
+BUILTIN_DESIGNS: Mapping[str, type[Design]] = {"formulation": Formulation, "point": DesignPoint}
 """Design types every event log may hold; a kind with a design of its own passes its type in
 the validation context, ``{"designs": {...}}`` (the campaign store does)."""
 
@@ -411,6 +430,47 @@ class SearchSpace(FrozenModel):
                 )
 
 
+class BoxSpace(FrozenModel):
+    """Where a planner may propose when a design is a point of a box: each named range parameter
+    within its bounds (a kind without mixtures, e.g. electrode designs). The built-in planners
+    search it as they search a mixture, through a unit cube (`planners.box.BoxMap`)."""
+
+    type: Literal["box"] = "box"
+    parameters: tuple[RangeParameter, ...] = Field(min_length=1, description="The box's sides.")
+
+    @model_validator(mode="after")
+    def _unique(self) -> BoxSpace:
+        names = [p.name for p in self.parameters]
+        if len(set(names)) != len(names):
+            raise ValueError(f"parameter names must be unique, got {names}")
+        return self
+
+    def check(self, design: Design) -> None:
+        """Raise ValueError naming the field if `design` lies outside this box."""
+        if not isinstance(design, DesignPoint):
+            raise ValueError(f"design is a {design.type}; allowed: a point of the box")
+        names = {p.name for p in self.parameters}
+        if set(design.values) != names:
+            raise ValueError(
+                f"design parameters {sorted(design.values)} differ from the space's "
+                f"{sorted(names)}"
+            )
+        for parameter in self.parameters:
+            parameter.check(design.values[parameter.name])
+
+
+AnySpace = SearchSpace | BoxSpace
+"""A space the built-in planners search: a mixture (`SearchSpace`) or a box (`BoxSpace`)."""
+
+
+def space_from_json(data: Mapping[str, Any]) -> AnySpace:
+    """A space as `model_dump(mode="json")` wrote it: a box if its type says so, else a mixture
+    (spaces saved before boxes existed have no type)."""
+    if data.get("type") == "box":
+        return BoxSpace.model_validate(data)
+    return SearchSpace.model_validate(data)
+
+
 class Stock(FrozenModel):
     """A stock bottle on the dosing station: one solvent, optionally with dissolved salt."""
 
@@ -612,6 +672,19 @@ class Observation(CarriesDesign):
         None, description="The design as actually made (e.g. from weighed masses)."
     )
     values: dict[str, float] = Field(description="Outcome name -> value.")
+    errors: dict[str, float] = Field(
+        default_factory=dict,
+        description="Outcome name -> standard error of its value (e.g. the spread over a "
+        "simulation's realisations), told to the planner as noise; absent: unknown.",
+    )
+
+    @field_validator("errors")
+    @classmethod
+    def _errors_valid(cls, errors: dict[str, float]) -> dict[str, float]:
+        for name, value in errors.items():
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f"standard error of {name} is {value!r}; allowed: >= 0")
+        return errors
 
     _designs = field_validator("design", "as_dosed", mode="wrap")(typed_design)
 

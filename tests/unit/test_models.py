@@ -180,7 +180,7 @@ def test_a_candidates_design_keeps_its_class_through_json() -> None:
     electrode = Candidate(id="e0", design=Electrode(porosity=0.3), planner="x")
     text = electrode.model_dump_json()
     with pytest.raises(
-        ValidationError, match="design type 'electrode'; allowed: \\['formulation'\\]"
+        ValidationError, match="design type 'electrode'; allowed: \\['formulation', 'point'\\]"
     ):
         Candidate.model_validate_json(text)  # nobody said electrodes exist
     known = {"designs": {"electrode": Electrode}}

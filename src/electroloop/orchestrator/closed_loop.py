@@ -454,6 +454,7 @@ class Campaign:
             design=candidate.design,
             as_dosed=outcome.as_dosed,
             values=dict(outcome.values),
+            errors=dict(outcome.errors),
         )
         self._record(ObservationAdded(observation=observation))
         record = TrialRecord(

@@ -24,6 +24,8 @@ class Outcome:
     """What a trial produced: the metrics told to the planner, and the records behind them."""
 
     values: Mapping[str, float]
+    errors: Mapping[str, float] = field(default_factory=dict)
+    """Standard errors of some `values` (metric -> error), told to the planner as noise."""
     as_dosed: Design | None = None
     """The design as actually made (weighed masses), when it differs from the proposal."""
     dosing: DosingRecord | None = None

@@ -1,8 +1,8 @@
-"""Bayesian optimisation with Ax (``ax.api.Client``) over the mixture cube.
+"""Bayesian optimisation with Ax (``ax.api.Client``) over the unit cube of a mixture or a box.
 
 Ax is imported only by modules named ``ax_*`` (import-linter enforces it): it costs 4–5 s to
 import, so the registry imports this module only when a campaign asks for ``"ax"``. The Ax
-set-up (parameters ``x0 … x{d-1}`` = `MixtureMap` coordinates, no parameter constraints,
+set-up (parameters ``x0 … x{d-1}`` = `cube_map` coordinates, no parameter constraints,
 latency settings) lives in `electroloop.planners.ax_support`.
 """
 
@@ -21,7 +21,7 @@ from ax.api import Client
 from scipy.stats import qmc
 
 from electroloop.errors import PlannerError
-from electroloop.models import Candidate, Estimate, Formulation, Goal, Observation, SearchSpace
+from electroloop.models import AnySpace, Candidate, Design, Estimate, Goal, Observation
 from electroloop.planners.ax_support import (
     Op,
     RawValues,
@@ -37,8 +37,8 @@ from electroloop.planners.ax_support import (
     quiet_ax_logs,
     usable_observations,
 )
+from electroloop.planners.cube_map import cube_map
 from electroloop.planners.mixture import (
-    MixtureMap,
     check_pending,
     pack_common_state,
     unpack_common_state,
@@ -69,6 +69,9 @@ class AxPlanner:
     - **Objectives and constraints**: every objective of `goal` (several: Ax's multi-objective
       BO with inferred thresholds) and its outcome constraints; `pareto_front()` lists the
       measured Pareto-optimal formulations (one objective: the best feasible one).
+    - **Noise**: a metric told with its standard error (`Observation.errors`, e.g. the spread
+      of a simulation over its random realisations) is modelled with that noise, so an
+      uncertain design is worth sampling again; without one Ax infers the noise.
     - **Failed vs abandoned**: `mark_failed` leaves the trial FAILED in Ax, which may propose
       the point again; `mark_abandoned` marks it ABANDONED, which Ax never proposes again.
     - **Warm start**: `warm_start` observations from earlier campaigns are attached to Ax as
@@ -109,7 +112,7 @@ class AxPlanner:
 
     def __init__(
         self,
-        space: SearchSpace,
+        space: AnySpace,
         goal: Goal,
         seed: int,
         initialization_budget: int = 8,
@@ -127,7 +130,7 @@ class AxPlanner:
         self.seed = int(seed)
         self.initialization_budget = int(initialization_budget)
         self.ask_timeout = None if ask_timeout is None else float(ask_timeout)
-        self.map = MixtureMap(space)
+        self.map = cube_map(space)
         self._names = parameter_names(self.map.dimension)
         self._lock = threading.Lock()  # whoever holds it may use the client
         self._run: _Run | None = None  # the worker's current or last unintegrated run
@@ -215,10 +218,10 @@ class AxPlanner:
         self._pending.append(cid)
         if index is not None:
             self._index[cid] = index
-        formulation = self.map.to_formulation([float(params[name]) for name in self._names])
+        design = self.map.to_design([float(params[name]) for name in self._names])
         return Candidate(
             id=cid,
-            design=formulation,
+            design=design,
             planner=self.name,
             predicted=predicted,
             scored_by=SCORER if predicted is not None else None,
@@ -331,7 +334,8 @@ class AxPlanner:
                 self._deferred.pop(0)
 
     def tell(self, observations: Sequence[Observation]) -> None:
-        """Complete each candidate's trial with its measured metrics (all or nothing)."""
+        """Complete each candidate's trial with its measured metrics (all or nothing), each
+        with its standard error where the observation gives one (`Observation.errors`)."""
         raws = [goal_values(self.goal, o) for o in observations]
         check_pending(self.name, self._pending, [o.candidate_id for o in observations])
         self._settle(time.monotonic())
@@ -386,8 +390,8 @@ class AxPlanner:
 
     # -- results ------------------------------------------------------------------------------
 
-    def pareto_front(self) -> list[tuple[Formulation, dict[str, float]]]:
-        """Measured Pareto-optimal formulations with their metrics (one objective: the best).
+    def pareto_front(self) -> list[tuple[Design, dict[str, float]]]:
+        """Measured Pareto-optimal designs with their metrics (one objective: the best).
 
         Observed values, not model predictions; trials violating an outcome constraint are
         excluded. Waits for an Ax run still in flight.
@@ -395,7 +399,7 @@ class AxPlanner:
         self._settle(None)
         with self._lock:
             front = observed_front(self._client, self.goal, self._names)
-        return [(self.map.to_formulation(point), values) for point, values in front]
+        return [(self.map.to_design(point), values) for point, values in front]
 
     # -- state --------------------------------------------------------------------------------
 

@@ -2,9 +2,9 @@
 
 Only modules named ``ax_*`` may import Ax (import-linter enforces it): Ax costs 4–5 s to import.
 
-Ax sees the mixture cube as a plain box: ``x0 … x{d-1}`` in [0, 1] are the coordinates of
-`MixtureMap` (``MixtureMap.coordinates`` names them), so no parameter constraint is ever sent to
-Ax (a linear sum constraint made a batch of 4 take 17–28 s, ../shared/STACK.md §5).
+Ax sees the space as a plain box: ``x0 … x{d-1}`` in [0, 1] are the coordinates of its
+`cube_map` (for a mixture, ``MixtureMap.coordinates`` names them), so no parameter constraint is
+ever sent to Ax (a linear sum constraint made a batch of 4 take 17–28 s, ../shared/STACK.md §5).
 
 Latency settings (measured with `benchmarks/ax_latency.py`):
 
@@ -47,8 +47,8 @@ from botorch.exceptions.warnings import NumericsWarning, OptimizationWarning
 from gpytorch.utils.warnings import NumericalWarning
 
 from electroloop.errors import PlannerError
-from electroloop.models import Goal, Observation, SearchSpace
-from electroloop.planners.mixture import MixtureMap
+from electroloop.models import AnySpace, Goal, Observation, SearchSpace
+from electroloop.planners.cube_map import CubeMap
 
 ACQUISITION_OPTIONS: dict[str, Any] = {
     "num_restarts": 5,
@@ -332,9 +332,11 @@ def execute(client: Client, op: Op, index: dict[str, int], data: dict[int, RawVa
             raise PlannerError(f"unknown queued Ax operation {kind!r}")
 
 
-def goal_values(goal: Goal, observation: Observation) -> dict[str, float]:
-    """The goal's metrics of `observation`; `PlannerError` if one is missing or not finite."""
-    values = {}
+def goal_values(goal: Goal, observation: Observation) -> RawValues:
+    """The goal's metrics of `observation`, each with its standard error where the observation
+    gives one (Ax then models it as that noise instead of inferring it); `PlannerError` if one
+    is missing or not finite."""
+    values: RawValues = {}
     for metric in goal.metrics:
         value = observation.values.get(metric)
         if value is None or not math.isfinite(value):
@@ -342,31 +344,33 @@ def goal_values(goal: Goal, observation: Observation) -> dict[str, float]:
                 f"observation of {observation.candidate_id} has {metric}={value!r}; "
                 "allowed: a finite number (mark_failed a candidate that was not measured)"
             )
-        values[metric] = float(value)
+        error = observation.errors.get(metric)
+        values[metric] = float(value) if error is None else (float(value), float(error))
     return values
 
 
 def usable_observations(
-    space: SearchSpace,
+    space: AnySpace,
     goal: Goal,
-    mixture: MixtureMap,
+    cube: CubeMap,
     names: Sequence[str],
     observations: Sequence[Observation],
-) -> tuple[list[tuple[dict[str, float], dict[str, float]]], list[tuple[str, str]]]:
+) -> tuple[list[tuple[dict[str, float], RawValues]], list[tuple[str, str]]]:
     """Warm start: (Ax parameters, metrics) of the observations inside `space`, and
     (candidate id, reason) of the others (other solvents, bounds, salt, parameters or
     temperature, or a goal metric missing)."""
     usable, skipped = [], []
     for observation in observations:
-        formulation = observation.formulation
+        design = observation.design
         try:
-            space.check(formulation)
-            if formulation.temperature != space.temperature:
+            space.check(design)
+            if isinstance(space, SearchSpace) and design.temperature != space.temperature:  # type: ignore[attr-defined]
                 raise ValueError(
-                    f"temperature is {formulation.temperature} °C; allowed: {space.temperature} °C"
+                    f"temperature is {design.temperature} °C; "  # type: ignore[attr-defined]
+                    f"allowed: {space.temperature} °C"
                 )
             values = goal_values(goal, observation)
-            point = mixture.to_unit(formulation)
+            point = cube.to_unit(design)
         except (ValueError, PlannerError) as exc:
             skipped.append((observation.candidate_id, str(exc)))
             continue

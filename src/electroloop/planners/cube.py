@@ -1,4 +1,4 @@
-"""A base for model-free planners that draw points in the unit cube and map them to formulations."""
+"""A base for model-free planners that draw points in the unit cube and map them to designs."""
 
 from __future__ import annotations
 
@@ -7,14 +7,9 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 from electroloop.errors import PlannerError
-from electroloop.models import Candidate, Formulation, Goal, Observation, SearchSpace
-from electroloop.planners.mixture import (
-    MixtureMap,
-    check_pending,
-    pack_common_state,
-    same_formulation,
-    unpack_common_state,
-)
+from electroloop.models import AnySpace, Candidate, Design, Goal, Observation
+from electroloop.planners.cube_map import cube_map, same_design
+from electroloop.planners.mixture import check_pending, pack_common_state, unpack_common_state
 
 MAX_SKIPPED_PER_ASK = 1000
 """Draws skipped as abandoned (plus 100 per asked candidate) before `ask` gives up."""
@@ -25,23 +20,23 @@ class CubePlanner(ABC):
 
     Subclasses provide `_draw(n)` (the next n cube points) and the generator's state. Ids are
     ``t0000``, ``t0001``… in proposal order. A failed candidate's point is re-proposed first,
-    under a new id, by the next `ask`; an abandoned candidate's formulation is never proposed
+    under a new id, by the next `ask`; an abandoned candidate's design is never proposed
     again: later points that map to it (within 1e-9) are skipped.
     """
 
     name: ClassVar[str] = "cube"
 
-    def __init__(self, space: SearchSpace, goal: Goal, seed: int) -> None:
+    def __init__(self, space: AnySpace, goal: Goal, seed: int) -> None:
         self.space = space
         self.goal = goal
         self.seed = int(seed)
-        self.map = MixtureMap(space)
+        self.map = cube_map(space)
         self._next_id = 0
         self._pending: dict[str, list[float]] = {}  # asked, neither told nor failed
         self._requeued: list[list[float]] = []  # failed points, proposed again first
         self._failures: dict[str, str] = {}  # id -> reason, for the record
         self._abandoned: dict[str, tuple[str, list[float]]] = {}  # id -> (reason, point)
-        self._vetoed: list[Formulation] = []  # formulations of the abandoned points
+        self._vetoed: list[Design] = []  # designs of the abandoned points
 
     @abstractmethod
     def _draw(self, n: int) -> list[list[float]]:
@@ -55,41 +50,41 @@ class CubePlanner(ABC):
     def _restore_generator(self, state: dict[str, Any]) -> None:
         """Restore the generator from `_generator_state()` output."""
 
-    def _is_vetoed(self, formulation: Formulation) -> bool:
-        return any(same_formulation(formulation, f) for f in self._vetoed)
+    def _is_vetoed(self, design: Design) -> bool:
+        return any(same_design(design, d) for d in self._vetoed)
 
     def ask(self, n: int) -> list[Candidate]:
         """The next `n` candidates: re-queued failures first, then fresh points.
 
-        Points whose formulation equals an abandoned one are dropped and replaced by further
+        Points whose design equals an abandoned one are dropped and replaced by further
         draws; `PlannerError` if too many draws in a row are dropped.
         """
         if n < 0:
             raise PlannerError(f"asked for {n} candidates; allowed: n >= 0")
-        chosen: list[tuple[list[float], Formulation]] = []
+        chosen: list[tuple[list[float], Design]] = []
         skipped = 0
         limit = MAX_SKIPPED_PER_ASK + 100 * n
         while len(chosen) < n:
             wanted = n - len(chosen)
             again, self._requeued = self._requeued[:wanted], self._requeued[wanted:]
             for point in again + self._draw(wanted - len(again)):
-                formulation = self.map.to_formulation(point)
-                if self._is_vetoed(formulation):
+                design = self.map.to_design(point)
+                if self._is_vetoed(design):
                     skipped += 1
                 else:
-                    chosen.append((point, formulation))
+                    chosen.append((point, design))
             if skipped > limit:
                 raise PlannerError(
                     f"{self.name}: {skipped} points drawn in one ask map to abandoned "
-                    f"formulations ({len(self._vetoed)} abandoned); allowed: a search space "
-                    "not exhausted by abandoned formulations"
+                    f"designs ({len(self._vetoed)} abandoned); allowed: a search space "
+                    "not exhausted by abandoned designs"
                 )
         candidates = []
-        for point, formulation in chosen:
+        for point, design in chosen:
             cid = f"t{self._next_id:04d}"
             self._next_id += 1
             self._pending[cid] = point
-            candidates.append(Candidate(id=cid, design=formulation, planner=self.name))
+            candidates.append(Candidate(id=cid, design=design, planner=self.name))
         return candidates
 
     def tell(self, observations: Sequence[Observation]) -> None:
@@ -106,11 +101,11 @@ class CubePlanner(ABC):
         self._failures[candidate_id] = reason
 
     def mark_abandoned(self, candidate_id: str, reason: str) -> None:
-        """Never propose the candidate's formulation again (a human or safety veto)."""
+        """Never propose the candidate's design again (a human or safety veto)."""
         check_pending(self.name, self._pending, [candidate_id])
         point = self._pending.pop(candidate_id)
         self._abandoned[candidate_id] = (reason, point)
-        self._vetoed.append(self.map.to_formulation(point))
+        self._vetoed.append(self.map.to_design(point))
 
     def state(self) -> dict[str, Any]:
         return {
@@ -138,7 +133,7 @@ class CubePlanner(ABC):
             for cid, record in state.get("abandoned", {}).items():
                 point = [float(c) for c in record["point"]]
                 planner._abandoned[str(cid)] = (str(record["reason"]), point)
-                planner._vetoed.append(planner.map.to_formulation(point))
+                planner._vetoed.append(planner.map.to_design(point))
             planner._restore_generator(state["generator"])
         except (KeyError, TypeError, ValueError) as exc:
             raise PlannerError(f"invalid {cls.name} planner state: {exc!r}") from exc

@@ -54,11 +54,14 @@ from typing import Any, NamedTuple
 from electroloop.errors import PlannerError
 from electroloop.models import (
     SUM_TOLERANCE,
+    AnySpace,
     ChoiceParameter,
+    Design,
     Formulation,
     Goal,
     RangeParameter,
     SearchSpace,
+    space_from_json,
 )
 from electroloop.planners.projection import ConstraintProjector
 
@@ -175,7 +178,10 @@ class MixtureMap:
         span = salt.max_molality - salt.min_molality
         molality = min(salt.max_molality, salt.min_molality + unit[self._k - 1] * span)
         start = self._extras_start
-        extras = {p.name: _decode(p, unit[start + i]) for i, p in enumerate(self.space.parameters)}
+        extras = {
+            p.name: decode_parameter(p, unit[start + i])
+            for i, p in enumerate(self.space.parameters)
+        }
         formulation = self._formulation(fractions, molality, extras)
         if self._projector is None:
             return formulation
@@ -218,12 +224,18 @@ class MixtureMap:
             return candidate
         raise PlannerError(f"could not project {formulation} onto the linear constraints: {error}")
 
-    def to_unit(self, formulation: Formulation) -> list[float]:
+    def to_design(self, u: Sequence[float]) -> Formulation:
+        """`to_formulation`, under the name every `CubeMap` has."""
+        return self.to_formulation(u)
+
+    def to_unit(self, formulation: Design) -> list[float]:
         """A cube point mapping to `formulation` (for a feasible one, exactly up to rounding).
 
         A coordinate whose window is empty maps to 0.5; a discrete coordinate to its bin centre;
         the subset is the first feasible one holding every non-zero solvent.
         """
+        if not isinstance(formulation, Formulation):
+            raise ValueError(f"design is a {formulation.type}; allowed: a formulation")
         names = self.space.solvent_names
         if set(formulation.fractions) != set(names):
             raise ValueError(
@@ -250,7 +262,7 @@ class MixtureMap:
         missing = [p.name for p in self.space.parameters if p.name not in formulation.extras]
         if missing:
             raise ValueError(f"formulation lacks parameters {missing}")
-        unit.extend(_encode(p, formulation.extras[p.name]) for p in self.space.parameters)
+        unit.extend(encode_parameter(p, formulation.extras[p.name]) for p in self.space.parameters)
         return unit
 
 
@@ -287,7 +299,8 @@ def _bin(u: float, levels: int) -> int:
     return min(int(u * levels), levels - 1)
 
 
-def _decode(p: RangeParameter | ChoiceParameter, u: float) -> float | int | str:
+def decode_parameter(p: RangeParameter | ChoiceParameter, u: float) -> float | int | str:
+    """The value of parameter `p` at cube coordinate `u` in [0, 1]."""
     if isinstance(p, ChoiceParameter):
         return p.choices[_bin(u, len(p.choices))]
     if p.integer:
@@ -295,7 +308,8 @@ def _decode(p: RangeParameter | ChoiceParameter, u: float) -> float | int | str:
     return min(p.high, p.low + u * (p.high - p.low))
 
 
-def _encode(p: RangeParameter | ChoiceParameter, value: float | int | str) -> float:
+def encode_parameter(p: RangeParameter | ChoiceParameter, value: float | int | str) -> float:
+    """The cube coordinate of parameter `p`'s `value` (a bin centre for discrete ones)."""
     if isinstance(p, ChoiceParameter):
         if value not in p.choices:
             raise ValueError(f"{p.name} is {value!r}; allowed: one of {list(p.choices)}")
@@ -344,7 +358,7 @@ def check_pending(planner: str, pending: Collection[str], ids: Sequence[str]) ->
         seen.add(cid)
 
 
-def pack_common_state(name: str, space: SearchSpace, goal: Goal, seed: int) -> dict[str, Any]:
+def pack_common_state(name: str, space: AnySpace, goal: Goal, seed: int) -> dict[str, Any]:
     """The part of every built-in planner's state that `unpack_common_state` reads back."""
     return {
         "planner": name,
@@ -355,7 +369,7 @@ def pack_common_state(name: str, space: SearchSpace, goal: Goal, seed: int) -> d
     }
 
 
-def unpack_common_state(state: Mapping[str, Any], name: str) -> tuple[SearchSpace, Goal, int]:
+def unpack_common_state(state: Mapping[str, Any], name: str) -> tuple[AnySpace, Goal, int]:
     """Check a state's planner name and version and rebuild its space, goal and seed."""
     if state.get("planner") != name:
         raise PlannerError(
@@ -367,7 +381,7 @@ def unpack_common_state(state: Mapping[str, Any], name: str) -> tuple[SearchSpac
         )
     try:
         return (
-            SearchSpace.model_validate(state["space"]),
+            space_from_json(state["space"]),
             Goal.model_validate(state["goal"]),
             int(state["seed"]),
         )

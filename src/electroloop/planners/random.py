@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from electroloop.models import Goal, SearchSpace
+from electroloop.models import AnySpace, Goal
 from electroloop.planners.cube import CubePlanner
 
 
@@ -19,7 +19,7 @@ class RandomPlanner(CubePlanner):
 
     name: ClassVar[str] = "random"
 
-    def __init__(self, space: SearchSpace, goal: Goal, seed: int) -> None:
+    def __init__(self, space: AnySpace, goal: Goal, seed: int) -> None:
         super().__init__(space, goal, seed)
         self._rng = np.random.Generator(np.random.PCG64(self.seed))
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from scipy.stats import qmc
 
 from electroloop.errors import PlannerError
-from electroloop.models import Goal, SearchSpace
+from electroloop.models import AnySpace, Goal
 from electroloop.planners.cube import CubePlanner
 
 
@@ -21,7 +21,7 @@ class SobolPlanner(CubePlanner):
 
     name: ClassVar[str] = "sobol"
 
-    def __init__(self, space: SearchSpace, goal: Goal, seed: int) -> None:
+    def __init__(self, space: AnySpace, goal: Goal, seed: int) -> None:
         super().__init__(space, goal, seed)
         self._engine = qmc.Sobol(self.map.dimension, scramble=True, rng=self.seed)
         self._drawn = 0

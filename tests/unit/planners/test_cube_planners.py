@@ -108,7 +108,7 @@ def test_a_space_exhausted_by_vetoes_is_an_error(space: SearchSpace, goal: Goal)
         else:
             seen.add(str(c.formulation.extras["additive"]))
             planner.mark_abandoned(c.id, "veto")
-    with pytest.raises(PlannerError, match="abandoned formulations"):
+    with pytest.raises(PlannerError, match="abandoned designs"):
         planner.ask(1)
 
 
