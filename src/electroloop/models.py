@@ -433,7 +433,7 @@ class SearchSpace(FrozenModel):
 class BoxSpace(FrozenModel):
     """Where a planner may propose when a design is a point of a box: each named range parameter
     within its bounds (a kind without mixtures, e.g. electrode designs). The built-in planners
-    search it as they search a mixture, through a unit cube (`planners.box.BoxMap`)."""
+    search it as they search a mixture, through a unit cube (`planners.cube_map.BoxMap`)."""
 
     type: Literal["box"] = "box"
     parameters: tuple[RangeParameter, ...] = Field(min_length=1, description="The box's sides.")

@@ -18,6 +18,7 @@ from pydantic import Discriminator, Tag
 from electroloop.errors import ConfigError
 from electroloop.kinds.cycling.campaign import CyclingCampaign
 from electroloop.kinds.cycling.form import CyclingForm
+from electroloop.kinds.electrode.campaign import ElectrodeCampaign
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.kinds.electrolyte.form import ElectrolyteForm
 from electroloop.kinds.form import KindForm
@@ -56,6 +57,12 @@ KINDS: Mapping[str, Kind] = {
             "cells built from dosed formulations, cycled",
             form=CyclingForm,
         ),
+        Kind(
+            "electrode",
+            "1",
+            ElectrodeCampaign,
+            "electrode designs scored by the physics twin in a 4680 cell",
+        ),
     )
 }
 
@@ -78,7 +85,9 @@ def kind_name(data: Any) -> str:
 
 
 AnyCampaign = Annotated[
-    Annotated[ElectrolyteCampaign, Tag("electrolyte")] | Annotated[CyclingCampaign, Tag("cycling")],
+    Annotated[ElectrolyteCampaign, Tag("electrolyte")]
+    | Annotated[CyclingCampaign, Tag("cycling")]
+    | Annotated[ElectrodeCampaign, Tag("electrode")],
     Discriminator(kind_name),
 ]
 """A campaign of any kind, as flows take it (Prefect renders and validates it by kind)."""

@@ -47,7 +47,15 @@ from electroloop.errors import ConfigError, SimulationError
 if TYPE_CHECKING:
     import pybamm
 
-__all__ = ["BPX_VERSION", "BpxError", "BpxInputError", "read_bpx", "to_bpx", "write_bpx"]
+__all__ = [
+    "BPX_VERSION",
+    "BpxError",
+    "BpxInputError",
+    "evaluate_parameter",
+    "read_bpx",
+    "to_bpx",
+    "write_bpx",
+]
 
 BPX_VERSION = "1.0.0"
 _MODELS = ("SPMe", "DFN")
@@ -113,7 +121,9 @@ def to_bpx(
                 "External surface area [m2]": values.number("Cell cooling surface area [m2]"),
                 "Volume [m3]": values.number("Cell volume [m3]"),
                 "Number of electrode pairs connected in parallel to make a cell": int(
-                    round(values.number("Number of electrodes connected in parallel to make a cell"))
+                    round(
+                        values.number("Number of electrodes connected in parallel to make a cell")
+                    )
                 ),
                 "Lower voltage cut-off [V]": values.number("Lower voltage cut-off [V]"),
                 "Upper voltage cut-off [V]": values.number("Upper voltage cut-off [V]"),
@@ -137,7 +147,9 @@ def to_bpx(
                 "Initial temperature [K]": values.number("Initial temperature [K]"),
                 "Initial electrolyte concentration [mol.m-3]": c_e0,
             },
-            "Thermal environment": {"Ambient temperature [K]": values.number("Ambient temperature [K]")},
+            "Thermal environment": {
+                "Ambient temperature [K]": values.number("Ambient temperature [K]")
+            },
         },
     }
     try:
@@ -150,7 +162,7 @@ def to_bpx(
 def write_bpx(
     parameter_values: pybamm.ParameterValues, path: Path, *, model: str = "SPMe", **header: str
 ) -> Path:
-    """Write `to_bpx(...)` as JSON to `path` (atomically) and check `bpx.parse_bpx_file` reads it."""
+    """Write `to_bpx(...)` as JSON to `path` (atomically); check `bpx.parse_bpx_file` reads it."""
     import bpx
 
     obj = to_bpx(parameter_values, model=model, **header)
@@ -177,6 +189,18 @@ def read_bpx(path: Path) -> pybamm.ParameterValues:
         return pybamm.ParameterValues.create_from_bpx(path)
     except (ValueError, KeyError, TypeError) as exc:
         raise BpxError(f"PyBaMM cannot read {path} as BPX: {exc}") from exc
+
+
+def evaluate_parameter(
+    parameter_values: pybamm.ParameterValues, name: str, *args: float | np.ndarray
+) -> np.ndarray:
+    """`name` of `parameter_values` at `args`, whether it is stored as a number or a function.
+
+    A BPX read-back stores even constants as functions (e.g. a diffusivity D(sto, T) with an
+    Arrhenius factor), so compare sets through this, e.g. `evaluate_parameter(p, "Positive
+    particle diffusivity [m2.s-1]", 0.5, 298.15)`.
+    """
+    return _Values(parameter_values).function(name, *args)
 
 
 class _Values:
@@ -212,12 +236,11 @@ def _evaluate(fn: Callable[..., Any], *args: Any) -> np.ndarray:
     import pybamm
 
     shape = np.broadcast(*args).shape
-    wrapped = [
-        pybamm.Vector(np.ravel(a)) if np.ndim(a) else pybamm.Scalar(float(a)) for a in args
-    ]
+    wrapped = [pybamm.Vector(np.ravel(a)) if np.ndim(a) else pybamm.Scalar(float(a)) for a in args]
     out = fn(*wrapped)
     out = out.evaluate() if isinstance(out, pybamm.Symbol) else out
-    return np.broadcast_to(np.ravel(np.asarray(out, dtype=float)), shape).copy()
+    flat = np.ravel(np.asarray(out, dtype=float))
+    return np.full(shape, flat[0]) if flat.size == 1 else flat.reshape(shape)
 
 
 def _activation_energy(f: Callable[[float], float], t_ref: float) -> float:
@@ -239,8 +262,13 @@ def _table(x: np.ndarray, y: np.ndarray) -> dict[str, list[float]] | float:
 
 
 def _electrolyte(values: _Values, t_ref: float, c_e0: float) -> dict[str, Any]:
-    out: dict[str, Any] = {"Cation transference number": values.number("Cation transference number")}
-    for bpx_name, name in (("Diffusivity", "diffusivity [m2.s-1]"), ("Conductivity", "conductivity [S.m-1]")):
+    out: dict[str, Any] = {
+        "Cation transference number": values.number("Cation transference number")
+    }
+    for bpx_name, name in (
+        ("Diffusivity", "diffusivity [m2.s-1]"),
+        ("Conductivity", "conductivity [S.m-1]"),
+    ):
         full = f"Electrolyte {name}"
         unit = name.split(" ", 1)[1]
         out[f"{bpx_name} {unit}"] = _table(_C_E, values.function(full, _C_E, t_ref))

@@ -32,7 +32,7 @@ import io
 import math
 import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -63,6 +63,7 @@ MIN_POINTS = 10
 TEMPERATURE_RANGE_C = (-20.0, 60.0)
 CONTACT_RESISTANCE = "Contact resistance [Ohm]"
 _MAX_ITERATIONS = 200
+_MARGIN_V = 0.5
 _MAX_CONDITION = 1e8
 """Largest condition number of the sensitivities' correlation matrix (scale-free)."""
 
@@ -124,9 +125,9 @@ class Calibration:
     standard_errors: dict[str, float]
     rmse_before_v: float
     rmse_after_v: float
-    parameter_values: pybamm.ParameterValues
+    parameter_values: pybamm.ParameterValues = field(compare=False)
     method: str
-    covariance: np.ndarray
+    covariance: np.ndarray = field(compare=False)
     sigma_v: float
     n_points: int
     evaluations: int
@@ -209,22 +210,22 @@ def _check_uncertain(
 
 def _check_curve(index: int, curve: DischargeCurve) -> DischargeCurve:
     arrays = {}
-    for field in ("time_s", "current_a", "voltage_v"):
+    for name in ("time_s", "current_a", "voltage_v"):
         try:
-            arrays[field] = np.asarray(getattr(curve, field), dtype=float)
+            arrays[name] = np.asarray(getattr(curve, name), dtype=float)
         except (TypeError, ValueError) as exc:
-            raise CurveError(f"curve {index} {field} is not numeric: {exc}") from exc
-        if arrays[field].ndim != 1:
-            raise CurveError(f"curve {index} {field} has shape {arrays[field].shape}; allowed: 1-D")
+            raise CurveError(f"curve {index} {name} is not numeric: {exc}") from exc
+        if arrays[name].ndim != 1:
+            raise CurveError(f"curve {index} {name} has shape {arrays[name].shape}; allowed: 1-D")
     lengths = {k: v.size for k, v in arrays.items()}
     if len(set(lengths.values())) != 1:
         raise CurveError(f"curve {index} lengths differ: {lengths}; allowed: equal lengths")
     n = lengths["time_s"]
     if n < MIN_POINTS:
         raise CurveError(f"curve {index} has {n} points; allowed: >= {MIN_POINTS}")
-    for field, values in arrays.items():
+    for name, values in arrays.items():
         if not np.all(np.isfinite(values)):
-            raise CurveError(f"curve {index} {field} has non-finite values; allowed: finite")
+            raise CurveError(f"curve {index} {name} has non-finite values; allowed: finite")
     time = arrays["time_s"] - arrays["time_s"][0]
     if np.any(np.diff(time) <= 0):
         raise CurveError(f"curve {index} time_s is not strictly increasing; allowed: increasing")
@@ -259,20 +260,27 @@ def _fit(
     problems = [_problem(parameter_values, c, uncertain, start, model) for c in curves]
     if not all(p.has_sensitivities for p in problems):
         raise CalibrationError("the solver gives no sensitivities for these curves")
-    residuals_before, _ = _residuals(problems, curves, start, with_jacobian=False)
+    window = _window(parameter_values)
+    residuals_before, _ = _residuals(problems, curves, start, window, with_jacobian=False)
     for i, r in enumerate(residuals_before):
         if r is None:
-            raise CalibrationError(f"the starting parameter values cannot simulate curve {i}")
+            raise CalibrationError(
+                f"the starting parameter values cannot simulate curve {i} within "
+                f"{window[0]:g}..{window[1]:g} V (a curve longer than the twin's capacity?)"
+            )
     if len(problems) == 1:
         problem = problems[0]
     else:
         with contextlib.redirect_stdout(io.StringIO()):  # PyBOP prints each shared parameter
             problem = pybop.MetaProblem(*problems)
     options = pybop.SciPyMinimizeOptions(method="L-BFGS-B", maxiter=_MAX_ITERATIONS)
-    result = pybop.SciPyMinimize(problem, options).run()
+    try:
+        result = pybop.SciPyMinimize(problem, options).run()
+    except ValueError as exc:  # PyBOP: no finite cost anywhere it looked
+        raise CalibrationError(f"the fit found no finite cost: {exc}") from exc
     found = dict(zip(problem.parameters.names, np.ravel(result.x), strict=True))
     best = {u.name: float(found[u.name]) for u in uncertain}  # PyBOP may reorder the names
-    residuals_after, jacobians = _residuals(problems, curves, best, with_jacobian=True)
+    residuals_after, jacobians = _residuals(problems, curves, best, window, with_jacobian=True)
     if any(r is None for r in residuals_after):
         raise CalibrationError(f"the fitted values {best} cannot simulate every curve")
     r = np.concatenate([np.ravel(x) for x in residuals_after if x is not None])
@@ -292,7 +300,7 @@ def _fit(
         )
     covariance = sigma**2 * np.linalg.inv(information)
     se_search = np.sqrt(np.diag(covariance))
-    errors = {u.name: float(s * scale[k]) for k, (u, s) in enumerate(zip(uncertain, se_search))}
+    errors = {u.name: float(se_search[k] * scale[k]) for k, u in enumerate(uncertain)}
     fitted = parameter_values.copy()
     fitted.update(best)
     before = np.concatenate([np.ravel(x) for x in residuals_before if x is not None])
@@ -348,14 +356,31 @@ def _problem(
     return pybop.Problem(simulator, pybop.SumSquaredError(dataset))
 
 
+def _window(parameter_values: pybamm.ParameterValues) -> tuple[float, float]:
+    """Voltages a simulated discharge may reach: the set's cut-offs widened by `_MARGIN_V`."""
+    keys = set(parameter_values.keys())
+    low = (
+        parameter_values["Lower voltage cut-off [V]"] if "Lower voltage cut-off [V]" in keys else 0
+    )
+    high = (
+        parameter_values["Upper voltage cut-off [V]"] if "Upper voltage cut-off [V]" in keys else 9
+    )
+    return float(low) - _MARGIN_V, float(high) + _MARGIN_V
+
+
 def _residuals(
     problems: list[Any],
     curves: list[DischargeCurve],
     inputs: dict[str, float],
+    window: tuple[float, float],
     *,
     with_jacobian: bool,
 ) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
-    """Voltage residuals (model − data, `n`) per curve and, if asked, dV/dx (`n x p`)."""
+    """Voltage residuals (model − data, `n`) per curve and, if asked, dV/dx (`n x p`).
+
+    None for a curve the model cannot follow: a failed solve, or a voltage outside `window`
+    (PyBOP drops the cut-off events, so a model past its capacity returns nonsense).
+    """
     import pybop
 
     residuals: list[np.ndarray | None] = []
@@ -368,7 +393,12 @@ def _residuals(
             continue
         voltage = solution["Voltage [V]"]
         model_v = np.ravel(voltage.data)
-        if model_v.size != curve.voltage_v.size or not np.all(np.isfinite(model_v)):
+        if (
+            model_v.size != curve.voltage_v.size
+            or not np.all(np.isfinite(model_v))
+            or np.min(model_v) < window[0]
+            or np.max(model_v) > window[1]
+        ):
             residuals.append(None)
             jacobians.append(None)
             continue

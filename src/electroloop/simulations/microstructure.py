@@ -22,8 +22,11 @@ fractions and the AM–pore specific surface area are counted from the voxel fac
 
 from __future__ import annotations
 
+import builtins
 import math
+import sys
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -82,9 +85,28 @@ class Microstructure:
     conductivity: float
 
 
+_PRINT = print
+"""Python's own print, saved when this module is imported (see `_porespy`)."""
+
+
+def _porespy() -> ModuleType:
+    """porespy, imported with Python's own `print` in place: at import, numba compiles a
+    porespy function that calls `print`, and cannot type the function Prefect puts in its place
+    while a flow runs with ``log_prints`` (porespy 3.2.0, numba 0.68.1; the flow test
+    `tests/integration/test_electrode_campaign.py` imports it there)."""
+    if "porespy" not in sys.modules:
+        patched = builtins.print
+        builtins.print = _PRINT
+        try:
+            import porespy  # noqa: F401  cached in sys.modules
+        finally:
+            builtins.print = patched
+    return sys.modules["porespy"]
+
+
 def generate(design: ElectrodeDesign, size: int = 64, seed: int = 0) -> np.ndarray:
     """A `size`³ volume of phase labels (uint8, `size x size x size`) for `design`."""
-    import porespy
+    porespy = _porespy()
 
     if not 16 <= size <= 256:
         raise SimulationError(f"size is {size!r}; allowed: 16..256 voxels")

@@ -41,6 +41,7 @@ from electroloop.instruments.transport import (
 )
 from electroloop.kinds.cycling.campaign import CyclingCampaign
 from electroloop.kinds.cycling.loop import CyclingRig
+from electroloop.kinds.electrode.campaign import ElectrodeCampaign
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.kinds.electrolyte.check_standard import KCL_1413, STANDARD_LABEL, STANDARDS
 from electroloop.kinds.electrolyte.experiment import ConductivityExperiment
@@ -70,6 +71,7 @@ from electroloop.surrogates.surrogate import Surrogate
 from electroloop.workflows import notifications
 from electroloop.workflows.cycling_build import check_cycler, cycling_rig
 from electroloop.workflows.surrogate_training import mixture_scorer
+from electroloop.workflows.twin_build import assemble_twin
 
 
 def build_planner(
@@ -91,7 +93,8 @@ def build_planner(
         # Cells take days: the first batch is the whole initial design, and later batches come
         # from the model fitted on the first cells' interim results.
         settings["initialization_budget"] = spec.batch_size
-    surrogate_use = spec.surrogate.model_dump(mode="json") if spec.surrogate else None
+    use = getattr(spec, "surrogate", None)
+    surrogate_use = use.model_dump(mode="json") if use else None
     version = planner_version(
         planner_class, {**settings, "seed": spec.seed, "surrogate": surrogate_use}
     )
@@ -115,7 +118,7 @@ def build_planner(
             for observation in store.state(campaign_id).observations.values()
         ]
     planner: Planner = planner_class(spec.space, spec.goal, spec.seed, **options)
-    use = spec.surrogate
+    use = getattr(spec, "surrogate", None)  # kinds without mixtures have no surrogate
     if use is not None and use.picks and surrogate is not None:
         score = mixture_scorer(surrogate, spec.space)
         return SurrogateGuided(planner, score, surrogate.label, use.picks, kappa=use.kappa), version
@@ -159,8 +162,8 @@ def simulator_oracle(spec: ElectrolyteCampaign) -> Oracle | None:
 
     Raises `SimulationError` for a space outside the physics, before anything moves.
     """
-    if not lab_for(spec).meter.simulated:
-        return None  # a real meter: nobody knows the true σ
+    if isinstance(spec, ElectrodeCampaign) or not lab_for(spec).meter.simulated:
+        return None  # a twin's optimum is not known in closed form; a real meter's neither
     if isinstance(spec, CyclingCampaign):
         check_space(spec.space)
         return None  # cells: their optimum has no closed form to compare against
@@ -180,8 +183,9 @@ def preflight(spec: ElectrolyteCampaign) -> None:
     simulator): its lab file reads and validates, a simulated meter's physics covers its
     space, and a plug-in planner's first batch is one the engine can run. Raises
     `ConfigError`, `SimulationError` or `PlannerError` naming the problem."""
-    check_standard_covers(spec, lab_for(spec))
-    simulator_oracle(spec)
+    if not isinstance(spec, ElectrodeCampaign):  # the twin needs no lab
+        check_standard_covers(spec, lab_for(spec))
+        simulator_oracle(spec)
     if spec.planner not in BUILTIN_PLANNERS:
         probe_planner(spec)
 
@@ -405,6 +409,10 @@ def assemble(
     are reconciled with what they report (a pump left moving finishes and is homed).
     """
     notifications.install()  # the campaign's alerts become Prefect events where Prefect runs
+    if isinstance(spec, ElectrodeCampaign):
+        with assemble_twin(spec, settings, campaign_id, observers, build_planner) as campaign:
+            yield Assembly(campaign=campaign, simulator=None)
+        return
     lab = lab_for(spec)
     stocks = simulated_stocks(spec.space, lab)
     check_standard_covers(spec, lab)

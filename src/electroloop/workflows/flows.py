@@ -24,9 +24,11 @@ from electroloop.kinds.cycling.campaign import CyclingCampaign
 from electroloop.kinds.cycling.lineage import export_lineage
 from electroloop.kinds.cycling.loop import CellSteps, CyclingLoop, CyclingRig, drive_cells
 from electroloop.kinds.cycling.spec import CyclingSpec
+from electroloop.kinds.electrode.campaign import ElectrodeCampaign
+from electroloop.kinds.electrode.ragone import campaign_ragone
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.kinds.registry import AnyCampaign, design_types, parse_campaign
-from electroloop.models import Candidate, Formulation, FrozenModel, Observation
+from electroloop.models import Candidate, DesignPoint, Formulation, FrozenModel, Observation
 from electroloop.orchestrator.campaign_plots import campaign_plots, primary_values
 from electroloop.orchestrator.closed_loop import (
     Campaign,
@@ -52,6 +54,7 @@ from electroloop.workflows.approvals import ApprovalPolicy, PauseForManualSteps,
 from electroloop.workflows.build import assemble, simulator_oracle
 from electroloop.workflows.surrogate_use import campaign_surrogate, choose_solvents
 from electroloop.workflows.tracking import MlflowTracker
+from electroloop.workflows.twin_build import twin_cache
 
 
 class CampaignSummary(FrozenModel):
@@ -126,13 +129,21 @@ class TrialObserverPrinter:
         self.primary = primary
 
     def __call__(self, trial: TrialRecord) -> None:
-        f = trial.candidate.formulation
-        mix = " ".join(f"{k} {v:.2f}" for k, v in f.fractions.items())
-        head = (
-            f"trial {trial.index + 1:>3}/{self.budget} {trial.candidate.id} [{mix} | "
-            f"{f.molality:.2f} mol/kg]"
-        )
-        if trial.measurement is not None:
+        design = trial.candidate.design
+        if isinstance(design, DesignPoint):
+            what = " ".join(f"{k} {v:.3g}" for k, v in design.values.items())
+        else:
+            f = trial.candidate.formulation
+            mix = " ".join(f"{k} {v:.2f}" for k, v in f.fractions.items())
+            what = f"{mix} | {f.molality:.2f} mol/kg"
+        head = f"trial {trial.index + 1:>3}/{self.budget} {trial.candidate.id} [{what}]"
+        if trial.measurement is None and trial.observation is not None:
+            best = f"{trial.best:.4g}" if trial.best is not None else "-"
+            value = trial.observation.values[self.primary]
+            error = trial.observation.errors.get(self.primary)
+            shown = f"{value:.4g}" + (f" ± {error:.2g}" if error is not None else "")
+            print(f"{head} -> {self.primary} {shown} (best {best})")
+        elif trial.measurement is not None:
             best = f"{trial.best:.3f}" if trial.best is not None else "-"
             extra = "".join(
                 f", {k} {v:.4g}" for k, v in trial.progress.items() if k != f"best_{self.primary}"
@@ -499,6 +510,8 @@ def _summarise(
         title=f"{campaign_id} ({spec.planner})",
         optimum=oracle.optimum if oracle and oracle.applies_to(spec.goal) else None,
     )
+    if isinstance(spec, ElectrodeCampaign):
+        plots += _ragone(spec, settings, campaign_id, state)
     best = state.best(spec.goal)
     return CampaignSummary(
         campaign_id=campaign_id,
@@ -521,6 +534,33 @@ def _summarise(
         wall_time=time.perf_counter() - started,
         finished=state.finished,
     )
+
+
+def _ragone(
+    spec: ElectrodeCampaign, settings: Settings, campaign_id: str, state: CampaignState
+) -> list[Path]:
+    """The Ragone plot of an electrode campaign's best designs (`kinds.electrode.ragone`);
+    printed, not raised, if the twin fails: the trials stand without it."""
+    try:
+        made = campaign_ragone(
+            list(state.observations.values()),
+            spec,
+            twin_cache(settings),
+            settings.resolved_home / campaign_id / "ragone.png",
+            title=f"{campaign_id}: best designs",
+        )
+    except Exception as exc:  # noqa: BLE001  the campaign's results stand without it
+        print(f"Ragone plot not drawn ({exc}); every trial's values are in the event log")
+        return []
+    if made is None:
+        return []
+    path, curves = made
+    for curve in curves:
+        points = ", ".join(
+            f"{p:g} W: {e:.0f} Wh/L" for p, e in zip(curve.powers, curve.wh_per_l, strict=True)
+        )
+        print(f"Ragone {curve.label}: {points}")
+    return [path]
 
 
 def _export_lineage(

@@ -27,7 +27,7 @@ from electroloop.workflows.surrogate_training import mixture_scorer
 def campaign_surrogate(spec: ElectrolyteCampaign, settings: Settings) -> Surrogate | None:
     """The registered surrogate the campaign names (None if it names none), checked to predict
     the campaign's primary objective before anything moves."""
-    use = spec.surrogate
+    use = getattr(spec, "surrogate", None)  # kinds without mixtures have none
     if use is None:
         return None
     surrogate = load(use.name, use.version, settings.resolved_tracking_uri)
@@ -48,7 +48,7 @@ def choose_solvents(
     Combinations whose bounds cannot sum to 1 (or that break a linear constraint's names) are
     skipped. The narrowed spec keeps `picks` and drops `choose`, so it is not screened again.
     """
-    use = spec.surrogate
+    use = getattr(spec, "surrogate", None)
     if use is None or use.choose is None:
         return spec, []
     data = spec.model_dump(mode="json")

@@ -25,8 +25,10 @@ from mlflow.tracking import MlflowClient
 
 from electroloop import __version__
 from electroloop.errors import TrackingError
+from electroloop.kinds.electrode.campaign import ElectrodeCampaign
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
-from electroloop.models import Formulation, Transcript
+from electroloop.models import Design, DesignPoint, Formulation, Transcript
+from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.closed_loop import TrialRecord
 from electroloop.orchestrator.safety import Hazard, SafetyOverride
 from electroloop.orchestrator.store import private_file
@@ -44,13 +46,13 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def spec_group(spec: ElectrolyteCampaign) -> str:
+def spec_group(spec: CampaignSpec) -> str:
     """Hash of the campaign design without name, seed and description: equal for repeats."""
     design = spec.model_dump(mode="json", exclude=set(_NOT_IN_GROUP))
     return sha256(json.dumps(design, sort_keys=True))[:12]
 
 
-def campaign_toml(spec: ElectrolyteCampaign) -> str:
+def campaign_toml(spec: CampaignSpec) -> str:
     """The validated campaign as a TOML file that `electroloop run` accepts again."""
     return tomli_w.dumps(spec.model_dump(mode="json", exclude_none=True))
 
@@ -77,7 +79,14 @@ def _formulation_params(prefix: str, formulation: Formulation) -> dict[str, str]
     return params
 
 
-def _spec_params(spec: ElectrolyteCampaign) -> dict[str, str]:
+def _design_params(prefix: str, design: Design) -> dict[str, str]:
+    if isinstance(design, DesignPoint):
+        return {f"{prefix}.{name}": f"{value:.6g}" for name, value in design.values.items()}
+    assert isinstance(design, Formulation)
+    return _formulation_params(prefix, design)
+
+
+def _spec_params(spec: CampaignSpec) -> dict[str, str]:
     params: dict[str, Any] = {
         "budget": spec.budget,
         "batch_size": spec.batch_size,
@@ -85,18 +94,40 @@ def _spec_params(spec: ElectrolyteCampaign) -> dict[str, str]:
         "planner": spec.planner,
         "lab": spec.lab,
         "pipeline": spec.pipeline,
-        "temperature": spec.temperature,
         "objectives": ", ".join(f"{o.direction} {o.name}" for o in spec.objectives),
         "outcome_constraints": ", ".join(str(c) for c in spec.outcome_constraints) or "none",
-        "linear_constraints": ", ".join(str(c) for c in spec.linear_constraints) or "none",
-        "max_components": spec.max_components or "none",
-        "salt": spec.salt.name,
-        "salt.molality_range": f"{spec.salt.min_molality}..{spec.salt.max_molality}",
         "warm_start": ", ".join(spec.warm_start) or "none",
     }
     for objective in spec.objectives:
         if objective.threshold is not None:
             params[f"objective.{objective.name}.threshold"] = objective.threshold
+    if isinstance(spec, ElectrolyteCampaign):
+        params |= _mixture_params(spec)
+    elif isinstance(spec, ElectrodeCampaign):
+        params |= _electrode_params(spec)
+    return {mlflow_key(k): str(v) for k, v in params.items()}
+
+
+def _electrode_params(spec: ElectrodeCampaign) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        f"design.{name}": "..".join(f"{v:g}" for v in value)
+        if isinstance(value, tuple | list)
+        else value
+        for name, value in spec.design.model_dump().items()
+    }
+    params |= {f"microstructure.{k}": v for k, v in spec.microstructure.model_dump().items()}
+    params["discharge"] = spec.discharge.label
+    return params
+
+
+def _mixture_params(spec: ElectrolyteCampaign) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "temperature": spec.temperature,
+        "linear_constraints": ", ".join(str(c) for c in spec.linear_constraints) or "none",
+        "max_components": spec.max_components or "none",
+        "salt": spec.salt.name,
+        "salt.molality_range": f"{spec.salt.min_molality}..{spec.salt.max_molality}",
+    }
     for solvent in spec.solvents:
         params[f"solvent.{solvent.name}"] = f"{solvent.min_fraction}..{solvent.max_fraction}"
     for p in spec.parameters:
@@ -106,7 +137,7 @@ def _spec_params(spec: ElectrolyteCampaign) -> dict[str, str]:
             else " | ".join(str(c) for c in p.choices)
         )
         params[f"parameter.{p.name}"] = described
-    return {mlflow_key(k): str(v) for k, v in params.items()}
+    return params
 
 
 def _is_remote(tracking_uri: str) -> bool:
@@ -166,7 +197,7 @@ class MlflowTracker:
         self,
         tracking_uri: str,
         artifact_root: Path,
-        spec: ElectrolyteCampaign,
+        spec: CampaignSpec,
         campaign_id: str,
         oracle_model: str | None = None,
         *,
@@ -307,7 +338,7 @@ class MlflowTracker:
         run_id = self.client.create_run(
             self.experiment_id, run_name=candidate.id, tags=tags
         ).info.run_id
-        params = _formulation_params("requested", candidate.formulation)
+        params = _design_params("requested", candidate.design)
         metrics: dict[str, float] = {}
         transcripts: list[Transcript] = []
         if candidate.predicted is not None:
@@ -338,6 +369,7 @@ class MlflowTracker:
             }
         if trial.observation is not None:
             metrics |= trial.observation.values  # measured and derived (e.g. cost)
+            metrics |= {f"{k}_se": v for k, v in trial.observation.errors.items()}
         for t in transcripts:
             key = mlflow_key(t.instrument)
             run_tags[f"transcript.{key}.sha256"] = t.sha256
@@ -369,8 +401,9 @@ class MlflowTracker:
         ]
         for start in range(0, len(points), 1000):  # MLflow's log_batch takes 1000 metrics
             self.client.log_batch(run_id, metrics=points[start : start + 1000])
+        folder = "twin" if isinstance(self.spec, ElectrodeCampaign) else "cell"
         for path in trial.artifacts:
-            self.client.log_artifact(run_id, str(path), "cell")
+            self.client.log_artifact(run_id, str(path), folder)
 
     def log_cell_files(self, files: Mapping[str, Sequence[Path]]) -> None:
         """Attach files written after a trial was recorded (a cell's lineage document, made

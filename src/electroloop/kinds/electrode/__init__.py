@@ -1,0 +1,1 @@
+"""Electrode designs scored by a physics twin: microstructure → TauFactor → PyBaMM → 4680 cell."""

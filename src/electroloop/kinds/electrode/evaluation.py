@@ -1,0 +1,208 @@
+"""One electrode design through the twin: its cubes, their TauFactor metrics, the 4680 cell's
+discharge, and each metric's mean with its standard error over the cubes.
+
+Each design is drawn as `MicrostructureSettings.realisations` independent cubes (seeds from the
+campaign's seed and the cube's index, so the same design always gets the same cubes); each cube
+is measured and discharged on its own, and a metric's standard error is the cubes' sample
+standard deviation over √n. That spread, told to the planner as noise (`Observation.errors`),
+is what makes an uncertain design worth drawing again instead of trusting one draw.
+
+Results are cached by content (`ContentCache`): the key of a cube is everything it is made
+from (design, cube settings, seed, the generator's and solvers' versions), the key of a
+discharge is the measured properties and the condition; nothing is computed twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import statistics
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from electroloop.kinds.electrode.campaign import DischargeCondition, MicrostructureSettings
+from electroloop.simulations.electrode_cell import (
+    Discharge,
+    ElectrodeProperties,
+    PowerNotDeliverable,
+    discharge,
+)
+from electroloop.simulations.microstructure import (
+    ElectrodeDesign,
+    Microstructure,
+    generate,
+    measure,
+)
+
+TWIN_VERSION = "electrode-twin@1"
+"""Part of every cache key: bump when the generator, the metrics or the cell model change."""
+RESOLUTION = 1e-4
+"""Relative floor of a standard error: identical cubes still differ by the solvers' tolerances
+(TauFactor converges to 1e-4 by default), and a zero error would make the planner's noise model
+singular."""
+METRIC_FIELDS = {"mah_per_g_am": "mah_per_g_am", "wh_per_kg": "wh_per_kg", "wh_per_l": "wh_per_l"}
+"""Campaign metric -> `Discharge` field."""
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {p: version(p) for p in ("porespy", "taufactor", "pybamm")} | {"twin": TWIN_VERSION}
+
+
+class ContentCache:
+    """JSON results under the SHA-256 of their inputs: in memory, and in `folder` if given."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder
+        self._memory: dict[str, Any] = {}
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(kind: str, inputs: Mapping[str, Any]) -> str:
+        text = json.dumps({"kind": kind, **inputs}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get_or_compute(
+        self, kind: str, inputs: Mapping[str, Any], compute: Callable[[], Any]
+    ) -> Any:
+        """The cached result for `inputs`, or `compute()`'s, stored before it is returned."""
+        key = self.key(kind, inputs)
+        path = self.folder / f"{kind}-{key[:32]}.json" if self.folder is not None else None
+        if key in self._memory:
+            self.hits += 1
+            return self._memory[key]
+        if path is not None and path.exists():
+            self.hits += 1
+            result = json.loads(path.read_text("utf-8"))["result"]
+            self._memory[key] = result
+            return result
+        self.misses += 1
+        result = compute()
+        self._memory[key] = result
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".part")
+            partial.write_text(json.dumps({"inputs": inputs, "result": result}), "utf-8")
+            partial.replace(path)  # a crash mid-write leaves no half entry
+        return result
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A design's metrics (mean over its cubes), their standard errors, and each cube's
+    microstructure and properties (for the trial's artifacts)."""
+
+    values: dict[str, float]
+    errors: dict[str, float]
+    cubes: list[Microstructure]
+    properties: list[ElectrodeProperties]
+
+
+def realisation_seed(seed: int, index: int) -> int:
+    """The seed of a design's `index`-th cube in a campaign seeded `seed`."""
+    return (seed * 1_000_003 + index * 7919) % (2**31 - 1)
+
+
+def electrode_design(values: Mapping[str, float], micro: MicrostructureSettings) -> ElectrodeDesign:
+    """The generator's design for a campaign design (its mass loading is the cell's business)."""
+    return ElectrodeDesign(
+        porosity=values["porosity"],
+        am_share=values["am_share"],
+        cbd_adhesion=values["cbd_adhesion"],
+        particle_radius=micro.particle_radius,
+    )
+
+
+def cube_metrics(
+    design: ElectrodeDesign, micro: MicrostructureSettings, seed: int, cache: ContentCache
+) -> Microstructure:
+    """One cube of `design`, measured (cached by content)."""
+    inputs = {
+        "design": asdict(design),
+        "size": micro.size,
+        "voxel_size": micro.voxel_size,
+        "seed": seed,
+        "versions": _versions(),
+    }
+
+    def compute() -> dict[str, Any]:
+        return asdict(measure(generate(design, micro.size, seed), micro.voxel_size))
+
+    return Microstructure(**cache.get_or_compute("cube", inputs, compute))
+
+
+def properties_of(
+    cube: Microstructure, mass_loading: float, micro: MicrostructureSettings
+) -> ElectrodeProperties:
+    """What the cell model needs of a measured cube: the AM–pore surface (1/µm → 1/m; CBD-
+    covered AM faces are not counted), the pore tortuosity, the solid's conductivity, and the
+    particles' radius (voxels × voxel size)."""
+    return ElectrodeProperties(
+        porosity=cube.fractions["pore"],
+        am_fraction=cube.fractions["am"],
+        tortuosity=cube.tortuosity,
+        surface_area=cube.surface_area * 1e6,
+        conductivity=cube.conductivity,
+        mass_loading=mass_loading,
+        particle_radius=micro.particle_radius * micro.voxel_size * 1e-6,
+    )
+
+
+def cell_discharge(
+    props: ElectrodeProperties, condition: DischargeCondition, cache: ContentCache
+) -> dict[str, float]:
+    """The 4680 cell's discharge with this electrode (cached by content). A power the design
+    cannot deliver gives zero energy and capacity: the cell reaches its cut-off at once."""
+    inputs = {
+        "properties": asdict(props),
+        "condition": condition.model_dump(),
+        "versions": _versions(),
+    }
+
+    def compute() -> dict[str, float]:
+        try:
+            result: Discharge = discharge(props, power_w=condition.power_w, c_rate=condition.c_rate)
+        except PowerNotDeliverable:
+            return {name: 0.0 for name in METRIC_FIELDS}
+        return {name: float(getattr(result, field)) for name, field in METRIC_FIELDS.items()}
+
+    return dict(cache.get_or_compute("discharge", inputs, compute))
+
+
+def evaluate(
+    values: Mapping[str, float],
+    micro: MicrostructureSettings,
+    condition: DischargeCondition,
+    seed: int,
+    cache: ContentCache,
+) -> Evaluation:
+    """A design (every parameter by name, ranged and fixed) through the twin."""
+    design = electrode_design(values, micro)
+    cubes = [
+        cube_metrics(design, micro, realisation_seed(seed, i), cache)
+        for i in range(micro.realisations)
+    ]
+    properties = [properties_of(c, values["mass_loading"], micro) for c in cubes]
+    runs = [cell_discharge(p, condition, cache) for p in properties]
+    means = {m: statistics.fmean(r[m] for r in runs) for m in METRIC_FIELDS}
+    errors = {
+        m: max(
+            statistics.stdev([r[m] for r in runs]) / math.sqrt(len(runs)),
+            RESOLUTION * abs(means[m]),
+            1e-9,
+        )
+        for m in METRIC_FIELDS
+    }
+    return Evaluation(values=means, errors=errors, cubes=cubes, properties=properties)
+
+
+def middle_slice(design: ElectrodeDesign, micro: MicrostructureSettings, seed: int) -> np.ndarray:
+    """The middle x-slice of a design's first cube (phase labels), for its trial's picture."""
+    return generate(design, micro.size, realisation_seed(seed, 0))[micro.size // 2]
