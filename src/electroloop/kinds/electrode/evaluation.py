@@ -27,6 +27,7 @@ import numpy as np
 
 from electroloop.kinds.electrode.campaign import DischargeCondition, MicrostructureSettings
 from electroloop.simulations.electrode_cell import (
+    CELL_MODEL,
     Discharge,
     ElectrodeProperties,
     PowerNotDeliverable,
@@ -52,7 +53,10 @@ METRIC_FIELDS = {"mah_per_g_am": "mah_per_g_am", "wh_per_kg": "wh_per_kg", "wh_p
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
-    return {p: version(p) for p in ("porespy", "taufactor", "pybamm")} | {"twin": TWIN_VERSION}
+    return {p: version(p) for p in ("porespy", "taufactor", "pybamm")} | {
+        "twin": TWIN_VERSION,
+        "cell": CELL_MODEL,
+    }
 
 
 class ContentCache:
