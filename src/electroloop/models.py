@@ -452,8 +452,7 @@ class BoxSpace(FrozenModel):
         names = {p.name for p in self.parameters}
         if set(design.values) != names:
             raise ValueError(
-                f"design parameters {sorted(design.values)} differ from the space's "
-                f"{sorted(names)}"
+                f"design parameters {sorted(design.values)} differ from the space's {sorted(names)}"
             )
         for parameter in self.parameters:
             parameter.check(design.values[parameter.name])
