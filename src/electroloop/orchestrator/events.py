@@ -141,6 +141,23 @@ class LibraryScreened(FrozenModel):
     chosen: tuple[str, ...]
 
 
+class TwinCalibrated(FrozenModel):
+    """Measured cells recalibrated a physics twin's uncertain parameters; trials after this
+    one are scored with `overrides` (the electrode kind, `kinds.electrode.recalibration`)."""
+
+    kind: Literal["twin_calibrated"] = "twin_calibrated"
+    design: dict[str, float] = Field(description="The design the measured cells were built of.")
+    cells: tuple[str, ...] = Field(description="The measured cells (cycler channels or ids).")
+    estimates: dict[str, float] = Field(description="Parameter -> fitted value.")
+    standard_errors: dict[str, float] = Field(description="Parameter -> its standard error.")
+    rmse_before_v: float = Field(description="Voltage RMSE of the twin before the fit, V.")
+    rmse_after_v: float = Field(description="Voltage RMSE of the twin after the fit, V.")
+    method: str
+    overrides: dict[str, float] = Field(description="What the twin uses from now on.")
+    bpx: str = Field("", description="The calibrated parameter set as a BPX file, if written.")
+    measured_before: int = Field(description="Trials the campaign had run before it.")
+
+
 class CampaignResumed(FrozenModel):
     """A campaign whose flow died was picked up again: what was recovered and how."""
 
@@ -249,6 +266,7 @@ Event = Annotated[
     | StandardChecked
     | ManualStepDone
     | LibraryScreened
+    | TwinCalibrated
     | CampaignResumed
     | DosingRecorded
     | MeasurementRecorded
@@ -320,6 +338,8 @@ class CampaignState:
     iterations_proposed: int = 0
     planner_state: dict[str, Any] | None = None
     finished: str | None = None
+    calibrations: list[TwinCalibrated] = field(default_factory=list)
+    """A twin's recalibrations, in order; the last one's overrides are the twin's now."""
 
     def snapshot(self) -> CampaignState:
         """A copy whose containers later events do not change."""
@@ -339,6 +359,7 @@ class CampaignState:
         copy.dosing_started = set(self.dosing_started)
         copy.manual_steps = list(self.manual_steps)
         copy.alerts = list(self.alerts)
+        copy.calibrations = list(self.calibrations)
         copy.vials = {k: replace(v, moves=list(v.moves)) for k, v in self.vials.items()}
         copy.cells = {
             k: replace(v, phases=list(v.phases), interim=list(v.interim))
@@ -434,6 +455,8 @@ def apply(state: CampaignState, event: Event) -> None:
             state.manual_steps.append(event)
         case CampaignResumed() | LibraryScreened() | SafetyChecked():
             pass
+        case TwinCalibrated():
+            state.calibrations.append(event)
         case DosingRecorded():
             state.dosings[event.record.candidate_id] = event.record
         case MeasurementRecorded():

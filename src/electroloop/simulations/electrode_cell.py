@@ -45,6 +45,7 @@ into one constant-current or constant-power discharge of that cell.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,17 +224,25 @@ def discharge(
     power_w: float | None = None,
     c_rate: float | None = None,
     can: Can = CAN_4680,
+    overrides: Mapping[str, float] | None = None,
 ) -> Discharge:
     """Discharge the cell built from `props` in `can` at constant power `power_w` (W) or at
-    `c_rate` (1/h of the nominal, reversible capacity): exactly one of the two.
+    `c_rate` (1/h of the nominal, reversible capacity): exactly one of the two. `overrides`
+    (PyBaMM parameter name -> value) replace parameters of the set, e.g. those a calibration
+    against built cells fitted (`kinds.electrode.recalibration`).
 
-    Raises `DischargeRequestError` (neither/both, out of range), `PowerNotDeliverable` (above
-    `max_power`, before any solve; or below the cut-off at once), `DischargeFailed`."""
+    Raises `DischargeRequestError` (neither/both, out of range, an override the set lacks),
+    `PowerNotDeliverable` (above `max_power`, before any solve; or below the cut-off at once),
+    `DischargeFailed`."""
     import pybamm
 
     if (power_w is None) == (c_rate is None):
         raise DischargeRequestError("give exactly one of power_w (W) or c_rate (1/h)")
     values, stack = _parameter_values(props, can)
+    unknown = sorted(set(overrides or {}) - set(values.keys()))
+    if unknown:
+        raise DischargeRequestError(f"overrides {unknown}; allowed: parameters of the set")
+    values.update(dict(overrides or {}))
     nominal = values["Nominal cell capacity [A.h]"]
     options = dict(_OPTIONS)
     if power_w is not None:

@@ -16,7 +16,7 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "campaigns"
 
 
 def test_every_kind_is_registered_under_its_own_name_with_a_version() -> None:
-    assert set(KINDS) == {"electrolyte", "cycling"}
+    assert set(KINDS) == {"electrolyte", "cycling", "electrode"}
     for name, kind in KINDS.items():
         assert kind.spec.model_fields["kind"].default == name
         assert kind.version and kind.summary
@@ -34,7 +34,9 @@ def test_a_file_that_names_no_kind_is_told_by_its_cycling_table() -> None:
 
 def test_an_unknown_kind_is_refused_naming_the_allowed_ones() -> None:
     data = default_campaign().model_dump(mode="json") | {"kind": "crystal"}
-    with pytest.raises(ConfigError, match="kind 'crystal'; allowed: cycling, electrolyte"):
+    with pytest.raises(
+        ConfigError, match="kind 'crystal'; allowed: cycling, electrode, electrolyte"
+    ):
         parse_campaign(data, "x.toml")
     with pytest.raises(ConfigError, match="kind 'crystal'"):
         kind_of(data)

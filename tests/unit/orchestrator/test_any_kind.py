@@ -46,7 +46,9 @@ CAMPAIGN = {
 def test_a_kind_is_one_package_and_one_registry_entry() -> None:
     spec = parse_campaign(CAMPAIGN, "density.toml", WITH_DENSITY)
     assert type(spec) is DensityCampaign and spec.unit("density") == "g/mL"
-    with pytest.raises(ConfigError, match="kind 'density'; allowed: cycling, electrolyte"):
+    with pytest.raises(
+        ConfigError, match="kind 'density'; allowed: cycling, electrode, electrolyte"
+    ):
         parse_campaign(CAMPAIGN, "density.toml")  # this build's own registry knows no density
     with pytest.raises(ConfigError, match=r"unknown metrics \['conductivity'\]"):
         parse_campaign(CAMPAIGN | {"objectives": [{"name": "conductivity"}]}, "x", WITH_DENSITY)

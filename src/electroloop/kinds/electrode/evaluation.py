@@ -50,7 +50,8 @@ METRIC_FIELDS = {"mah_per_g_am": "mah_per_g_am", "wh_per_kg": "wh_per_kg", "wh_p
 """Campaign metric -> `Discharge` field."""
 
 
-def _versions() -> dict[str, str]:
+def twin_versions() -> dict[str, str]:
+    """What a twin result depends on besides its inputs: the packages' and models' versions."""
     from importlib.metadata import version
 
     return {p: version(p) for p in ("porespy", "taufactor", "pybamm")} | {
@@ -133,7 +134,7 @@ def cube_metrics(
         "size": micro.size,
         "voxel_size": micro.voxel_size,
         "seed": seed,
-        "versions": _versions(),
+        "versions": twin_versions(),
     }
 
     def compute() -> dict[str, Any]:
@@ -160,19 +161,26 @@ def properties_of(
 
 
 def cell_discharge(
-    props: ElectrodeProperties, condition: DischargeCondition, cache: ContentCache
+    props: ElectrodeProperties,
+    condition: DischargeCondition,
+    cache: ContentCache,
+    overrides: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
-    """The 4680 cell's discharge with this electrode (cached by content). A power the design
-    cannot deliver gives zero energy and capacity: the cell reaches its cut-off at once."""
+    """The 4680 cell's discharge with this electrode (cached by content), with the twin's
+    parameters `overrides` (a calibration's fit) if given. A power the design cannot deliver
+    gives zero energy and capacity: the cell reaches its cut-off at once."""
     inputs = {
         "properties": asdict(props),
         "condition": condition.model_dump(),
-        "versions": _versions(),
+        "overrides": dict(sorted((overrides or {}).items())),
+        "versions": twin_versions(),
     }
 
     def compute() -> dict[str, float]:
         try:
-            result: Discharge = discharge(props, power_w=condition.power_w, c_rate=condition.c_rate)
+            result: Discharge = discharge(
+                props, power_w=condition.power_w, c_rate=condition.c_rate, overrides=overrides
+            )
         except PowerNotDeliverable:
             return {name: 0.0 for name in METRIC_FIELDS}
         return {name: float(getattr(result, field)) for name, field in METRIC_FIELDS.items()}
@@ -186,15 +194,17 @@ def evaluate(
     condition: DischargeCondition,
     seed: int,
     cache: ContentCache,
+    overrides: Mapping[str, float] | None = None,
 ) -> Evaluation:
-    """A design (every parameter by name, ranged and fixed) through the twin."""
+    """A design (every parameter by name, ranged and fixed) through the twin (with the cell
+    model's parameters `overrides`, once a calibration fitted them)."""
     design = electrode_design(values, micro)
     cubes = [
         cube_metrics(design, micro, realisation_seed(seed, i), cache)
         for i in range(micro.realisations)
     ]
     properties = [properties_of(c, values["mass_loading"], micro) for c in cubes]
-    runs = [cell_discharge(p, condition, cache) for p in properties]
+    runs = [cell_discharge(p, condition, cache, overrides) for p in properties]
     means = {m: statistics.fmean(r[m] for r in runs) for m in METRIC_FIELDS}
     errors = {
         m: max(

@@ -52,8 +52,11 @@ class ElectrodeTwinExperiment:
         return {**self.spec.design.fixed(), **design.values}
 
     def run(self, candidate: Candidate, campaign: Campaign) -> Outcome:
-        """The twin's metrics of the candidate; `TrialFailed` if a solver gives up."""
+        """The twin's metrics of the candidate, with the parameters of the campaign's last
+        recalibration (`TwinCalibrated`) if it had one; `TrialFailed` if a solver gives up."""
         values = self.full_design(candidate.design)
+        calibrations = campaign.state.calibrations if campaign is not None else []
+        overrides = calibrations[-1].overrides if calibrations else None
         try:
             result = evaluate(
                 values,
@@ -61,6 +64,7 @@ class ElectrodeTwinExperiment:
                 self.spec.discharge,
                 self.spec.seed,
                 self.cache,
+                overrides,
             )
         except SimulationError as exc:
             raise TrialFailed(f"twin: {exc}") from exc

@@ -90,7 +90,7 @@ def test_a_trial_writes_its_slice_and_metrics_and_reports_its_noise(tmp_path: Pa
     )
     experiment = ElectrodeTwinExperiment(spec, ContentCache(), tmp_path)  # type: ignore[arg-type]
     candidate = Candidate(id="t0000", design=DesignPoint(values={"porosity": 0.35}), planner="x")
-    outcome = experiment.run(candidate, campaign=None)  # type: ignore[arg-type]
+    outcome = experiment.run(candidate, campaign=None)  # type: ignore[arg-type]  # no recalibration
     assert set(outcome.errors) == set(outcome.values) == {"mah_per_g_am", "wh_per_kg", "wh_per_l"}
     assert all(e > 0 for e in outcome.errors.values())
     metrics, picture = outcome.artifacts
@@ -100,3 +100,20 @@ def test_a_trial_writes_its_slice_and_metrics_and_reports_its_noise(tmp_path: Pa
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="porosity is 0.6; allowed: 0.25..0.5"):
         experiment.check(DesignPoint(values={"porosity": 0.6}))
+
+
+def test_a_recalibrated_twin_scores_the_same_cubes_with_its_fitted_parameters(
+    evaluated: tuple[ContentCache, Evaluation],
+) -> None:
+    from electroloop.simulations.electrode_cell import DischargeRequestError
+
+    cache, result = evaluated
+    misses = cache.misses
+    resistive = {"Contact resistance [Ohm]": 0.02}  # 20 mΩ more than the foils' few mΩ
+    at_200_w = DischargeCondition(power_w=200.0)
+    plain = evaluate(DESIGN, MICRO, at_200_w, seed=7, cache=cache)
+    fitted = evaluate(DESIGN, MICRO, at_200_w, seed=7, cache=cache, overrides=resistive)
+    assert cache.misses == misses + 6  # the cubes came from the cache; 2 × 3 new discharges
+    assert fitted.values["wh_per_l"] < 0.95 * plain.values["wh_per_l"]
+    with pytest.raises(DischargeRequestError, match=r"overrides \['Not a parameter'\]"):
+        evaluate(DESIGN, MICRO, AT_10_W, seed=7, cache=cache, overrides={"Not a parameter": 1.0})
