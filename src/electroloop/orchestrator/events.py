@@ -143,17 +143,19 @@ class LibraryScreened(FrozenModel):
 
 class TwinCalibrated(FrozenModel):
     """Measured cells recalibrated a physics twin's uncertain parameters; trials after this
-    one are scored with `overrides` (the electrode kind, `kinds.electrode.recalibration`)."""
+    are scored with the `estimates` (the electrode kind, `kinds.electrode.recalibration`)."""
 
     kind: Literal["twin_calibrated"] = "twin_calibrated"
     design: dict[str, float] = Field(description="The design the measured cells were built of.")
+    properties: dict[str, float] = Field(
+        description="Its electrode as the twin measured it (porosity, tortuosity, ...)."
+    )
     cells: tuple[str, ...] = Field(description="The measured cells (cycler channels or ids).")
     estimates: dict[str, float] = Field(description="Parameter -> fitted value.")
     standard_errors: dict[str, float] = Field(description="Parameter -> its standard error.")
     rmse_before_v: float = Field(description="Voltage RMSE of the twin before the fit, V.")
     rmse_after_v: float = Field(description="Voltage RMSE of the twin after the fit, V.")
     method: str
-    overrides: dict[str, float] = Field(description="What the twin uses from now on.")
     bpx: str = Field("", description="The calibrated parameter set as a BPX file, if written.")
     measured_before: int = Field(description="Trials the campaign had run before it.")
 

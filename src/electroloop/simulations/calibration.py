@@ -31,7 +31,7 @@ import difflib
 import io
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -140,8 +140,11 @@ def calibrate(
     *,
     model: str = "SPMe",
     seed: int = 0,
+    var_pts: Mapping[str, int] | None = None,
 ) -> Calibration:
     """Fit `uncertain` parameters of `parameter_values` to `curves`; start from the set's values.
+    `var_pts` is PyBaMM's mesh (None: PyBaMM's default): fit on the mesh the twin runs on, or
+    the fit absorbs the mesh's error into the parameters.
 
     Deterministic: L-BFGS-B from a fixed start; `seed` fixes numpy's global random state (what
     PyBOP draws from should it resample a start) for the call and restores it afterwards.
@@ -162,7 +165,7 @@ def calibrate(
     state = np.random.get_state()
     np.random.seed(seed)
     try:
-        return _fit(parameter_values, checked, list(uncertain), start, model, n_points)
+        return _fit(parameter_values, checked, list(uncertain), start, model, n_points, var_pts)
     finally:
         np.random.set_state(state)
 
@@ -254,10 +257,11 @@ def _fit(
     start: dict[str, float],
     model: str,
     n_points: int,
+    var_pts: Mapping[str, int] | None = None,
 ) -> Calibration:
     import pybop
 
-    problems = [_problem(parameter_values, c, uncertain, start, model) for c in curves]
+    problems = [_problem(parameter_values, c, uncertain, start, model, var_pts) for c in curves]
     if not all(p.has_sensitivities for p in problems):
         raise CalibrationError("the solver gives no sensitivities for these curves")
     window = _window(parameter_values)
@@ -329,6 +333,7 @@ def _problem(
     uncertain: list[Uncertain],
     start: dict[str, float],
     model: str,
+    var_pts: Mapping[str, int] | None = None,
 ) -> Any:
     import pybamm
     import pybop
@@ -352,7 +357,12 @@ def _problem(
         {"Time [s]": curve.time_s, "Current [A]": curve.current_a, "Voltage [V]": curve.voltage_v}
     )
     battery = getattr(pybamm.lithium_ion, model)(options)
-    simulator = pybop.pybamm.Simulator(battery, parameter_values=values, protocol=dataset)
+    simulator = pybop.pybamm.Simulator(
+        battery,
+        parameter_values=values,
+        protocol=dataset,
+        var_pts=dict(var_pts) if var_pts is not None else None,
+    )
     return pybop.Problem(simulator, pybop.SumSquaredError(dataset))
 
 

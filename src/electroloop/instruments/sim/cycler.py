@@ -28,6 +28,7 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -429,6 +430,17 @@ class CyclerServer(LineServer):
             if target.state == "RUNNING":
                 raise SimulationError(f"channel {channel} is running; stop it before refilling")
             self._put_cell(channel, spec)
+
+    def connect(self, channel: int, cell: Any) -> None:
+        """Connect an already built cell object to `channel` (not while it runs): an
+        `EquivalentCircuitCell` or any object with its interface (`spec`, `capacity`, `step`,
+        `terminal_voltage`, `current_for_voltage`; independent under `copy.copy`), such as
+        `sim.built_cell.BuiltCell`, a PyBaMM DFN cell with hidden build offsets."""
+        with self._state:
+            self._advance()
+            if self._channel(channel).state == "RUNNING":
+                raise SimulationError(f"channel {channel} is running; stop it before connecting")
+            self._channels[channel - 1].cell = cell
 
     def _put_cell(self, channel: int, spec: CellSpec) -> None:
         self._channels[channel - 1].cell = EquivalentCircuitCell(

@@ -124,6 +124,28 @@ class DischargeCondition(FrozenModel):
         return f"{self.power_w:g} W" if self.power_w is not None else f"{self.c_rate:g} C"
 
 
+class CalibrationPlan(FrozenModel):
+    """When the twin meets built cells: after `after` trials, cells of the best design so far
+    are built and discharged at `c_rates` on the lab's cycler, the twin's uncertain parameters
+    are refitted to their curves (`kinds.electrode.recalibration`), and every later trial is
+    scored by the refitted twin (the fit is a `TwinCalibrated` event)."""
+
+    after: int = Field(ge=1, le=10_000, description="Trials before the built cells are measured.")
+    c_rates: tuple[float, ...] = Field(
+        (0.2, 2.0),
+        min_length=2,
+        max_length=8,
+        description="C-rates of the measured discharges, one cell each (at least two distinct: "
+        "at one rate an ohmic drop and a diffusion loss look alike).",
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Self:
+        if len(set(self.c_rates)) < 2:
+            raise ValueError(f"c_rates {list(self.c_rates)}; allowed: at least two distinct")
+        return self
+
+
 class ElectrodeCampaign(CampaignSpec):
     """Search a positive electrode's design for the best cell it makes in a 4680 can."""
 
@@ -144,6 +166,9 @@ class ElectrodeCampaign(CampaignSpec):
         default_factory=lambda: DischargeCondition(power_w=10.0),
         description="The discharge every design is judged at.",
     )
+    calibration: CalibrationPlan | None = Field(
+        None, description="When to recalibrate the twin against built cells (none: never)."
+    )
     ragone_powers: tuple[float, ...] = Field(
         (),
         max_length=12,
@@ -155,6 +180,11 @@ class ElectrodeCampaign(CampaignSpec):
         if not self.design.searched():
             raise ValueError("design: every parameter is fixed; allowed: at least one range")
         check_box(self.design.corners(), self.microstructure, self.discharge.power_w)
+        if self.calibration is not None and self.calibration.after >= self.budget:
+            raise ValueError(
+                f"calibration.after {self.calibration.after}; allowed: < budget "
+                f"({self.budget}), so that later trials use the recalibrated twin"
+            )
         return self
 
     @property

@@ -99,6 +99,11 @@ class ContentCache:
         return result
 
 
+Overrides = Mapping[str, float] | Callable[[ElectrodeProperties], Mapping[str, float]]
+"""Cell-model parameters a calibration fitted: PyBaMM name -> value, or a function giving them
+for a cube's properties (a fitted contact resistance holds the built design's foils)."""
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """A design's metrics (mean over its cubes), their standard errors, and each cube's
@@ -194,17 +199,21 @@ def evaluate(
     condition: DischargeCondition,
     seed: int,
     cache: ContentCache,
-    overrides: Mapping[str, float] | None = None,
+    overrides: Overrides | None = None,
 ) -> Evaluation:
     """A design (every parameter by name, ranged and fixed) through the twin (with the cell
-    model's parameters `overrides`, once a calibration fitted them)."""
+    model's parameters `overrides`, once a calibration fitted them: the same for every cube,
+    or a function of each cube's properties)."""
     design = electrode_design(values, micro)
     cubes = [
         cube_metrics(design, micro, realisation_seed(seed, i), cache)
         for i in range(micro.realisations)
     ]
     properties = [properties_of(c, values["mass_loading"], micro) for c in cubes]
-    runs = [cell_discharge(p, condition, cache, overrides) for p in properties]
+    runs = [
+        cell_discharge(p, condition, cache, overrides(p) if callable(overrides) else overrides)
+        for p in properties
+    ]
     means = {m: statistics.fmean(r[m] for r in runs) for m in METRIC_FIELDS}
     errors = {
         m: max(

@@ -9,11 +9,13 @@ Nothing moves in this kind: a trial draws the design's cubes, measures them and 
 from __future__ import annotations
 
 import json
+import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from electroloop.errors import SimulationError
+from electroloop.errors import ElectroloopError, SimulationError
 from electroloop.kinds.electrode.campaign import ElectrodeCampaign
 from electroloop.kinds.electrode.evaluation import (
     ContentCache,
@@ -22,8 +24,12 @@ from electroloop.kinds.electrode.evaluation import (
     evaluate,
     middle_slice,
 )
+from electroloop.kinds.electrode.recalibration import bpx_path, recalibrate, twin_overrides
 from electroloop.models import Candidate, Design, DesignPoint
+from electroloop.orchestrator.events import TwinCalibrated
 from electroloop.orchestrator.experiment import Outcome, TrialFailed
+from electroloop.simulations.calibration import DischargeCurve
+from electroloop.simulations.electrode_cell import ElectrodeProperties
 
 if TYPE_CHECKING:
     from electroloop.orchestrator.closed_loop import Campaign
@@ -32,15 +38,29 @@ PHASE_COLOURS = ("#f2f2f2", "#35608d", "#e07b39")
 """Pore, active material, carbon-binder domain in the slice pictures."""
 
 
+CellMeasurer = Callable[
+    [ElectrodeProperties, Sequence[float]], tuple[list[DischargeCurve], list[str]]
+]
+"""Builds cells with an electrode, discharges one at each C-rate on a cycler, and returns their
+curves and names (the composition root provides it: `workflows.twin_build`)."""
+
+
 class ElectrodeTwinExperiment:
-    """Score each candidate electrode with the twin; results cached by content in `cache`."""
+    """Score each candidate electrode with the twin; results cached by content in `cache`.
+    With `measure`, the campaign's `calibration` plan recalibrates the twin against built cells
+    once it is due (`recalibrate_if_due`)."""
 
     def __init__(
-        self, spec: ElectrodeCampaign, cache: ContentCache, artifacts: Path | None = None
+        self,
+        spec: ElectrodeCampaign,
+        cache: ContentCache,
+        artifacts: Path | None = None,
+        measure: CellMeasurer | None = None,
     ) -> None:
         self.spec = spec
         self.cache = cache
         self.artifacts = artifacts
+        self.measure = measure
 
     def check(self, design: Design) -> None:
         """ValueError naming the field if `design` lies outside the campaign's box."""
@@ -55,8 +75,11 @@ class ElectrodeTwinExperiment:
         """The twin's metrics of the candidate, with the parameters of the campaign's last
         recalibration (`TwinCalibrated`) if it had one; `TrialFailed` if a solver gives up."""
         values = self.full_design(candidate.design)
-        calibrations = campaign.state.calibrations if campaign is not None else []
-        overrides = calibrations[-1].overrides if calibrations else None
+        overrides = None
+        if campaign is not None:
+            self.recalibrate_if_due(campaign)
+            if campaign.state.calibrations:
+                overrides = fitted_overrides(campaign.state.calibrations[-1])
         try:
             result = evaluate(
                 values,
@@ -72,6 +95,43 @@ class ElectrodeTwinExperiment:
             values=result.values,
             errors=result.errors,
             artifacts=self._write(candidate.id, values, result),
+        )
+
+    def recalibrate_if_due(self, campaign: Campaign) -> None:
+        """Once `calibration.after` trials are observed (and not before, nor twice): build cells
+        of the best design so far (its cubes' mean properties), measure them, refit the twin
+        (`recalibration.recalibrate`) and record the fit as a `TwinCalibrated` event, which
+        every later trial's twin uses. A failed measurement or fit fails this trial and is
+        tried again at the next."""
+        plan, state = self.spec.calibration, campaign.state
+        if plan is None or self.measure is None or state.calibrations:
+            return
+        best = state.best(self.spec.goal)
+        if len(state.observations) < plan.after or best is None:
+            return
+        design = self.full_design(best.design)
+        cubes = evaluate(
+            design, self.spec.microstructure, self.spec.discharge, self.spec.seed, self.cache
+        )
+        props = mean_properties(cubes.properties)
+        try:
+            curves, cells = self.measure(props, plan.c_rates)
+            fit = recalibrate(props, curves, folder=self.artifacts)
+        except ElectroloopError as exc:
+            raise TrialFailed(f"recalibrating the twin: {exc}") from exc
+        campaign.record(
+            TwinCalibrated(
+                design=design,
+                properties=asdict(props),
+                cells=tuple(cells),
+                estimates=fit.estimates,
+                standard_errors=fit.standard_errors,
+                rmse_before_v=fit.rmse_before_v,
+                rmse_after_v=fit.rmse_after_v,
+                method=fit.method,
+                bpx=str(bpx_path(self.artifacts)) if self.artifacts is not None else "",
+                measured_before=len(state.observations),
+            )
         )
 
     def _write(self, trial: str, values: dict[str, float], result: Evaluation) -> list[Path]:
@@ -104,6 +164,23 @@ class ElectrodeTwinExperiment:
             f"{trial}: " + ", ".join(f"{k} {v:.3g}" for k, v in values.items()),
         )
         return [metrics, picture]
+
+
+def mean_properties(cubes: Sequence[ElectrodeProperties]) -> ElectrodeProperties:
+    """The electrode its cubes describe on average (what a built electrode of the design is)."""
+    fields = asdict(cubes[0])
+    return ElectrodeProperties(
+        **{name: statistics.fmean(asdict(c)[name] for c in cubes) for name in fields}
+    )
+
+
+def fitted_overrides(
+    event: TwinCalibrated,
+) -> Callable[[ElectrodeProperties], dict[str, float]]:
+    """The twin's parameters after `event`'s fit, for any cube (`recalibration.twin_overrides`:
+    the contact resistance follows each design's own current collectors)."""
+    built = ElectrodeProperties(**event.properties)
+    return lambda props: twin_overrides(event.estimates, built, props)
 
 
 def save_slice(labels: object, path: Path, title: str) -> None:
