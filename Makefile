@@ -17,7 +17,7 @@ LOCK_ARGS := --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install lock lock-upgrade audit browser demo test lint bench chaos clean
+.PHONY: install lock lock-upgrade audit browser demo test lint bench bench-electrode chaos clean
 
 # A new lock makes the environment anew, so nothing from an older lock survives in it.
 $(LOCKED): requirements.txt
@@ -92,6 +92,13 @@ bench: install
 	OMP_NUM_THREADS=1 $(PY) benchmarks/crystal_surrogate.py
 	OMP_NUM_THREADS=1 $(PY) benchmarks/active_learning.py
 	$(PY) benchmarks/cycling.py
+	$(PY) benchmarks/electrode_calibration.py
+
+# The electrode-design twin's case studies and the case-3 planner comparison (issue 19): about
+# 45 min and 1.5 h on 2 cores; results in BENCHMARKS.md.
+bench-electrode: install
+	$(PY) benchmarks/electrode_cases.py
+	$(PY) benchmarks/electrode_planners.py --seeds 5
 
 # SIGKILL the orchestrator at 20 random moments of each kind's campaigns (electrolyte, cycling),
 # then 3 times each the simulated cycler, the Prefect server, the MLflow server and the worker;

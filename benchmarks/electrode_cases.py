@@ -1,11 +1,11 @@
 """The three electrode case studies of A. Kench et al. (*Matter* 2024) on this project's twin.
 
-Runs the example campaigns `examples/electrode/case*.toml` through the engine (planner, event
-store, twin experiment; no Prefect or MLflow, which add nothing to what is measured here) and
-prints a Markdown report: each campaign's best design, whether case 1 is degenerate at every
-rate, whether case 2's optimum flips with power, and case 3's energy and power designs with the
-power where their Ragone curves cross. Every campaign of a run shares one content cache, so the
-Ragone curves reuse the trials' cubes.
+Runs the example campaigns `examples/campaigns/electrode/case*.toml` through the engine
+(planner, event store, twin experiment; no Prefect or MLflow, which add nothing to what is
+measured here) and prints a Markdown report: each campaign's best design, whether case 1 is
+degenerate at every rate, whether case 2's optimum flips with power, and case 3's energy and
+power designs with the power where their Ragone curves cross. Every campaign of a run shares
+one content cache, so the Ragone curves reuse the trials' cubes.
 
     .venv/bin/python benchmarks/electrode_cases.py            # the campaigns as written
     .venv/bin/python benchmarks/electrode_cases.py --budget 6 # a quick look (not for the record)
@@ -30,7 +30,7 @@ from electroloop.settings import Settings
 from electroloop.workflows.build import build_planner
 from electroloop.workflows.twin_build import assemble_twin, twin_cache
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "electrode"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "campaigns" / "electrode"
 RAGONE_POWERS = (5.0, 10.0, 20.0, 40.0, 80.0, 150.0, 300.0, 600.0, 1000.0)
 """W: where case 3's two designs are compared."""
 EDGE = 0.1

@@ -1,8 +1,8 @@
 """Case 3 (four electrode parameters, Wh/L at 10 W): does the planner reach 99 % of the optimum
 within 50 trials, and how much sooner than random and Sobol sampling?
 
-- The campaign is `examples/electrode/case3_energy_cell.toml` with a budget of 50 trials, run
-  through the engine (planner, store, twin experiment) for each planner and seed.
+- The campaign is `examples/campaigns/electrode/case3_energy_cell.toml` with a budget of 50
+  trials, run through the engine (planner, store, twin experiment) for each planner and seed.
 - The reference optimum comes from a search 10× the budget (`reference`: 512 scrambled Sobol
   points over the box, then 64 points drawn around the best within ±5 % of each range), computed
   once and stored in `benchmarks/electrode_reference.json` with the twin's versions; delete
@@ -40,7 +40,7 @@ from electroloop.workflows.build import build_planner
 from electroloop.workflows.twin_build import assemble_twin
 
 HERE = Path(__file__).resolve().parent
-CASE = HERE.parent / "examples" / "electrode" / "case3_energy_cell.toml"
+CASE = HERE.parent / "examples" / "campaigns" / "electrode" / "case3_energy_cell.toml"
 REFERENCE = HERE / "electrode_reference.json"
 BUDGET = 50
 TARGET = 0.99

@@ -19,6 +19,7 @@ from electroloop.errors import ConfigError
 from electroloop.kinds.cycling.campaign import CyclingCampaign
 from electroloop.kinds.cycling.form import CyclingForm
 from electroloop.kinds.electrode.campaign import ElectrodeCampaign
+from electroloop.kinds.electrode.form import ElectrodeForm
 from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.kinds.electrolyte.form import ElectrolyteForm
 from electroloop.kinds.form import KindForm
@@ -62,6 +63,7 @@ KINDS: Mapping[str, Kind] = {
             "1",
             ElectrodeCampaign,
             "electrode designs scored by the physics twin in a 4680 cell",
+            form=ElectrodeForm,
         ),
     )
 }

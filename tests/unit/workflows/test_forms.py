@@ -79,11 +79,12 @@ def test_the_campaign_form_renders_titles_ranges_defaults_and_choices() -> None:
 
 
 def test_the_campaign_files_of_the_project_folder_are_offered_as_a_choice(project: Path) -> None:
-    examples = sorted((ROOT / "examples/campaigns").glob("*.toml"))
+    examples = sorted((ROOT / "examples/campaigns").rglob("*.toml"))
     assert CYCLING in campaign_choices(ROOT)
+    assert "examples/campaigns/electrode/case3_energy_cell.toml" in campaign_choices(ROOT)
     assert campaign_choices(ROOT) == [
         EMBEDDED,
-        *(f"examples/campaigns/{p.name}" for p in examples),
+        *(p.relative_to(ROOT).as_posix() for p in examples),
     ]
     assert campaign_choices(project) == [EMBEDDED, PLUG_IN]
     assert campaign_choices(project / "empty") == [EMBEDDED]  # no examples/campaigns there

@@ -5,7 +5,7 @@ the solid, how the carbon-binder domain clings to the particles, mass loading: e
 fixed value), how each design's microstructure is drawn (`MicrostructureSettings`) and the
 discharge each design is judged at (`DischargeCondition`: a constant power or a C-rate of the
 whole 4680 cell). The case studies of A. Kench et al. (*Matter* 2024) are the example files
-`examples/electrode/case*.toml`.
+`examples/campaigns/electrode/case*.toml`.
 
 Everything a file can get wrong is refused here, before any microstructure or solve: a box
 corner that leaves a phase no room, a volume too small for its particles, a power no design in
