@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from electroloop.errors import ConfigError
+
 __all__ = ["KindForm", "empty_is_the_files", "override_of"]
 
 
@@ -26,6 +28,22 @@ class KindForm(BaseModel, ABC):
     def apply(self, data: dict[str, Any], kind: str) -> dict[str, Any]:
         """The campaign's data (its file's, of kind `kind`) with this section's answers in;
         `ConfigError` naming the field for an answer that the file's kind cannot take."""
+
+    def answers(self, kind: str, own: str, section: str, what: str) -> dict[str, Any]:
+        """The fields filled in; `ConfigError` naming them if the file's `kind` is not this
+        section's `own` kind (`what` says what only that kind has, e.g. "cells")."""
+        filled = {name: value for name, value in self if value is not None}
+        if filled and kind != own:
+            named = ", ".join(f"{own}.{name}" for name in filled)
+            raise ConfigError(
+                f"{named}: only {_a(own)} {own} campaign file has {what}, this one is {kind!r}; "
+                f"leave the {section} section empty or choose {_a(own)} {own} campaign file"
+            )
+        return filled
+
+
+def _a(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def empty_is_the_files(schema: dict[str, Any]) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import create_model
 
-from electroloop.errors import ConfigError
 from electroloop.kinds.cycling.spec import CyclingSpec
 from electroloop.kinds.form import KindForm, override_of
 
@@ -21,15 +20,9 @@ class _CyclingFields(KindForm):
     """Cells (cycling campaigns only)."""
 
     def apply(self, data: dict[str, Any], kind: str) -> dict[str, Any]:
-        answers = {name: value for name, value in self if value is not None}
+        answers = self.answers(kind, "cycling", "Cells", "cells")
         if not answers:
             return data
-        if kind != "cycling":
-            named = ", ".join(f"cycling.{name}" for name in answers)
-            raise ConfigError(
-                f"{named}: only a cycling campaign file has cells, this one is {kind!r}; "
-                "leave the Cells section empty or choose a cycling campaign file"
-            )
         return data | {"cycling": {**data.get("cycling", {}), **answers}}
 
 

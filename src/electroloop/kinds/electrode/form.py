@@ -23,15 +23,9 @@ class _ElectrodeFields(KindForm):
     """Electrode designs (electrode campaigns only)."""
 
     def apply(self, data: dict[str, Any], kind: str) -> dict[str, Any]:
-        answers = {name: value for name, value in self if value is not None}
+        answers = self.answers(kind, "electrode", "Electrode designs", "designs to score")
         if not answers:
             return data
-        if kind != "electrode":
-            named = ", ".join(f"electrode.{name}" for name in answers)
-            raise ConfigError(
-                f"{named}: only an electrode campaign file has designs to score, this one is "
-                f"{kind!r}; leave the Electrode section empty or choose an electrode file"
-            )
         if "power_w" in answers and "c_rate" in answers:
             raise ConfigError(
                 "electrode.power_w and electrode.c_rate: a discharge is one or the other; "
