@@ -71,9 +71,10 @@ class ElectrodeTwinExperiment:
         assert isinstance(design, DesignPoint)
         return {**self.spec.design.fixed(), **design.values}
 
-    def run(self, candidate: Candidate, campaign: Campaign) -> Outcome:
+    def run(self, candidate: Candidate, campaign: Campaign | None) -> Outcome:
         """The twin's metrics of the candidate, with the parameters of the campaign's last
-        recalibration (`TwinCalibrated`) if it had one; `TrialFailed` if a solver gives up."""
+        recalibration (`TwinCalibrated`) if it had one (no campaign: the twin as built);
+        `TrialFailed` if a solver gives up."""
         values = self.full_design(candidate.design)
         overrides = None
         if campaign is not None:

@@ -90,7 +90,7 @@ def test_a_trial_writes_its_slice_and_metrics_and_reports_its_noise(tmp_path: Pa
     )
     experiment = ElectrodeTwinExperiment(spec, ContentCache(), tmp_path)  # type: ignore[arg-type]
     candidate = Candidate(id="t0000", design=DesignPoint(values={"porosity": 0.35}), planner="x")
-    outcome = experiment.run(candidate, campaign=None)  # type: ignore[arg-type]  # no recalibration
+    outcome = experiment.run(candidate, campaign=None)  # no campaign: no recalibration
     assert set(outcome.errors) == set(outcome.values) == {"mah_per_g_am", "wh_per_kg", "wh_per_l"}
     assert all(e > 0 for e in outcome.errors.values())
     metrics, picture = outcome.artifacts
