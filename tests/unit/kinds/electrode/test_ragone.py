@@ -26,7 +26,7 @@ def test_the_crossover_is_interpolated_in_log_power_between_the_bracketing_power
         crossover(energy, RagoneCurve("x", {}, [1.0, 2.0, 3.0], [1, 1, 1], [1, 1, 1]))
 
 
-def test_the_plot_leaves_out_powers_a_design_cannot_deliver(tmp_path: Path) -> None:
+def test_a_design_that_delivers_nothing_at_some_power_still_plots(tmp_path: Path) -> None:
     path = plot_ragone(
         [curve("energy", [800.0, 500.0, 0.0]), curve("power", [600.0, 600.0, 200.0])],
         tmp_path / "ragone.png",
