@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from electroloop.kinds.electrode.campaign import ElectrodeCampaign
+from electroloop.kinds.electrode.evaluation import evaluate
 from electroloop.kinds.electrode.ragone import RagoneCurve, crossover, ragone_curve
 from electroloop.kinds.registry import load_campaign, parse_campaign
 from electroloop.models import DesignPoint
@@ -69,7 +70,38 @@ def at_edge(spec: ElectrodeCampaign, design: dict[str, float], name: str) -> str
 
 
 FAST = {"size": 48, "realisations": 2}
+CASE1_RATES = (0.5, 2.0, 5.0)
 """`--fast`: the cubes of each design."""
+
+
+def case1_grid(settings: Settings, fast: bool, points: int = 5) -> list[str]:
+    """Case 1's objective on a `points` × `points` grid of (porosity, AM share) at each rate:
+    where the twin's own optimum lies, beside what the campaigns found."""
+    lines = []
+    cache = twin_cache(settings)
+    for rate in CASE1_RATES:
+        spec = variant(
+            EXAMPLES / "case1_capacity_per_gram.toml", None, fast, discharge={"c_rate": rate}
+        )
+        ranges = spec.design.searched()
+        grid = {
+            name: [low + (high - low) * i / (points - 1) for i in range(points)]
+            for name, (low, high) in ranges.items()
+        }
+        values = {}
+        for porosity in grid["porosity"]:
+            for am in grid["am_share"]:
+                design = {**spec.design.fixed(), "porosity": porosity, "am_share": am}
+                result = evaluate(design, spec.microstructure, spec.discharge, spec.seed, cache)
+                values[(porosity, am)] = result.values["mah_per_g_am"]
+        (porosity, am), best = max(values.items(), key=lambda item: item[1])
+        spread = best - min(values.values())
+        lines.append(
+            f"- Case 1 grid at {rate:g} C ({points}×{points}): best at porosity {porosity:.3g}, "
+            f"am_share {am:.3g}: {best:.1f} mAh/g (grid spread {spread:.1f}); at (max porosity, "
+            f"min AM): {values[(grid['porosity'][-1], grid['am_share'][0])]:.1f}"
+        )
+    return lines
 
 
 def variant(path: Path, budget: int | None, fast: bool, **changes: Any) -> ElectrodeCampaign:
@@ -92,9 +124,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budget", type=int, default=None, help="Override every budget.")
     parser.add_argument("--fast", action="store_true", help="2 cubes of 48³ per design.")
+    parser.add_argument(
+        "--case1-grid", action="store_true", help="Only case 1's objective on a 5×5 grid."
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home))
+        if args.case1_grid:
+            print("\n".join(case1_grid(settings, args.fast)))
+            return
         flag = (f" --budget {args.budget}" if args.budget else "") + (
             " --fast" if args.fast else ""
         )
@@ -107,7 +145,7 @@ def main() -> None:
             "|---|---|---|---|---|---|",
         ]
         results: dict[str, dict[str, Any]] = {}
-        for rate in (0.5, 2.0, 5.0):
+        for rate in CASE1_RATES:
             spec = variant(
                 EXAMPLES / "case1_capacity_per_gram.toml",
                 args.budget,

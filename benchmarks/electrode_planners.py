@@ -4,15 +4,18 @@ within 50 trials, and how much sooner than random and Sobol sampling?
 - The campaign is `examples/campaigns/electrode/case3_energy_cell.toml` with a budget of 50
   trials, run through the engine (planner, store, twin experiment) for each planner and seed.
 - The reference optimum comes from a search 10× the budget (`reference`: 512 scrambled Sobol
-  points over the box, then 64 points drawn around the best within ±5 % of each range), computed
-  once and stored in `benchmarks/electrode_reference.json` with the twin's versions; delete
-  the file to recompute it.
+  points over the box, then 64 points drawn around the best within ±5 % of each range; the best
+  design's value re-drawn with 8 fresh cubes, since the best of 576 noisy values is biased
+  upwards), computed once and stored in `benchmarks/electrode_reference.json` with the twin's
+  versions; delete the file to recompute it.
 - "Reached" means the best value observed so far (each a mean over the design's cubes) is at
   least 99 % of the reference value; the report gives the trial at which each run got there
   (median over seeds, None when a run never did).
-- To fit 2 cores, every campaign here draws 2 cubes of 48³ voxels per design (the case file
-  asks for 3 of 64³); `--full` uses the case file's volumes. Seconds per trial are reported for
-  both.
+- To fit 2 cores (1,326 twin evaluations in all), every campaign here draws 2 cubes of 32³
+  voxels per design with particles of 4 voxels of 1.3 µm (the same 5.2 µm particles, coarser
+  voxels; the case file asks for 3 cubes of 64³ with 6-voxel particles): the optimiser meets the
+  same physics with a coarser microstructure and a larger spread between cubes. `--full` uses
+  the case file's volumes.
 
     .venv/bin/python benchmarks/electrode_planners.py [--seeds 5] [--full]
 """
@@ -45,7 +48,7 @@ REFERENCE = HERE / "electrode_reference.json"
 BUDGET = 50
 TARGET = 0.99
 PLANNERS = ("ax", "sobol", "random")
-FAST = {"size": 48, "realisations": 2}
+FAST = {"size": 32, "particle_radius": 4, "voxel_size": 1.3, "realisations": 2}
 
 
 def case(full: bool, **changes: Any) -> ElectrodeCampaign:
@@ -76,12 +79,21 @@ def reference(spec: ElectrodeCampaign, cache: ContentCache) -> dict[str, Any]:
     values += [value(p) for p in local]
     points = np.vstack([sobol, local])
     top = int(np.argmax(values))
+    design = dict(zip(names, map(float, points[top]), strict=True))
+    # The best of 576 noisy values is biased upwards by the noise: its value is re-drawn with
+    # 8 fresh cubes (another seed), which is what the reference states.
+    again = spec.microstructure.model_copy(update={"realisations": 8})
+    fresh = evaluate(
+        {**spec.design.fixed(), **design}, again, spec.discharge, spec.seed + 1000, cache
+    )
     return {
-        "design": dict(zip(names, map(float, points[top]), strict=True)),
-        "value": float(values[top]),
-        "evaluations": len(values),
+        "design": design,
+        "value": fresh.values[spec.goal.primary.name],
+        "standard_error": fresh.errors[spec.goal.primary.name],
+        "best_of_search": float(values[top]),
+        "evaluations": len(values) + 1,
         "method": "512 scrambled Sobol points (seed 20261207) + 64 uniform within ±5 % of "
-        "each range around the best",
+        "each range around the best; the best re-drawn with 8 fresh cubes",
         "microstructure": spec.microstructure.model_dump(),
         "versions": twin_versions(),
     }

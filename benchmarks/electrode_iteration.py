@@ -1,0 +1,116 @@
+"""Seconds per electrode-campaign iteration on this machine, by cube size and count, and the
+volume the convergence command justifies (issue 19).
+
+One iteration is one twin evaluation (cubes drawn and measured, the 4680 cell discharged at
+10 W for each) plus the planner's proposal; the proposal (Ax at 50 trials, 4 parameters) is
+timed once. Designs are drawn at random in case 3's box, each fresh (an empty cache).
+
+    .venv/bin/python benchmarks/electrode_iteration.py [--designs 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from electroloop.kinds.electrode.campaign import ElectrodeCampaign
+from electroloop.kinds.electrode.evaluation import ContentCache, evaluate
+from electroloop.kinds.registry import load_campaign
+from electroloop.models import Observation
+from electroloop.simulations.microstructure import ElectrodeDesign, convergence
+
+CASE = (
+    Path(__file__).resolve().parent.parent / "examples/campaigns/electrode/case3_energy_cell.toml"
+)
+VOLUMES = ((64, 3), (48, 2), (48, 3))
+
+
+def case() -> ElectrodeCampaign:
+    spec = load_campaign(CASE)
+    assert isinstance(spec, ElectrodeCampaign)
+    return spec
+
+
+def evaluation_seconds(designs: int) -> dict[tuple[int, int], float]:
+    spec = case()
+    rng = np.random.default_rng(7)
+    ranges = spec.design.searched()
+    points = [
+        {n: float(rng.uniform(lo, hi)) for n, (lo, hi) in ranges.items()} for _ in range(designs)
+    ]
+    out = {}
+    for size, count in VOLUMES:
+        micro = spec.microstructure.model_copy(update={"size": size, "realisations": count})
+        seconds = []
+        for point in points:
+            started = time.perf_counter()
+            evaluate(point, micro, spec.discharge, spec.seed, ContentCache())
+            seconds.append(time.perf_counter() - started)
+        out[(size, count)] = statistics.median(seconds)
+    return out
+
+
+def ask_seconds() -> float:
+    from electroloop.planners.ax_planner import AxPlanner
+
+    spec = case()
+    planner = AxPlanner(spec.space, spec.goal, seed=1)
+    rng = np.random.default_rng(1)
+    told = 0
+    while True:
+        started = time.perf_counter()
+        batch = planner.ask(2)
+        elapsed = time.perf_counter() - started
+        if told >= 50:
+            return elapsed
+        told += len(batch)
+        planner.tell(
+            [
+                Observation(
+                    candidate_id=c.id,
+                    design=c.design,
+                    values={"wh_per_l": float(rng.normal(800, 20))},
+                    errors={"wh_per_l": 3.0},
+                )
+                for c in batch
+            ]
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--designs", type=int, default=4)
+    args = parser.parse_args()
+    evaluations = evaluation_seconds(args.designs)
+    ask = ask_seconds()
+    rows = convergence(
+        ElectrodeDesign(0.35, 0.93, 0.5, 6), (48, 64), 5, voxel_size=0.87, target=0.01
+    )
+    print(
+        f"Machine: {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} "
+        f"cores; command: `.venv/bin/python benchmarks/electrode_iteration.py --designs "
+        f"{args.designs}`\n"
+    )
+    print(
+        "| cubes per design | twin evaluation, median s | + Ax ask(2) at 50 trials | s/iteration |"
+    )
+    print("|---|---|---|---|")
+    for (size, count), seconds in evaluations.items():
+        print(f"| {count} × {size}³ | {seconds:.1f} | {ask:.1f} | {seconds + ask:.1f} |")
+    print("\n| cube | cubes | pore tortuosity | std | 95 % half-width | cubes for ±1 % |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r.size}³ | {r.count} | {r.mean:.3f} | {r.std:.3f} | "
+            f"±{100 * r.relative_half_width:.1f} % | {r.cubes_needed} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
