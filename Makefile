@@ -95,9 +95,9 @@ bench: install
 	$(PY) benchmarks/electrode_calibration.py
 
 # The electrode-design twin's case studies and the case-3 planner comparison (issue 19): about
-# 45 min and 1.5 h on 2 cores; results in BENCHMARKS.md.
+# 10 min (--fast: 2 cubes of 48³ per design) and 45 min on 2 cores; see BENCHMARKS.md.
 bench-electrode: install
-	$(PY) benchmarks/electrode_cases.py
+	$(PY) benchmarks/electrode_cases.py --fast
 	$(PY) benchmarks/electrode_planners.py --seeds 5
 
 # SIGKILL the orchestrator at 20 random moments of each kind's campaigns (electrolyte, cycling),

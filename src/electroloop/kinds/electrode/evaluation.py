@@ -14,6 +14,7 @@ discharge is the measured properties and the condition; nothing is computed twic
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -50,6 +51,7 @@ METRIC_FIELDS = {"mah_per_g_am": "mah_per_g_am", "wh_per_kg": "wh_per_kg", "wh_p
 """Campaign metric -> `Discharge` field."""
 
 
+@functools.cache
 def twin_versions() -> dict[str, str]:
     """What a twin result depends on besides its inputs: the packages' and models' versions."""
     from importlib.metadata import version
@@ -139,7 +141,7 @@ def cube_metrics(
         "size": micro.size,
         "voxel_size": micro.voxel_size,
         "seed": seed,
-        "versions": twin_versions(),
+        "versions": dict(twin_versions()),
     }
 
     def compute() -> dict[str, Any]:
@@ -178,7 +180,7 @@ def cell_discharge(
         "properties": asdict(props),
         "condition": condition.model_dump(),
         "overrides": dict(sorted((overrides or {}).items())),
-        "versions": twin_versions(),
+        "versions": dict(twin_versions()),
     }
 
     def compute() -> dict[str, float]:

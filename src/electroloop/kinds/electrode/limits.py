@@ -16,6 +16,7 @@ with its other problems (`orchestrator.campaign.validate_spec`):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -112,15 +113,22 @@ def check_power(
     corners: Sequence[Mapping[str, float]], particle_radius_um: float, power_w: float
 ) -> None:
     """`PowerNotDeliverable` if `power_w` exceeds every corner's optimistic maximum power."""
-    from electroloop.simulations.electrode_cell import max_power
-
-    best = max(max_power(optimistic_properties(c, particle_radius_um)) for c in corners)
+    best = max(_max_power(optimistic_properties(c, particle_radius_um)) for c in corners)
     if power_w > best:
         raise PowerBeyondDesigns(
             f"discharge.power_w {power_w:g} W; allowed: <= {best:.0f} W, the most any design "
             "in the box could deliver from this 4680 cell (lower the power or allow thinner, "
             "more porous electrodes)"
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _max_power(props: ElectrodeProperties) -> float:
+    """`electrode_cell.max_power`, once per corner: a campaign is validated again whenever it is
+    read (form, flow, resume), and each bound builds a PyBaMM parameter set."""
+    from electroloop.simulations.electrode_cell import max_power
+
+    return max_power(props)
 
 
 def check_box(
