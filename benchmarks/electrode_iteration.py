@@ -1,11 +1,15 @@
-"""Seconds per electrode-campaign iteration on this machine, by cube size and count, and the
-volume the convergence command justifies (issue 19).
+"""Seconds per electrode-campaign iteration on this machine, by cube size and count, and at
+the volume the convergence command justifies (issue 19).
 
-One iteration is one twin evaluation (cubes drawn and measured, the 4680 cell discharged at
-10 W for each) plus the planner's proposal; the proposal (Ax at 50 trials, 4 parameters) is
-timed once. Designs are drawn at random in case 3's box, each fresh (an empty cache).
+First the convergence study (`microstructure.convergence`, what `electroloop electrode
+converge` prints) of one design of case 3's box: COUNT cubes at each of 48³, 64³ and 96³, and
+the size and count that give every metric ±1 % at 95 % in the fewest seconds. Then one
+iteration, timed: one twin evaluation (cubes drawn and measured, the 4680 cell discharged at
+10 W once per cube, or once per group of cubes beyond `DISCHARGE_GROUPS`) plus the planner's
+proposal (Ax at 50 trials, 4 parameters, timed once). Designs are drawn at random in case 3's
+box, each fresh (an empty cache).
 
-    .venv/bin/python benchmarks/electrode_iteration.py [--designs 4]
+    .venv/bin/python benchmarks/electrode_iteration.py [--designs 4] [--justified-designs 2]
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ CASE = (
     Path(__file__).resolve().parent.parent / "examples/campaigns/electrode/case3_energy_cell.toml"
 )
 VOLUMES = ((64, 3), (48, 2), (48, 3))
+STUDY = ElectrodeDesign(0.35, 0.93, 0.5, 6)
+"""The design the convergence study follows (case 3's box, Chen2020's particles at 0.87 µm)."""
 
 
 def case() -> ElectrodeCampaign:
@@ -37,7 +43,9 @@ def case() -> ElectrodeCampaign:
     return spec
 
 
-def evaluation_seconds(designs: int) -> dict[tuple[int, int], float]:
+def evaluation_seconds(
+    designs: int, volumes: tuple[tuple[int, int], ...]
+) -> dict[tuple[int, int], float]:
     spec = case()
     rng = np.random.default_rng(7)
     ranges = spec.design.searched()
@@ -45,7 +53,7 @@ def evaluation_seconds(designs: int) -> dict[tuple[int, int], float]:
         {n: float(rng.uniform(lo, hi)) for n, (lo, hi) in ranges.items()} for _ in range(designs)
     ]
     out = {}
-    for size, count in VOLUMES:
+    for size, count in volumes:
         micro = spec.microstructure.model_copy(update={"size": size, "realisations": count})
         seconds = []
         for point in points:
@@ -86,16 +94,35 @@ def ask_seconds() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--designs", type=int, default=4)
+    parser.add_argument("--justified-designs", type=int, default=2)
+    parser.add_argument("--count", type=int, default=10, help="cubes per size in the study")
     args = parser.parse_args()
-    evaluations = evaluation_seconds(args.designs)
-    ask = ask_seconds()
-    rows = convergence(
-        ElectrodeDesign(0.35, 0.93, 0.5, 6), (48, 64), 5, voxel_size=0.87, target=0.01
+    rows = convergence(STUDY, (48, 64, 96), args.count, voxel_size=0.87, target=0.01)
+    justified = min(rows, key=lambda r: r.cubes_needed * r.seconds_per_cube)
+    evaluations = evaluation_seconds(args.designs, VOLUMES)
+    evaluations |= evaluation_seconds(
+        args.justified_designs, ((justified.size, justified.cubes_needed),)
     )
+    ask = ask_seconds()
     print(
         f"Machine: {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} "
         f"cores; command: `.venv/bin/python benchmarks/electrode_iteration.py --designs "
-        f"{args.designs}`\n"
+        f"{args.designs} --justified-designs {args.justified_designs} --count {args.count}`\n"
+    )
+    largest = rows[-1]
+    print("| cube | cubes | s/cube | metric | mean | std | 95 % half-width | vs 96³ | for ±1 % |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        for name, m in r.metrics.items():
+            drift = m.mean / largest.metrics[name].mean - 1
+            print(
+                f"| {r.size}³ | {r.count} | {r.seconds_per_cube:.2f} | {name} | {m.mean:.4g} | "
+                f"{m.std:.3g} | ±{100 * m.relative_half_width:.1f} % | {100 * drift:+.1f} % | "
+                f"{m.cubes_needed} |"
+            )
+    print(
+        f"\nJustified: {justified.cubes_needed} cubes of {justified.size}³ (every metric ±1 % at "
+        f"95 %, the fewest seconds)\n"
     )
     print(
         "| cubes per design | twin evaluation, median s | + Ax ask(2) at 50 trials | s/iteration |"
@@ -103,13 +130,6 @@ def main() -> None:
     print("|---|---|---|---|")
     for (size, count), seconds in evaluations.items():
         print(f"| {count} × {size}³ | {seconds:.1f} | {ask:.1f} | {seconds + ask:.1f} |")
-    print("\n| cube | cubes | pore tortuosity | std | 95 % half-width | cubes for ±1 % |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r.size}³ | {r.count} | {r.mean:.3f} | {r.std:.3f} | "
-            f"±{100 * r.relative_half_width:.1f} % | {r.cubes_needed} |"
-        )
 
 
 if __name__ == "__main__":

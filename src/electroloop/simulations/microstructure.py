@@ -6,18 +6,23 @@ volumes of active material (AM), carbon-binder domain (CBD) and pore. This modul
 volumes by a documented rule instead of a trained generator:
 
 - AM: overlapping spheres of radius `particle_radius` voxels (`porespy.generators.
-  overlapping_spheres`; J. Gostick et al., *J. Open Source Softw.* 4 (2019) 1296) at the AM
-  volume fraction (1 − porosity) × am_share.
+  overlapping_spheres`; J. Gostick et al., *J. Open Source Softw.* 4 (2019) 1296), whose
+  surface is then moved by less than a voxel so that every cube holds exactly the AM volume
+  fraction (1 − porosity) × am_share: porespy meets its porosity only to ±0.01, and a cube's
+  tortuosity moved with that spread.
 - CBD: the rest of the solid, placed in the non-AM space by a score mixing the distance to the
-  AM surface with a smooth random field (`porespy.generators.blobs`): `cbd_adhesion` = 1 puts
-  it as a film on the particles, 0 as free-standing blobs between them — the two CBD
-  morphologies the electrode literature contrasts (e.g. F. L. E. Usseglio-Viretta et al.,
-  *J. Electrochem. Soc.* 165 (2018) A3403). The weighting rule is this project's.
+  AM surface with a smooth random field (white noise under a Gaussian filter of width
+  `CBD_BLOB_WIDTH` particle radii, as `porespy.generators.blobs` makes it, but with a width in
+  voxels that does not grow with the cube): `cbd_adhesion` = 1 puts it as a film on the
+  particles, 0 as free-standing blobs between them — the two CBD morphologies the electrode
+  literature contrasts (e.g. F. L. E. Usseglio-Viretta et al., *J. Electrochem. Soc.* 165
+  (2018) A3403). The weighting rule and the blob width are this project's.
 
-Metrics (`measure`) come from TauFactor (S. J. Cooper et al., *SoftwareX* 5 (2016) 203): the
-pore phase's tortuosity factor (`taufactor.Solver`) and the solid's effective electronic
-conductivity with AM and CBD of different conductivity (`taufactor.MultiPhaseSolver`); volume
-fractions and the AM–pore specific surface area are counted from the voxel faces.
+Metrics (`measure`): the pore phase's tortuosity factor from TauFactor (S. J. Cooper et al.,
+*SoftwareX* 5 (2016) 203; `taufactor.Solver`); the solid's effective electronic conductivity
+with AM and CBD of different conductivity from TauFactor's multi-phase equations, solved by
+algebraic multigrid (`simulations.conduction`); volume fractions and the AM–pore specific
+surface area counted from the voxel faces.
 """
 
 from __future__ import annotations
@@ -31,12 +36,15 @@ from types import ModuleType
 import numpy as np
 
 from electroloop.errors import SimulationError
+from electroloop.simulations.conduction import effective_conductivity
 
 __all__ = [
     "AM",
     "CBD",
     "PORE",
+    "CONVERGED_METRICS",
     "Convergence",
+    "Spread",
     "ElectrodeDesign",
     "Microstructure",
     "convergence",
@@ -46,8 +54,10 @@ __all__ = [
 
 PORE, AM, CBD = 0, 1, 2
 """Phase labels of a volume."""
-NOISE_BLOBINESS = 2
-"""Length scale of the CBD's random field, in units of the volume size over 10 (porespy)."""
+CBD_BLOB_WIDTH = 0.5
+"""Standard deviation of the Gaussian filter that smooths the CBD's random field, in AM particle
+radii (this project's choice: blobs about a particle radius across, as carbon-black/binder
+agglomerates of a few µm beside 5 µm NMC particles)."""
 
 
 @dataclass(frozen=True)
@@ -105,24 +115,28 @@ def _porespy() -> ModuleType:
 
 
 def generate(design: ElectrodeDesign, size: int = 64, seed: int = 0) -> np.ndarray:
-    """A `size`³ volume of phase labels (uint8, `size x size x size`) for `design`."""
-    porespy = _porespy()
+    """A `size`³ volume of phase labels (uint8, `size x size x size`) for `design`, with each
+    phase's voxel count exactly its volume fraction's share."""
+    from scipy.ndimage import gaussian_filter
 
+    porespy = _porespy()
     if not 16 <= size <= 256:
         raise SimulationError(f"size is {size!r}; allowed: 16..256 voxels")
     shape = [size] * 3
     solid = 1.0 - design.porosity
     am_fraction = solid * design.am_share
     cbd_fraction = solid - am_fraction
+    rng = np.random.default_rng(seed)
     spheres = porespy.generators.overlapping_spheres(
         shape, r=design.particle_radius, porosity=1.0 - am_fraction, seed=seed
-    )
-    volume = np.where(spheres, PORE, AM).astype(np.uint8)  # porespy: True is the void
-    free = volume == PORE
-    distance = _distance_to(volume == AM)
-    noise = porespy.generators.blobs(shape, porosity=None, blobiness=NOISE_BLOBINESS, seed=seed + 1)
+    )  # porespy: True is the void
+    am = _exactly(~spheres, round(am_fraction * spheres.size), rng)
+    volume = np.where(am, AM, PORE).astype(np.uint8)
+    free = ~am
+    distance = _distance_to(am)
+    noise = gaussian_filter(rng.random(shape), sigma=CBD_BLOB_WIDTH * design.particle_radius)
     score = design.cbd_adhesion * _ranked(distance[free]) + (1 - design.cbd_adhesion) * _ranked(
-        np.asarray(noise, dtype=float)[free]
+        noise[free]
     )
     count = round(cbd_fraction * volume.size)
     chosen = np.argsort(score, kind="stable")[:count]
@@ -130,6 +144,17 @@ def generate(design: ElectrodeDesign, size: int = 64, seed: int = 0) -> np.ndarr
     labels[chosen] = CBD
     volume[free] = labels
     return volume
+
+
+def _exactly(mask: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`mask` with its surface moved so that it holds `count` voxels: voxels are ranked by
+    their signed distance to the surface (inside negative), ties in random order, and the
+    first `count` kept."""
+    signed = np.where(mask, -_distance_to(~mask), _distance_to(mask)).ravel()
+    order = np.lexsort((rng.random(signed.size), signed))
+    exact = np.zeros(signed.size, dtype=bool)
+    exact[order[:count]] = True
+    return exact.reshape(mask.shape)
 
 
 def measure(
@@ -157,16 +182,13 @@ def measure(
     coverage = am_cbd / (am_pore + am_cbd) if am_pore + am_cbd else 0.0
     pore = taufactor.Solver((volume == PORE).astype(int), device="cpu")
     pore.solve(verbose="")
-    solid = taufactor.MultiPhaseSolver(
-        volume.astype(int), cond={AM: am_conductivity, CBD: cbd_conductivity}, device="cpu"
-    )
-    solid.solve(verbose="")
+    conductivity = effective_conductivity(volume, {AM: am_conductivity, CBD: cbd_conductivity})
     return Microstructure(
         fractions=fractions,
         surface_area=float(surface),
         cbd_coverage=float(coverage),
         tortuosity=float(np.ravel(pore.tau)[0]),
-        conductivity=float(np.ravel(solid.D_eff)[0]),
+        conductivity=conductivity,
     )
 
 
@@ -174,7 +196,7 @@ _NAMES = {"pore": PORE, "am": AM, "cbd": CBD}
 
 
 def _distance_to(mask: np.ndarray) -> np.ndarray:
-    """Euclidean distance (voxels) of every voxel to the nearest voxel of `mask`."""
+    """Euclidean distance (voxels) of every voxel to the nearest voxel of `mask` (0 in it)."""
     from scipy.ndimage import distance_transform_edt
 
     return np.asarray(distance_transform_edt(~mask), dtype=float)
@@ -198,18 +220,50 @@ def _faces(volume: np.ndarray, a: int, b: int) -> int:
     return total
 
 
-@dataclass(frozen=True)
-class Convergence:
-    """Tortuosity over `count` independent cubes of `size`³ voxels: the mean, the sample
-    standard deviation, the 95 % confidence half-width of the mean relative to it, and how many
-    such cubes a ±`target` relative half-width at 95 % needs."""
+CONVERGED_METRICS = ("tortuosity", "conductivity", "surface_area")
+"""The metrics a convergence study follows: those of `Microstructure` that vary between cubes
+of a design (its phase fractions are exact) and that the cell model reads."""
 
-    size: int
-    count: int
+
+@dataclass(frozen=True)
+class Spread:
+    """One metric over a study's cubes: the mean, the sample standard deviation, the 95 %
+    confidence half-width of the mean relative to it, and how many such cubes a ±target
+    relative half-width at 95 % needs."""
+
     mean: float
     std: float
     relative_half_width: float
     cubes_needed: int
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """`count` independent cubes of `size`³ voxels: each metric's spread, and the median wall
+    seconds a cube took to draw and measure here."""
+
+    size: int
+    count: int
+    seconds_per_cube: float
+    metrics: dict[str, Spread]
+
+    @property
+    def cubes_needed(self) -> int:
+        """Cubes of this size every metric's target needs."""
+        return max(spread.cubes_needed for spread in self.metrics.values())
+
+
+def spread(values: np.ndarray, target: float) -> Spread:
+    """Mean, spread and the Student count for ±`target` (relative) at 95 % of `values`."""
+    from scipy.stats import t as student
+
+    count = len(values)
+    mean, std = float(values.mean()), float(values.std(ddof=1))
+    half = student.ppf(0.975, count - 1) * std / math.sqrt(count)
+    needed = 2
+    while student.ppf(0.975, needed - 1) * std / math.sqrt(needed) > target * abs(mean):
+        needed += 1
+    return Spread(mean, std, float(half / abs(mean)), needed)
 
 
 def convergence(
@@ -221,14 +275,14 @@ def convergence(
     target: float = 0.01,
     seed: int = 0,
 ) -> list[Convergence]:
-    """How the pore tortuosity of `design` converges with the cube size and count.
+    """How the metrics of `design` converge with the cube size and count.
 
     A metric of one small cube is one draw of a random variable; the mean over n cubes has a
     95 % confidence half-width t(0.975, n−1)·s/√n (Student). Users of TauFactor are told to run
     this before trusting a volume size (S. J. Cooper et al., *SoftwareX* 5 (2016) 203, on the
-    representative volume): `cubes_needed` is the smallest n whose half-width is within
+    representative volume): `Spread.cubes_needed` is the smallest n whose half-width is within
     `target` of the mean, given the spread seen here."""
-    from scipy.stats import t as student
+    import time
 
     if not 3 <= count <= 100:
         raise SimulationError(f"count is {count!r}; allowed: 3..100 cubes per size")
@@ -236,16 +290,14 @@ def convergence(
         raise SimulationError(f"target is {target!r}; allowed: 0 < target < 1 (relative)")
     found = []
     for size in sizes:
-        values = np.array(
-            [
-                measure(generate(design, size, seed=seed + k), voxel_size).tortuosity
-                for k in range(count)
-            ]
-        )
-        mean, std = float(values.mean()), float(values.std(ddof=1))
-        half = student.ppf(0.975, count - 1) * std / math.sqrt(count)
-        needed = 2
-        while student.ppf(0.975, needed - 1) * std / math.sqrt(needed) > target * mean:
-            needed += 1
-        found.append(Convergence(size, count, mean, std, float(half / mean), needed))
+        cubes, seconds = [], []
+        for k in range(count):
+            started = time.perf_counter()
+            cubes.append(measure(generate(design, size, seed=seed + k), voxel_size))
+            seconds.append(time.perf_counter() - started)
+        metrics = {
+            name: spread(np.array([getattr(c, name) for c in cubes]), target)
+            for name in CONVERGED_METRICS
+        }
+        found.append(Convergence(size, count, float(np.median(seconds)), metrics))
     return found

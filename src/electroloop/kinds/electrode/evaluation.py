@@ -2,10 +2,14 @@
 discharge, and each metric's mean with its standard error over the cubes.
 
 Each design is drawn as `MicrostructureSettings.realisations` independent cubes (seeds from the
-campaign's seed and the cube's index, so the same design always gets the same cubes); each cube
-is measured and discharged on its own, and a metric's standard error is the cubes' sample
-standard deviation over √n. That spread, told to the planner as noise (`Observation.errors`),
-is what makes an uncertain design worth drawing again instead of trusting one draw.
+campaign's seed and the cube's index, so the same design always gets the same cubes) and each
+cube is measured. Up to `DISCHARGE_GROUPS` cubes, each is discharged on its own; more cubes are
+pooled into that many groups, and each group's mean electrode is discharged (batch means: the
+many cubes a convergence study asks for cost a few cell solves, and a group of many cubes is
+closer to the whole electrode than one small cube is). A metric's standard error is the
+groups' sample standard deviation over √groups. That spread, told to the planner as noise
+(`Observation.errors`), is what makes an uncertain design worth drawing again instead of
+trusting one draw.
 
 Results are cached by content (`ContentCache`): the key of a cube is everything it is made
 from (design, cube settings, seed, the generator's and solvers' versions), the key of a
@@ -19,7 +23,7 @@ import hashlib
 import json
 import math
 import statistics
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,12 +45,14 @@ from electroloop.simulations.microstructure import (
     measure,
 )
 
-TWIN_VERSION = "electrode-twin@1"
+TWIN_VERSION = "electrode-twin@2"
 """Part of every cache key: bump when the generator, the metrics or the cell model change."""
 RESOLUTION = 1e-4
 """Relative floor of a standard error: identical cubes still differ by the solvers' tolerances
 (TauFactor converges to 1e-4 by default), and a zero error would make the planner's noise model
 singular."""
+DISCHARGE_GROUPS = 4
+"""Most cell solves per design: more cubes than this are pooled into this many groups."""
 METRIC_FIELDS = {"mah_per_g_am": "mah_per_g_am", "wh_per_kg": "wh_per_kg", "wh_per_l": "wh_per_l"}
 """Campaign metric -> `Discharge` field."""
 
@@ -56,7 +62,7 @@ def twin_versions() -> dict[str, str]:
     """What a twin result depends on besides its inputs: the packages' and models' versions."""
     from importlib.metadata import version
 
-    return {p: version(p) for p in ("porespy", "taufactor", "pybamm")} | {
+    return {p: version(p) for p in ("porespy", "taufactor", "pyamg", "pybamm")} | {
         "twin": TWIN_VERSION,
         "cell": CELL_MODEL,
     }
@@ -212,9 +218,11 @@ def evaluate(
         for i in range(micro.realisations)
     ]
     properties = [properties_of(c, values["mass_loading"], micro) for c in cubes]
+    groups = min(len(properties), DISCHARGE_GROUPS)
+    electrodes = [mean_properties(properties[g::groups]) for g in range(groups)]
     runs = [
         cell_discharge(p, condition, cache, overrides(p) if callable(overrides) else overrides)
-        for p in properties
+        for p in electrodes
     ]
     means = {m: statistics.fmean(r[m] for r in runs) for m in METRIC_FIELDS}
     errors = {
@@ -226,6 +234,15 @@ def evaluate(
         for m in METRIC_FIELDS
     }
     return Evaluation(values=means, errors=errors, cubes=cubes, properties=properties)
+
+
+def mean_properties(cubes: Sequence[ElectrodeProperties]) -> ElectrodeProperties:
+    """The electrode its cubes describe on average (what a built electrode of the design is)."""
+    if len(cubes) == 1:
+        return cubes[0]
+    return ElectrodeProperties(
+        **{name: statistics.fmean(getattr(c, name) for c in cubes) for name in asdict(cubes[0])}
+    )
 
 
 def middle_slice(design: ElectrodeDesign, micro: MicrostructureSettings, seed: int) -> np.ndarray:

@@ -9,7 +9,6 @@ Nothing moves in this kind: a trial draws the design's cubes, measures them and 
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +21,7 @@ from electroloop.kinds.electrode.evaluation import (
     Evaluation,
     electrode_design,
     evaluate,
+    mean_properties,
     middle_slice,
 )
 from electroloop.kinds.electrode.recalibration import bpx_path, recalibrate, twin_overrides
@@ -165,14 +165,6 @@ class ElectrodeTwinExperiment:
             f"{trial}: " + ", ".join(f"{k} {v:.3g}" for k, v in values.items()),
         )
         return [metrics, picture]
-
-
-def mean_properties(cubes: Sequence[ElectrodeProperties]) -> ElectrodeProperties:
-    """The electrode its cubes describe on average (what a built electrode of the design is)."""
-    fields = asdict(cubes[0])
-    return ElectrodeProperties(
-        **{name: statistics.fmean(asdict(c)[name] for c in cubes) for name in fields}
-    )
 
 
 def fitted_overrides(

@@ -11,10 +11,12 @@ import pytest
 
 from electroloop.kinds.electrode.campaign import DischargeCondition, MicrostructureSettings
 from electroloop.kinds.electrode.evaluation import (
+    DISCHARGE_GROUPS,
     ContentCache,
     Evaluation,
     cell_discharge,
     evaluate,
+    mean_properties,
     properties_of,
 )
 from electroloop.kinds.electrode.experiment import ElectrodeTwinExperiment
@@ -45,9 +47,37 @@ def test_each_value_is_the_mean_over_the_cubes_with_their_standard_error(
         assert result.errors[metric] == pytest.approx(
             max(spread, 1e-4 * result.values[metric]), rel=1e-9
         )
-    porosities = [c.fractions["pore"] for c in result.cubes]
-    assert len(set(porosities)) == 3  # three different cubes, not one drawn three times
-    assert all(p == pytest.approx(0.35, abs=0.03) for p in porosities)
+    assert len({c.tortuosity for c in result.cubes}) == 3  # three cubes, not one drawn thrice
+    for cube in result.cubes:  # each cube holds the design's porosity to a voxel
+        assert cube.fractions["pore"] == pytest.approx(0.35, abs=1 / 32**3)
+
+
+def test_many_cubes_are_pooled_into_a_few_discharges_of_their_mean_electrode(
+    tmp_path: Path,
+) -> None:
+    micro = MICRO.model_copy(
+        update={
+            "size": 24,
+            "particle_radius": 3,
+            "voxel_size": 1.74,
+            "realisations": 2 * DISCHARGE_GROUPS + 1,
+        }
+    )
+    cache = ContentCache(tmp_path)
+    result = evaluate(DESIGN, micro, AT_10_W, seed=3, cache=cache)
+    groups = [
+        mean_properties(result.properties[g::DISCHARGE_GROUPS]) for g in range(DISCHARGE_GROUPS)
+    ]
+    assert len({g.tortuosity for g in groups}) == DISCHARGE_GROUPS
+    assert cache.misses == micro.realisations + DISCHARGE_GROUPS  # 9 cubes, 4 cell solves
+    runs = [cell_discharge(g, AT_10_W, cache) for g in groups]
+    assert cache.misses == micro.realisations + DISCHARGE_GROUPS  # ... of these electrodes
+    wh = [r["wh_per_l"] for r in runs]
+    assert result.values["wh_per_l"] == pytest.approx(statistics.fmean(wh), rel=1e-12)
+    assert result.errors["wh_per_l"] == pytest.approx(
+        max(statistics.stdev(wh) / math.sqrt(DISCHARGE_GROUPS), 1e-4 * statistics.fmean(wh)),
+        rel=1e-9,
+    )
 
 
 def test_nothing_is_computed_twice_and_the_cache_outlives_the_process(
