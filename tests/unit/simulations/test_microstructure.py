@@ -159,3 +159,29 @@ def test_the_converge_command_prints_the_table_and_the_cheapest_volume(capsys) -
     assert "for ±1 % at 95 % on every metric:" in out
     assert main(["electrode", "converge", "--sizes", "16,big"]) == 2
     assert "--sizes '16,big'" in capsys.readouterr().err
+
+
+def test_surface_area_is_that_of_the_endless_material_the_cube_is_cut_from() -> None:
+    # Layers of AM and pore, k voxels each, normal to x: the endless material has one AM–pore
+    # interface per k voxels, 1/(k·voxel) per µm. Over every offset of the cut, the cube's
+    # estimate averages to exactly that (dividing faces by the voxel count gave (n-1)/n of it).
+    n, k = 24, 3
+    estimates = []
+    for offset in range(2 * k):
+        x = (np.arange(n) + offset) // k % 2
+        volume = np.broadcast_to(np.where(x == 0, AM, PORE)[:, None, None], (n, 8, 8))
+        estimates.append(measure(np.ascontiguousarray(volume, dtype=np.uint8), VOXEL).surface_area)
+    assert statistics.fmean(estimates) == pytest.approx(1 / (k * VOXEL), rel=1e-12)
+
+
+def test_the_justified_volume_is_the_cheapest_that_agrees_with_the_largest_cube() -> None:
+    from electroloop.simulations.microstructure import Convergence, Spread, justified
+
+    def row(size: int, mean: float, needed: int, seconds: float) -> Convergence:
+        spread = Spread(mean=mean, std=0.1, relative_half_width=0.02, cubes_needed=needed)
+        return Convergence(size, 10, seconds, {"tortuosity": spread})
+
+    biased, fair, large = row(32, 2.0, 100, 0.1), row(48, 2.5, 150, 0.5), row(96, 2.52, 40, 6.0)
+    assert justified([biased, fair, large]) is fair  # 32³ is cheapest but 20 % off 96³
+    assert justified([fair, large]) is fair  # 75 s against 240 s
+    assert justified([large]) is large

@@ -45,7 +45,7 @@ from electroloop.simulations.microstructure import (
     measure,
 )
 
-TWIN_VERSION = "electrode-twin@2"
+TWIN_VERSION = "electrode-twin@3"
 """Part of every cache key: bump when the generator, the metrics or the cell model change."""
 RESOLUTION = 1e-4
 """Relative floor of a standard error: identical cubes still differ by the solvers' tolerances
