@@ -94,11 +94,16 @@ bench: install
 	$(PY) benchmarks/cycling.py
 	$(PY) benchmarks/electrode_calibration.py
 
-# The electrode-design twin's case studies and the case-3 planner comparison (issue 19): about
-# 10 min (--fast: 2 cubes of 48³ per design) and 45 min on 2 cores; see BENCHMARKS.md.
+# The electrode-design twin (issue 19), one benchmark at a time (they time themselves): the
+# case studies and case 1's grid (about 20 min with --fast: 2 cubes of 48³ per design), the
+# case-3 planner comparison (45 min), seconds per iteration at the volume the convergence
+# study justifies (8 min) and the conductivity solvers (4 min) on 2 cores; see BENCHMARKS.md.
 bench-electrode: install
 	$(PY) benchmarks/electrode_cases.py --fast
+	$(PY) benchmarks/electrode_cases.py --fast --case1-grid
 	$(PY) benchmarks/electrode_planners.py --seeds 5
+	$(PY) benchmarks/electrode_iteration.py
+	$(PY) benchmarks/conduction.py
 
 # SIGKILL the orchestrator at 20 random moments of each kind's campaigns (electrolyte, cycling),
 # then 3 times each the simulated cycler, the Prefect server, the MLflow server and the worker;

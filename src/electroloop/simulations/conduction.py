@@ -12,8 +12,8 @@ of sweeps on a CPU. The same linear system, symmetric and positive definite once
 that do not span the two faces (which carry no current) are removed, is solved here by
 conjugate gradients preconditioned with Ruge–Stüben algebraic multigrid (PyAMG: L. N. Olson,
 J. B. Schroder, *J. Open Source Softw.* 3 (2018) 1129): 12–20 iterations at that contrast,
-about 2× faster than TauFactor's CPU solve at 64³ and 5× at 128³ on 2 cores, agreeing with it
-to TauFactor's own tolerance (`tests/unit/simulations/test_conduction.py`).
+2.6× faster than TauFactor's CPU solve at 64³ and 4.6× at 128³ on 2 cores, agreeing with it to
+0.03 % (`benchmarks/conduction.py`; `tests/unit/simulations/test_conduction.py`).
 """
 
 from __future__ import annotations
