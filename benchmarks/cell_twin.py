@@ -63,7 +63,7 @@ def main() -> None:
             rows.append(f"| {model} | {c_rate:g}C | {args.cycles} | {s:.3f} |")
     with tempfile.TemporaryDirectory() as folder:
         memory, disk = cache_seconds(Path(folder), args.repeats)
-    print("## Cell twin (PyBaMM Chen2020 + SEI)\n")
+    print("## Cell twin (PyBaMM OKane2022: SEI + lithium plating)\n")
     print(
         f"PyBaMM {pybamm.__version__}, Python {platform.python_version()}, "
         f"{platform.machine()}; median of {args.repeats} uncached runs, wall time including "

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from electroloop.simulations.calisol import load_calisol
-from electroloop.simulations.electrolyte import CARBONATES, SALTS, T0_GRID, loso
+from electroloop.simulations.electrolyte import CARBONATES, FORMS, SALTS, T0_GRID, loso
+from electroloop.simulations.electrolyte_form import LEGACY_FORM
 
 
 def main() -> None:
@@ -32,7 +33,8 @@ def main() -> None:
     runs = [(salt, None, "all") for salt in SALTS]
     runs.insert(1, ("LiPF6", CARBONATES, "carbonates"))
     for salt, solvents, label in runs:
-        forms = [("Casteel–Amis + VTF + binary terms (shipped)", {})]
+        shipped = FORMS.get(salt, LEGACY_FORM)
+        forms = [(f"{shipped} + VTF + binary terms (shipped)", {})]
         if salt == "LiPF6":
             forms += [
                 ("without binary w_i·w_j terms", {"pairs": False}),

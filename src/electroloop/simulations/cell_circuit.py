@@ -38,8 +38,9 @@ the one quantity a campaign changes — the electrolyte's conductivity σ.
   `electroloop.simulations.sei.sei_rate`, which follows the solvent-diffusion-limited SEI of
   H. J. Ploehn et al., J. Electrochem. Soc. 151 (2004) A456, doi:10.1149/1.1644601, and
   F. Single et al., ChemSusChem 11 (2018) 1950, doi:10.1002/cssc.201800077: the film grows
-  ∝ D_sol, so scaling D_sol by m scales the capacity lost to SEI by m to first order. m = 1 (no
-  additive) is the baseline above.
+  ∝ D_sol, so scaling D_sol by m scales the capacity lost to SEI by m to first order. m = 1 is
+  the baseline above: O'Kane 2022's commercial reference cell, as good as one with about 2 % VC
+  (no additive is about 4; `sei.sei_rate`).
 - Coulombic efficiency of charging: 0.9995 (assumption; formed graphite‖NMC coin cells reach
   99.9–99.98 %).
 - `seed` draws the cell-to-cell spread of a real batch: capacity ×N(1, 1 %), R_other ×N(1, 3 %).
@@ -85,7 +86,8 @@ CHARGE_EFFICIENCY = 0.9995  # Coulombic efficiency of charging (assumption)
 CAPACITY_SPREAD = 0.01  # relative standard deviation of capacity in a batch (assumption)
 RESISTANCE_SPREAD = 0.03  # relative standard deviation of R_other in a batch (assumption)
 SEI_MULTIPLIER_RANGE = (0.05, 20.0)
-"""Accepted `CellSpec.sei_multiplier`: far beyond `sei.sei_rate`'s 0.3..1, still a fade model."""
+"""Accepted `CellSpec.sei_multiplier`: far beyond `sei.sei_rate`'s about 0.35..4, still a fade
+model."""
 _REFERENCE_T = 298.15  # K
 
 

@@ -1,22 +1,31 @@
 """PyBaMM digital twin of a graphite‖NMC811 cell whose electrolyte is the campaign's formulation.
 
-- Cell: PyBaMM's "Chen2020" parameter set, the LG M50 21700 cell (5 Ah nominal) of C.-H. Chen et
-  al., J. Electrochem. Soc. 167 (2020) 080534, doi:10.1149/1945-7111/ab9050. Isothermal at the
-  twin's temperature; 2.5–4.2 V window.
-- Model: SPMe with SEI (S. G. Marquis et al., J. Electrochem. Soc. 166 (2019) A3693,
-  doi:10.1149/2.0341915jes). The plain SPM has no electrolyte potential drop, so it would ignore
-  the formulation's conductivity; the DFN responds to it more strongly but costs about 1.4× as
-  much per cycle (`benchmarks/cell_twin.py` measures both; see docs/cell_twin.md).
-- Electrolyte: Chen2020's conductivity is Nyman et al. (2008) for LiPF6 in EC:EMC 3:7. The
+- Cell: PyBaMM's "OKane2022" parameter set: the LG M50 21700 cell (5 Ah nominal) of C.-H. Chen
+  et al., J. Electrochem. Soc. 167 (2020) 080534, doi:10.1149/1945-7111/ab9050, with the
+  degradation parameters S. E. J. O'Kane et al. fitted to aged LG M50T cells ("Lithium-ion
+  battery degradation: how to model it", Phys. Chem. Chem. Phys. 24 (2022) 7909,
+  doi:10.1039/D2CP00417H): SEI growth, partially reversible lithium plating (S. E. J. O'Kane et
+  al., J. Electrochem. Soc. 167 (2020) 090540), and the porosity both take from the negative
+  electrode. The set also carries O'Kane's particle cracking and stress-driven loss of active
+  material; the twin leaves those out (they need the particle-mechanics submodels, which cost
+  several times as much per cycle, and matter over hundreds of cycles, not the first hundred).
+  Isothermal at the twin's temperature; 2.5–4.2 V window.
+- Model: SPMe (S. G. Marquis et al., J. Electrochem. Soc. 166 (2019) A3693,
+  doi:10.1149/2.0341915jes) with `DEGRADATION_OPTIONS`. The plain SPM has no electrolyte
+  potential drop, so it would ignore the formulation's conductivity; the DFN responds to it more
+  strongly but costs more per cycle (`benchmarks/cell_twin.py` measures both; see
+  docs/cell_twin.md).
+- Electrolyte: the set's conductivity is Nyman et al. (2008) for LiPF6 in EC:EMC 3:7. The
   caller gives either σ at 1 mol/L and 25 °C in mS/cm (e.g. from
   `electroloop.simulations.conductivity.conductivity`), and the twin scales Nyman's σ(c_e, T) by
   the ratio at 1 mol/L, 25 °C — keeping its shape in c and T — or a function σ(c_e [mol/m³],
   T [K]) → S/m, which the twin tabulates on 0–4 mol/L at the cell temperature into a
   `pybamm.Interpolant` (a plain-Python σ cannot take PyBaMM Symbols, ../shared/STACK.md §9).
   Diffusivity, transference number and thermodynamic factor stay Chen2020's.
-- SEI: "solvent-diffusion limited" growth with "SEI film resistance": "distributed"; the solvent
-  diffusivity is multiplied by the formulation's `sei.sei_rate` multiplier (FEC/VC, with
-  provenance).
+- SEI: "solvent-diffusion limited" growth with "SEI film resistance": "distributed"; O'Kane's
+  solvent diffusivity is multiplied by the formulation's `sei.sei_rate` multiplier (FEC/VC,
+  relative to O'Kane's commercial reference electrolyte, with provenance). Plating is O'Kane's
+  and does not depend on the formulation (no published additive effect on it is used).
 - Protocols start from a discharged cell (initial SOC 0), as a freshly assembled one. Every cycle
   is CC charge to 4.2 V, CV to C/20, rest, CC discharge to 2.5 V, rest.
 - Runs are cached by a content key (protocol, parameters, formulation, model versions, pybamm
@@ -42,7 +51,9 @@ from electroloop.simulations.sei import SEI_MODEL, SeiRate, normalized, sei_rate
 __all__ = [
     "C_RATE_RANGE",
     "CONDUCTIVITY_RANGE",
+    "DEGRADATION_OPTIONS",
     "PARAMETER_SET",
+    "SEI_ONLY_OPTIONS",
     "TEMPERATURE_RANGE",
     "TWIN_MODEL",
     "CellRun",
@@ -55,15 +66,15 @@ __all__ = [
     "rate_test",
 ]
 
-TWIN_MODEL = "electroloop.simulations.cell_twin/chen2020-sei@1"
+TWIN_MODEL = "electroloop.simulations.cell_twin/okane2022-sei-plating@2"
 """Name and version of this twin, part of every cache key (bump on any change)."""
 
-PARAMETER_SET = "Chen2020"
+PARAMETER_SET = "OKane2022"
 C_RATE_RANGE = (0.02, 3.0)
 """Accepted C-rates (1/h); Chen2020 was validated up to about 1C, 3C is already a stretch."""
 MAX_CYCLES = 500
 TEMPERATURE_RANGE = (0.0, 45.0)
-"""°C; Chen2020 is parameterised at 25 °C with no Arrhenius terms for the electrodes."""
+"""°C; the set is parameterised at 25 °C (O'Kane's SEI and plating carry Arrhenius terms)."""
 CONDUCTIVITY_RANGE = (0.5, 20.0)
 """mS/cm at 1 mol/L; carbonate electrolytes lie within it."""
 NOMINAL_CONCENTRATION = 1000.0
@@ -71,7 +82,17 @@ NOMINAL_CONCENTRATION = 1000.0
 
 _V_MAX, _V_MIN = 4.2, 2.5
 _GRID = np.linspace(0.0, 4000.0, 81)  # mol/m³: covers c_e swings of SPMe/DFN up to 3C
-_SEI_OPTIONS = {"SEI": "solvent-diffusion limited", "SEI film resistance": "distributed"}
+DEGRADATION_OPTIONS = {
+    "SEI": "solvent-diffusion limited",
+    "SEI film resistance": "distributed",
+    "SEI porosity change": "true",
+    "lithium plating": "partially reversible",
+    "lithium plating porosity change": "true",
+}
+"""PyBaMM model options: O'Kane et al. 2022's SEI and plating submodels (no particle mechanics)."""
+SEI_ONLY_OPTIONS = {"SEI": "solvent-diffusion limited", "SEI film resistance": "distributed"}
+"""O'Kane's SEI alone (`CellTwin(plating=False)`): about half the cost per cycle, for runs that
+ask about the electrolyte's transport rather than about fade."""
 
 ConductivityFunction = Callable[[np.ndarray, float], np.ndarray]
 """σ(c_e [mol/m³], `n` array; T [K]) -> S/m, `n` array."""
@@ -227,10 +248,11 @@ def _discharge_rate(steps: tuple[str, ...]) -> float:
 
 
 class CellTwin:
-    """Solves protocols on the Chen2020 cell, never solving the same run twice.
+    """Solves protocols on the O'Kane 2022 LG M50 cell, never solving the same run twice.
 
     `cache_dir`: optional folder for JSON results shared across processes; `model`: "SPMe"
-    (default, fastest that feels the electrolyte) or "DFN"; `temperature`: °C.
+    (default, fastest that feels the electrolyte) or "DFN"; `temperature`: °C; `plating`:
+    O'Kane's lithium plating on (`DEGRADATION_OPTIONS`, default) or off (`SEI_ONLY_OPTIONS`).
     `solves` counts actual PyBaMM solves made by this instance.
     """
 
@@ -239,9 +261,13 @@ class CellTwin:
         cache_dir: Path | None = None,
         model: Literal["SPMe", "DFN"] = "SPMe",
         temperature: float = 25.0,
+        plating: bool = True,
     ) -> None:
         if model not in ("SPMe", "DFN"):
             raise SimulationError(f"model is {model!r}; allowed: 'SPMe', 'DFN'")
+        if not isinstance(plating, bool):
+            raise SimulationError(f"plating is {plating!r}; allowed: True, False")
+        self.options = dict(DEGRADATION_OPTIONS if plating else SEI_ONLY_OPTIONS)
         low, high = TEMPERATURE_RANGE
         if not (math.isfinite(temperature) and low <= temperature <= high):
             raise SimulationError(f"temperature is {temperature!r} °C; allowed: {low}..{high} °C")
@@ -266,7 +292,7 @@ class CellTwin:
             "sei_model": SEI_MODEL,
             "pybamm": pybamm.__version__,
             "model": self.model,
-            "options": _SEI_OPTIONS,
+            "options": self.options,
             "parameter_set": PARAMETER_SET,
             "temperature": self.temperature,
             "protocol": asdict(protocol),
@@ -373,7 +399,7 @@ class CellTwin:
                 "Initial temperature [K]": kelvin,
             }
         )
-        model = getattr(pybamm.lithium_ion, self.model)(dict(_SEI_OPTIONS))
+        model = getattr(pybamm.lithium_ion, self.model)(dict(self.options))
         experiment = pybamm.Experiment(list(protocol.cycles))
         start = time.perf_counter()
         try:

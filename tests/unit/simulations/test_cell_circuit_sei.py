@@ -62,11 +62,12 @@ def test_half_the_multiplier_loses_about_half_the_capacity_over_cycling() -> Non
 
 def test_fec_electrolyte_fades_slower_end_to_end() -> None:
     rate = sei_rate({"EC": 0.3, "EMC": 0.65, "FEC": 0.05})
-    assert rate.multiplier < 1.0
-    baseline = _cycled_fade(CellSpec(sei_multiplier=sei_rate({"EC": 0.3, "EMC": 0.7}).multiplier))
+    bare = sei_rate({"EC": 0.3, "EMC": 0.7})
+    assert rate.multiplier < bare.multiplier
+    baseline = _cycled_fade(CellSpec(sei_multiplier=bare.multiplier))
     with_fec = _cycled_fade(CellSpec(sei_multiplier=rate.multiplier))
     assert with_fec < baseline
-    assert with_fec / baseline == pytest.approx(rate.multiplier, rel=0.02)
+    assert with_fec / baseline == pytest.approx(rate.multiplier / bare.multiplier, rel=0.02)
 
 
 @pytest.mark.parametrize("value", [0.0, 0.049, 20.5, -1.0, math.nan, math.inf])

@@ -1,4 +1,4 @@
-"""The PyBaMM cell twin: Chen2020's nominal capacity, electrolyte and SEI effects, caching, inputs.
+"""The PyBaMM cell twin (O'Kane 2022 LG M50): capacity, electrolyte and SEI effects, cache, inputs.
 
 Real PyBaMM runs, kept short (a 4-step rate test and 3-cycle cycling runs, SPMe).
 """
@@ -20,14 +20,15 @@ from electroloop.simulations.cell_twin import (
     rate_test,
 )
 from electroloop.simulations.conductivity import conductivity
-from electroloop.simulations.sei import ADDITIVES, sei_rate
+from electroloop.simulations.sei import ADDITIVES, BARE_MULTIPLIER, sei_rate
 
 BASE = {"EC": 0.3, "EMC": 0.7}
 
 
 @pytest.fixture(scope="module")
 def twin() -> CellTwin:
-    return CellTwin()
+    """O'Kane's SEI without plating: these tests ask about the electrolyte, at half the cost."""
+    return CellTwin(plating=False)
 
 
 @pytest.fixture(scope="module")
@@ -78,32 +79,39 @@ def test_electroloop_conductivity_feeds_the_twin() -> None:
 
 
 def test_additive_multipliers_follow_documented_rule() -> None:
-    # m = exp(sum of dose-weighted logs): the documented closed form, rounding only (rel=1e-12)
-    assert sei_rate(BASE).multiplier == pytest.approx(1.0, rel=1e-12)
+    # m = BARE · exp(sum of dose-weighted logs): the documented closed form, rounding only
+    bare = BARE_MULTIPLIER
+    assert sei_rate(BASE).multiplier == pytest.approx(bare, rel=1e-12)
     assert sei_rate({"EC": 0.3, "EMC": 0.68, "VC": 0.02}).multiplier == pytest.approx(
-        0.5, rel=1e-12
+        bare * 0.25, rel=1e-12
     )
     assert sei_rate({"EC": 0.3, "EMC": 0.69, "VC": 0.01}).multiplier == pytest.approx(
-        0.5**0.5, rel=1e-12
+        bare * 0.25**0.5, rel=1e-12
     )
-    assert sei_rate({"EC": 0.3, "EMC": 0.6, "FEC": 0.1}).multiplier == pytest.approx(0.6, rel=1e-12)
+    assert sei_rate({"EC": 0.3, "EMC": 0.6, "FEC": 0.1}).multiplier == pytest.approx(
+        bare * 0.35, rel=1e-12
+    )
     both = sei_rate({"EC": 0.3, "EMC": 0.65, "FEC": 0.03, "VC": 0.02})
-    assert both.multiplier == pytest.approx(0.5 * 0.6 ** (0.03 / 0.05), rel=1e-12)
+    assert both.multiplier == pytest.approx(bare * 0.25 * 0.35 ** (0.03 / 0.05), rel=1e-12)
     assert any("Aurbach" in p for p in both.provenance)
     assert any("doi:10.1021/cr500003w" in p for p in both.provenance)
+    assert any("D2CP00417H" in p for p in both.provenance)  # the O'Kane 2022 reference
     for effect in ADDITIVES.values():
-        assert effect.plausible[0] <= effect.m_sat <= effect.plausible[1]
+        assert effect.plausible[0] <= effect.ratio <= effect.plausible[1]
     # SMILES keys are accepted as well as names.
     by_smiles = sei_rate({"O=C1OCCO1": 0.3, "CCOC(=O)OC": 0.68, "O=c1occo1": 0.02})
-    assert by_smiles.multiplier == pytest.approx(0.5, rel=1e-12)
+    assert by_smiles.multiplier == pytest.approx(bare * 0.25, rel=1e-12)
 
 
-def test_larger_sei_rate_fades_faster(twin: CellTwin) -> None:
+def test_larger_sei_rate_fades_faster_and_plating_adds_fade() -> None:
+    twin = CellTwin()  # O'Kane's SEI and plating
     baseline = twin.run(cycling(3, 1.0), Electrolyte(BASE, conductivity=9.5))
     with_vc = twin.run(cycling(3, 1.0), Electrolyte({**BASE, "EMC": 0.68, "VC": 0.02}, 9.5))
-    assert with_vc.sei.multiplier == pytest.approx(0.5, rel=1e-12)  # sei_rate's closed form
+    assert with_vc.sei.multiplier == pytest.approx(1.0, rel=1e-12)  # sei_rate's closed form
     assert 0 < with_vc.capacity_fade < baseline.capacity_fade
     assert all(0.99 < c.coulombic_efficiency <= 1.0 for c in baseline.cycles[1:])
+    no_plating = CellTwin(plating=False).run(cycling(3, 1.0), Electrolyte(BASE, 9.5))
+    assert 0 < no_plating.capacity_fade < baseline.capacity_fade
 
 
 def test_cache_hit_does_not_resolve(tmp_path: Path) -> None:
@@ -127,6 +135,7 @@ def test_cache_hit_does_not_resolve(tmp_path: Path) -> None:
         (lambda: rate_test((0.2, 5.0)), "discharge c_rate"),
         (lambda: formation(cycles=0), "cycles"),
         (lambda: CellTwin(temperature=80.0), "temperature"),
+        (lambda: CellTwin(plating="yes"), "plating"),
     ],
 )
 def test_bad_protocol_inputs_raise(call: object, field: str) -> None:

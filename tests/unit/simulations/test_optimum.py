@@ -7,8 +7,8 @@ import pytest
 
 from electroloop.errors import SimulationError
 from electroloop.models import Salt, SearchSpace, Solvent
-from electroloop.simulations.conductivity import conductivity
 from electroloop.simulations.optimum import true_optimum
+from electroloop.simulations.physics import conductivity
 from tests.floats import SAME_COMPUTATION, assert_close
 
 LIPF6 = Salt(name="LiPF6", smiles="[Li+].F[P-](F)(F)(F)(F)F", min_molality=0.5, max_molality=2.0)
@@ -104,7 +104,7 @@ def _ec_up_to(ec_max: float) -> SearchSpace:
     ("space", "named"),
     [
         (_ec_up_to(0.9), "EC mass fraction reaches 0.1..0.9"),
-        (make_space(salt=_salt(0.05)), "molality range is 0.05..2"),
+        (make_space(salt=_salt(0.03)), "molality range is 0.03..2"),  # the box starts at 0.0444
         (make_space(second="CCO"), "'CCO'"),
     ],
 )
@@ -114,8 +114,8 @@ def test_space_outside_the_model_domain_raises(space: SearchSpace, named: str) -
     assert named in str(info.value)
 
 
-def test_spaces_past_the_landesfeind_domain_go_to_the_calisol_model() -> None:
-    # EC down to 0, molality down to 0.1 and PC: once refused, now inside the CALiSol-fitted model
+def test_spaces_past_the_old_landesfeind_domain_are_computed() -> None:
+    # EC down to 0 and molality down to 0.1: refused before the tiers, inside the CALiSol model
     for space in (make_space(ec_min=0.0), make_space(salt=_salt(0.1))):
         formulation, value = true_optimum(space)
         space.check(formulation)

@@ -1,7 +1,8 @@
 """A cell's objectives from its per-cycle statistics, with the uncertainty the planner needs.
 
 - `retention`: discharge capacity at cycling cycle N over cycling cycle 1. Before cycle N it
-  is a prediction (`cycle_life.retention_estimate`), whose std shrinks as cycles accrue; a cell
+  is a forecast (`cycle_life.retention_estimate`: a Bayesian √k + k fade-law fit whose
+  mean ± 1.645·std is a calibrated 90 % interval), whose std shrinks as cycles accrue; a cell
   that hit the capacity floor first reports its last retention (an upper bound at N).
 - `rate_ratio`: discharge capacity at the fastest rate of the rate test over the slowest
   (e.g. 2C / C/5), the fast-charge proxy of the rate test.

@@ -407,8 +407,11 @@ class CyclingLoop:
         self.say(f"cell {candidate_id}: cycle {cycles}, planner told {summary}")
         retention = values.get("retention")
         if self.spec.stop_early and retention is not None:
-            decision = stop_rule(
-                retention, floor=self.spec.capacity_floor, best=self._best_retention(candidate_id)
+            decision = stop_rule(  # 90 % intervals: this cell's upper vs the best's lower
+                retention,
+                floor=self.spec.capacity_floor,
+                best=self._best_retention(candidate_id),
+                target_cycle=self.spec.cycles,
             )
             if decision.stop:
                 self._finish(candidate_id, f"stopped early: {decision.reason}", early=True)
