@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from electroloop.cli.electrode import convergence_table
 from electroloop.kinds.electrode.campaign import ElectrodeCampaign
 from electroloop.kinds.electrode.evaluation import ContentCache, evaluate
 from electroloop.kinds.registry import load_campaign
@@ -107,17 +108,7 @@ def main() -> None:
         f"cores; command: `.venv/bin/python benchmarks/electrode_iteration.py --designs "
         f"{args.designs} --justified-designs {args.justified_designs} --count {args.count}`\n"
     )
-    largest = rows[-1]
-    print("| cube | cubes | s/cube | metric | mean | std | 95 % half-width | vs 96³ | for ±1 % |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        for name, m in r.metrics.items():
-            drift = m.mean / largest.metrics[name].mean - 1
-            print(
-                f"| {r.size}³ | {r.count} | {r.seconds_per_cube:.2f} | {name} | {m.mean:.4g} | "
-                f"{m.std:.3g} | ±{100 * m.relative_half_width:.1f} % | {100 * drift:+.1f} % | "
-                f"{m.cubes_needed} |"
-            )
+    print("\n".join(convergence_table(rows)))
     print(
         f"\nJustified: {answer.cubes_needed} cubes of {answer.size}³ (every metric ±1 % at "
         f"95 %; of the sizes agreeing with 96³, the fewest seconds)\n"

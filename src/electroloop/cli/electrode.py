@@ -5,9 +5,13 @@ before its tortuosity, conductivity and surface area are each known to ±1 % at 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from electroloop.cli.common import Commands
 from electroloop.errors import ConfigError
+
+if TYPE_CHECKING:
+    from electroloop.simulations.microstructure import Convergence
 
 
 def add_parser(commands: Commands) -> None:
@@ -52,20 +56,7 @@ def run_converge(args: argparse.Namespace, command_line: str) -> int:
         design, sizes, args.count, voxel_size=args.voxel, target=args.target, seed=args.seed
     )
     print(f"{command_line}\n")
-    largest = max(rows, key=lambda r: r.size)
-    print(
-        "| cube (voxels) | cubes | s/cube | metric | mean | std | 95 % half-width | "
-        "vs largest cube | cubes needed |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        for name, m in r.metrics.items():
-            drift = m.mean / largest.metrics[name].mean - 1
-            print(
-                f"| {r.size}³ | {r.count} | {r.seconds_per_cube:.2f} | {name} | {m.mean:.4g} | "
-                f"{m.std:.3g} | ±{100 * m.relative_half_width:.1f} % | {100 * drift:+.1f} % | "
-                f"{m.cubes_needed} |"
-            )
+    print("\n".join(convergence_table(rows)))
     best = justified(rows)
     print(
         f"\nfor ±{100 * args.target:g} % at 95 % on every metric: {best.cubes_needed} cubes of "
@@ -74,3 +65,23 @@ def run_converge(args: argparse.Namespace, command_line: str) -> int:
         "design here"
     )
     return 0
+
+
+def convergence_table(rows: list[Convergence]) -> list[str]:
+    """The convergence study as Markdown: one row per cube size and metric, with each mean's
+    drift from the largest cube's."""
+    largest = max(rows, key=lambda r: r.size)
+    lines = [
+        "| cube (voxels) | cubes | s/cube | metric | mean | std | 95 % half-width | "
+        f"vs {largest.size}³ | cubes needed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        for name, m in r.metrics.items():
+            drift = m.mean / largest.metrics[name].mean - 1
+            lines.append(
+                f"| {r.size}³ | {r.count} | {r.seconds_per_cube:.2f} | {name} | {m.mean:.4g} | "
+                f"{m.std:.3g} | ±{100 * m.relative_half_width:.1f} % | {100 * drift:+.1f} % | "
+                f"{m.cubes_needed} |"
+            )
+    return lines

@@ -130,6 +130,17 @@ def _broad(model: ElectrolyteModel, p: CalisolPoint, extrapolate: bool) -> Score
     return Scored(pred.conductivity, extrapolated=bool(pred.extrapolated))
 
 
+def _tier2(fitted: SaltFit, model: ElectrolyteModel, p: CalisolPoint, force: bool) -> Scored | None:
+    """The CALiSol fit's value of `p` inside its domain plus the dosing margin; beyond it,
+    flagged as extrapolated with `force`, else refused (None)."""
+    if _near(fitted, p):
+        return _broad(model, p, extrapolate=True)
+    if force:
+        forced = _broad(model, p, extrapolate=True)
+        return None if forced is None else Scored(forced.conductivity, True)
+    return None
+
+
 def tiered_fitter(*, force: bool = False, **kwargs: Any) -> Fitter:
     """A `Fitter` of the tiered physics (module docstring); `force` scores every row.
 
@@ -145,12 +156,7 @@ def tiered_fitter(*, force: bool = False, **kwargs: Any) -> Fitter:
             if _in_tier1(p):
                 log_anchor, (d, ds, d2, dc) = _tier1_terms(p)
                 return Scored(math.exp(log_anchor + a1 * d + a2 * ds + a3 * d2 + a4 * dc))
-            if _near(fitted, p):
-                return _broad(model, p, extrapolate=True)
-            if force:
-                forced = _broad(model, p, extrapolate=True)
-                return None if forced is None else Scored(forced.conductivity, True)
-            return None
+            return _tier2(fitted, model, p, force)
 
         return predict
 
@@ -175,12 +181,7 @@ def physics_fitter(*, force: bool = False, **kwargs: Any) -> Fitter:
         model = ElectrolyteModel({"LiPF6": fitted})
 
         def predict(p: CalisolPoint) -> Scored | None:
-            if _near(fitted, p):
-                return _broad(model, p, extrapolate=True)
-            if force:
-                forced = _broad(model, p, extrapolate=True)
-                return None if forced is None else Scored(forced.conductivity, True)
-            return None
+            return _tier2(fitted, model, p, force)
 
         return predict
 
