@@ -58,7 +58,7 @@ LOCAL_STEP = 0.05
 FIT_ITERATIONS = 200
 """L-BFGS-B iterations of a GP's hyperparameter fit: with few measurements of the campaign the
 task correlations are flat directions of the likelihood, along which BoTorch's default of 1,000
-iterations runs without converging (an unmeasured claim on speed is left out: see the note)."""
+iterations runs to its limit without converging."""
 TEMPERATURE_SCALE = 50.0
 """°C per unit of the temperature input (a campaign's own temperature is 0)."""
 MAX_ROWS_PER_TASK = 150
