@@ -41,6 +41,7 @@ from electroloop.simulations.cell_circuit import (
     GAS_CONSTANT,
     K_CALENDAR,
     K_CYCLE,
+    SEI_MULTIPLIER_RANGE,
     CellSpec,
     EquivalentCircuitCell,
 )
@@ -77,8 +78,8 @@ pouch cells); B. Zhang et al., Digital Discovery (2024), doi:10.1039/D4DD00002A 
 and FEC 5–15 % dose series in automatically assembled cells, data published). A
 deliberately broad band (1–10 points) read from those works, not a digitised fit; the
 narrower the test, the better its data must be."""
-MULTIPLIER_RANGE = (0.05, 20.0)
-"""Accepted SEI multipliers: the cell model's `SEI_MULTIPLIER_RANGE`."""
+MULTIPLIER_RANGE = SEI_MULTIPLIER_RANGE
+"""Accepted SEI multipliers: the cell model's."""
 
 
 @dataclass(frozen=True)
