@@ -121,7 +121,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--full", action="store_true", help="the case file's volumes")
+    parser.add_argument(
+        "--planners", default=",".join(PLANNERS), help="comma-separated (default ax,sobol,random)"
+    )
     args = parser.parse_args()
+    planners = [p.strip() for p in args.planners.split(",") if p.strip()]
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home))
         cache = ContentCache(Path(home) / "cache")
@@ -136,11 +140,11 @@ def main() -> None:
             stored = reference(base, cache) | {"seconds": time.perf_counter() - started}
             REFERENCE.write_text(json.dumps(stored, indent=2) + "\n")
         goal = TARGET * stored["value"]
-        reached: dict[str, list[int | None]] = {p: [] for p in PLANNERS}
-        seconds: dict[str, list[float]] = {p: [] for p in PLANNERS}
-        finals: dict[str, list[float]] = {p: [] for p in PLANNERS}
+        reached: dict[str, list[int | None]] = {p: [] for p in planners}
+        seconds: dict[str, list[float]] = {p: [] for p in planners}
+        finals: dict[str, list[float]] = {p: [] for p in planners}
         for seed in range(1, args.seeds + 1):
-            for planner in PLANNERS:
+            for planner in planners:
                 spec = case(args.full, planner=planner, seed=seed, name=f"{planner}-{seed}")
                 values, per_trial = run(spec, settings)
                 reached[planner].append(trials_to_target(values, goal))
@@ -151,7 +155,8 @@ def main() -> None:
         print(
             f"\nMachine: {platform.machine()}, Python {platform.python_version()}, "
             f"{os.cpu_count()} cores; command: `.venv/bin/python benchmarks/electrode_planners.py"
-            f" --seeds {args.seeds}{' --full' if args.full else ''}`; cubes: "
+            f" --seeds {args.seeds}{' --full' if args.full else ''} --planners {args.planners}`; "
+            "cubes: "
             f"{micro.realisations} × {micro.size}³ voxels per design\n"
         )
         print(
@@ -163,7 +168,7 @@ def main() -> None:
             "| planner | trials to 99 % (per seed) | median | best/reference (median) | s/trial |"
         )
         print("|---|---|---|---|---|")
-        for planner in PLANNERS:
+        for planner in planners:
             runs = reached[planner]
             done = sorted(r for r in runs if r is not None)
             median = statistics.median([r if r is not None else BUDGET + 1 for r in runs])

@@ -77,8 +77,8 @@ class CampaignSpec(FrozenModel):
     )
     planner: str = Field(
         "ax",
-        description="'ax', 'sobol', 'random', an entry-point name, 'package.module:ClassName' "
-        "or 'path/to/file.py:ClassName'.",
+        description="'ax', 'transfer' (learns from `learn_from`), 'ax-stock', 'sobol', 'random', "
+        "an entry-point name, 'package.module:ClassName' or 'path/to/file.py:ClassName'.",
     )
     lab: str = Field(
         "simulated",
@@ -96,7 +96,7 @@ class CampaignSpec(FrozenModel):
     def _planner_reference(cls, value: str) -> str:
         if not re.fullmatch(PLANNER_PATTERN, value):
             raise ValueError(
-                "allowed: 'ax', 'sobol', 'random', an entry-point name, "
+                "allowed: 'ax', 'transfer', 'ax-stock', 'sobol', 'random', an entry-point name, "
                 "'package.module:ClassName' or 'path/to/file.py:ClassName'"
             )
         return value

@@ -38,6 +38,7 @@ from electroloop.planners.ax_support import (
     usable_observations,
 )
 from electroloop.planners.cube_map import cube_map
+from electroloop.planners.initial_design import initial_design_size
 from electroloop.planners.mixture import (
     check_pending,
     pack_common_state,
@@ -66,6 +67,9 @@ class _Run:
 class AxPlanner:
     """Sobol initialisation, then GP Bayesian optimisation (Ax "fast"), reproducible from `seed`.
 
+    - **Initial design**: `initialization_budget` quasi-random points, the centre first (default
+      `initial_design_size`: d + 1, at least 3), then the GP; warm-start observations count
+      towards them.
     - **Objectives and constraints**: every objective of `goal` (several: Ax's multi-objective
       BO with inferred thresholds) and its outcome constraints; `pareto_front()` lists the
       measured Pareto-optimal formulations (one objective: the best feasible one).
@@ -115,12 +119,12 @@ class AxPlanner:
         space: AnySpace,
         goal: Goal,
         seed: int,
-        initialization_budget: int = 8,
+        initialization_budget: int | None = None,
         *,
         warm_start: Sequence[Observation] = (),
         ask_timeout: float | None = None,
     ) -> None:
-        if initialization_budget < 1:
+        if initialization_budget is not None and initialization_budget < 1:
             raise PlannerError(f"initialization_budget is {initialization_budget}; allowed: >= 1")
         if ask_timeout is not None and not (math.isfinite(ask_timeout) and ask_timeout >= 0):
             raise PlannerError(f"ask_timeout is {ask_timeout!r}; allowed: None or seconds >= 0")
@@ -128,9 +132,13 @@ class AxPlanner:
         self.space = space
         self.goal = goal
         self.seed = int(seed)
-        self.initialization_budget = int(initialization_budget)
         self.ask_timeout = None if ask_timeout is None else float(ask_timeout)
         self.map = cube_map(space)
+        self.initialization_budget = (
+            max(1, initial_design_size(self.map.dimension))
+            if initialization_budget is None
+            else int(initialization_budget)
+        )
         self._names = parameter_names(self.map.dimension)
         self._lock = threading.Lock()  # whoever holds it may use the client
         self._run: _Run | None = None  # the worker's current or last unintegrated run

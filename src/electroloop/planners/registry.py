@@ -35,7 +35,7 @@ from typing import Any
 
 from electroloop.errors import ConfigError
 
-BUILTIN_PLANNERS: tuple[str, ...] = ("ax", "sobol", "random")
+BUILTIN_PLANNERS: tuple[str, ...] = ("ax", "ax-stock", "transfer", "sobol", "random")
 ENTRY_POINT_GROUP = "electroloop.planners"
 REQUIRED_METHODS: tuple[str, ...] = ("ask", "tell", "mark_failed", "state", "from_state")
 OPTIONAL_METHODS: tuple[str, ...] = ("mark_abandoned",)
@@ -55,6 +55,14 @@ def _builtin(ref: str) -> type:
         from electroloop.planners.random import RandomPlanner
 
         return RandomPlanner
+    if ref == "transfer":
+        from electroloop.planners.transfer import TransferPlanner
+
+        return TransferPlanner
+    if ref == "ax-stock":
+        from electroloop.planners.ax_stock import StockAxPlanner
+
+        return StockAxPlanner
     from electroloop.planners.ax_planner import AxPlanner  # the slow import, only on demand
 
     return AxPlanner

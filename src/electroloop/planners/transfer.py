@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.stats import qmc
 
-from electroloop.errors import PlannerError
+from electroloop.errors import PlannerError, SimulationError
 from electroloop.models import (
     AnySpace,
     BoxSpace,
@@ -55,6 +55,8 @@ CANDIDATES = 1024
 LOCAL = 64
 LOCAL_STEP = 0.05
 """Standard deviation, in cube units, of the points drawn around the best measured ones."""
+NOISE_FLOOR = 1e-6
+"""Smallest noise variance of the GP (standardised units), BoTorch's `MIN_INFERRED_NOISE_LEVEL`."""
 FIT_ITERATIONS = 200
 """L-BFGS-B iterations of a GP's hyperparameter fit: with few measurements of the campaign the
 task correlations are flat directions of the likelihood, along which BoTorch's default of 1,000
@@ -145,13 +147,22 @@ class RelatedTask:
         seed: int = 0,
     ) -> RelatedTask:
         """A model's predictions at `points` scrambled Sobol' designs of `space` (a physics
-        model or a surrogate as a prior: the GP learns how far it holds here)."""
+        model or a surrogate as a prior: the GP learns how far it holds here); designs the
+        model refuses (`SimulationError`, outside its domain) are left out."""
         from electroloop.planners.cube_map import cube_map
 
         mapping = cube_map(space)
         cube = qmc.Sobol(mapping.dimension, scramble=True, rng=seed).random(points)
-        designs = tuple(mapping.to_design([float(c) for c in row]) for row in cube)
-        return cls(name, designs, tuple(float(predict(d)) for d in designs))
+        designs, values = [], []
+        for row in cube:
+            design = mapping.to_design([float(c) for c in row])
+            try:
+                value = float(predict(design))
+            except SimulationError:
+                continue
+            designs.append(design)
+            values.append(value)
+        return cls(name, tuple(designs), tuple(values))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -207,7 +218,8 @@ class TransferPlanner(CubePlanner):
             raise PlannerError(f"initialization_budget is {initialization_budget}; allowed: >= 0")
         self._sobol = qmc.Sobol(self.map.dimension, scramble=True, rng=self.seed)
         self._sobol_drawn = 0
-        self._told: list[tuple[list[float], float]] = []  # (cube point, value to maximise)
+        self._told: list[tuple[list[float], float, float | None]] = []
+        """(cube point, value to maximise, its standard error if the observation gave one)"""
         self._proposals = 0
 
     # -- bookkeeping -----------------------------------------------------------------------
@@ -243,7 +255,8 @@ class TransferPlanner(CubePlanner):
                 raise PlannerError(f"observation {o.candidate_id} lacks {metric!r}")
         for o in observations:
             point = self._pending.pop(o.candidate_id)
-            self._told.append((point, self._sign * float(o.values[metric])))
+            error = o.errors.get(metric)
+            self._told.append((point, self._sign * float(o.values[metric]), error))
 
     # -- proposals -------------------------------------------------------------------------
 
@@ -278,7 +291,7 @@ class TransferPlanner(CubePlanner):
         best = sorted(self._told, key=lambda t: -t[1])[:4]
         local = [
             np.clip(np.asarray(p) + rng.normal(0, LOCAL_STEP, (LOCAL, len(p))), 0.0, 1.0)
-            for p, _ in best
+            for p, _, _ in best
         ]
         return np.vstack([cube, *local]) if local else cube
 
@@ -305,14 +318,16 @@ class TransferPlanner(CubePlanner):
         return [[float(c) for c in cube[kept[i]]] for i in chosen]
 
     def _bayesian(self, n: int) -> list[list[float]]:
-        target_x = np.asarray([self.features(self.map.to_design(p)) for p, _ in self._told])
-        target_y = np.asarray([v for _, v in self._told], dtype=float)
+        target_x = np.asarray([self.features(self.map.to_design(p)) for p, _, _ in self._told])
+        target_y = np.asarray([v for _, v, _ in self._told], dtype=float)
+        errors = [e for _, _, e in self._told]
+        noise = None if None in errors else float(np.mean(np.square(errors)))
         pending = [self.features(self.map.to_design(p)) for p in self._pending.values()]
         related = [(rows, values) for rows, values in self._related_rows if len(rows) >= 2]
         cube = self._candidates()
         inputs, kept = self._inputs(cube)
         chosen = _select_multitask(
-            target_x, target_y, related, inputs, n, self.seed, pending=pending
+            target_x, target_y, related, inputs, n, self.seed, pending=pending, noise=noise
         )
         return [[float(c) for c in cube[kept[i]]] for i in chosen]
 
@@ -322,7 +337,7 @@ class TransferPlanner(CubePlanner):
         return {
             "sobol_drawn": self._sobol_drawn,
             "proposals": self._proposals,
-            "told": [[list(p), v] for p, v in self._told],
+            "told": [[list(p), v, e] for p, v, e in self._told],
             "related": [task.to_json() for task in self.related],
             "initialization_budget": self.initialization_budget,
         }
@@ -337,7 +352,10 @@ class TransferPlanner(CubePlanner):
         if self._sobol_drawn:
             self._sobol.fast_forward(self._sobol_drawn)
         self._proposals = int(state["proposals"])
-        self._told = [([float(c) for c in p], float(v)) for p, v in state["told"]]
+        self._told = [
+            ([float(c) for c in row[0]], float(row[1]), None if len(row) < 3 else row[2])
+            for row in state["told"]
+        ]
 
 
 def _standardised(values: np.ndarray) -> np.ndarray:
@@ -380,9 +398,15 @@ def _select_multitask(
     n: int,
     seed: int,
     pending: Sequence[Sequence[float] | None] = (),
+    noise: float | None = None,
 ) -> list[int]:
     """Indices of `n` of `choices` by batch log noisy EI on the campaign's task of a
-    multi-task GP (the campaign is the last task); a single-task GP without related data."""
+    multi-task GP (the campaign is the last task); a single-task GP without related data.
+
+    `noise`, the mean squared standard error the campaign's observations were told with, is the
+    floor of the GP's inferred noise: the data may say they are noisier than the instrument's
+    specification, never less (BoTorch's default floor is 1e-6 of the variance).
+    """
     import torch
     from botorch.acquisition.logei import qLogNoisyExpectedImprovement
     from botorch.fit import fit_gpytorch_mll
@@ -403,10 +427,20 @@ def _select_multitask(
     tx = torch.tensor(np.vstack(xs), dtype=torch.double)
     ty = torch.tensor(np.concatenate(ys), dtype=torch.double).unsqueeze(-1)
     baseline = torch.tensor(target_x, dtype=torch.double)
+    floor = None if noise is None else max(NOISE_FLOOR, noise / scale**2)
+    features = target_x.shape[1]
     if tasks:
-        model = MultiTaskGP(tx, ty, task_feature=-1, output_tasks=[tasks])
+        model = MultiTaskGP(
+            tx,
+            ty,
+            task_feature=-1,
+            output_tasks=[tasks],
+            likelihood=_likelihood(floor, tasks + 1, features),
+        )
     else:
-        model = SingleTaskGP(baseline, torch.tensor(y_target).unsqueeze(-1))
+        model = SingleTaskGP(
+            baseline, torch.tensor(y_target).unsqueeze(-1), likelihood=_likelihood(floor)
+        )
     fit_gpytorch_mll(
         ExactMarginalLogLikelihood(model.likelihood, model),
         optimizer_kwargs={"options": {"maxiter": FIT_ITERATIONS}},
@@ -416,6 +450,28 @@ def _select_multitask(
     if known:
         acquisition.set_X_pending(torch.tensor(known, dtype=torch.double))
     return _greedy(acquisition, choices, n)
+
+
+def _likelihood(floor: float | None, tasks: int = 1, task_feature: int = 0) -> Any:
+    """BoTorch's default likelihood (per-task noise for several tasks), with its noise bounded
+    below by `floor` (standardised units); None: BoTorch's own default."""
+    if floor is None:
+        return None
+    from gpytorch.constraints import GreaterThan
+    from gpytorch.likelihoods import GaussianLikelihood
+    from gpytorch.likelihoods.hadamard_gaussian_likelihood import HadamardGaussianLikelihood
+    from gpytorch.priors import LogNormalPrior
+
+    prior = LogNormalPrior(loc=-4.0, scale=1.0)  # BoTorch's noise prior
+    constraint = GreaterThan(floor, transform=None, initial_value=max(floor, float(prior.mode)))
+    if tasks == 1:
+        return GaussianLikelihood(noise_prior=prior, noise_constraint=constraint)
+    return HadamardGaussianLikelihood(
+        num_tasks=tasks,
+        noise_prior=prior,
+        noise_constraint=constraint,
+        task_feature_index=task_feature,
+    )
 
 
 def _greedy(acquisition: Any, choices: np.ndarray, n: int) -> list[int]:

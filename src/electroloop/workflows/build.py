@@ -61,6 +61,7 @@ from electroloop.orchestrator.samples import Technician
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.planners.registry import BUILTIN_PLANNERS, planner_version, resolve_planner
 from electroloop.planners.surrogate_guided import SurrogateGuided
+from electroloop.planners.transfer import RelatedTask
 from electroloop.protocols import Planner, SampleHandler
 from electroloop.samples import rack_slot, vial_id
 from electroloop.settings import LabFile, Settings, load_lab
@@ -87,6 +88,9 @@ def build_planner(
     planner_class = resolve_planner(spec.planner)
     accepted = inspect.signature(planner_class).parameters
     settings: dict[str, Any] = {"warm_start": list(spec.warm_start)} if spec.warm_start else {}
+    learn = getattr(spec, "learn_from", None)
+    if learn is not None:
+        settings["learn_from"] = learn.model_dump(mode="json")
     if spec.ask_timeout is not None:
         settings["ask_timeout"] = spec.ask_timeout
     if isinstance(spec, CyclingCampaign) and "initialization_budget" in accepted:
@@ -104,13 +108,20 @@ def build_planner(
             return SurrogateGuided.restore(state, planner_class), version
         restored: Planner = planner_class.from_state(state)
         return restored, version
-    refused = sorted(name for name in settings if name not in accepted)
+    if learn is not None and "related" not in accepted:
+        raise ConfigError(
+            f"learn_from: planner {spec.planner!r} takes no related tasks; allowed: planner = "
+            "'transfer' (or leave planner out), or remove learn_from"
+        )
+    refused = sorted(name for name in settings if name not in accepted and name != "learn_from")
     if refused:
         raise ConfigError(
             f"planner {spec.planner!r} does not accept {refused}; allowed: a planner whose "
             "constructor takes them (e.g. 'ax'), or remove them from the campaign"
         )
-    options = dict(settings)
+    options = {name: value for name, value in settings.items() if name != "learn_from"}
+    if learn is not None:
+        options["related"] = related_tasks(spec, store)
     if spec.warm_start:
         options["warm_start"] = [
             observation
@@ -123,6 +134,33 @@ def build_planner(
         score = mixture_scorer(surrogate, spec.space)
         return SurrogateGuided(planner, score, surrogate.label, use.picks, kappa=use.kappa), version
     return planner, version
+
+
+def related_tasks(spec: ElectrolyteCampaign, store: CampaignStore) -> list[RelatedTask]:
+    """The campaign's `learn_from` as related tasks: each earlier campaign's observations of
+    the primary metric, and the CALiSol-23 conductivity model sampled over the campaign's space.
+    `CampaignError` naming an earlier campaign the store does not hold."""
+    learn = getattr(spec, "learn_from", None)
+    if learn is None:
+        return []
+    metric = spec.goal.primary.name
+    tasks = [
+        RelatedTask.from_observations(
+            f"campaign {cid}", list(store.state(cid).observations.values()), metric
+        )
+        for cid in learn.campaigns
+    ]
+    if learn.model == "calisol-23":
+        space = spec.space
+        tasks.append(
+            RelatedTask.from_model(
+                "CALiSol-23 conductivity model",
+                lambda design: true_value(space, design),  # type: ignore[arg-type]
+                space,
+                seed=spec.seed,
+            )
+        )
+    return tasks
 
 
 def provenance(spec: ElectrolyteCampaign, planner: str, drivers: Sequence[type]) -> dict[str, str]:

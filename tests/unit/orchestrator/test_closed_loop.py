@@ -120,6 +120,46 @@ def test_warm_start_and_ask_timeout_reach_the_planner(tmp_path: Path) -> None:
             pass
 
 
+def test_learn_from_reaches_the_transfer_planner_as_related_tasks(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    with assemble(spec(budget=4), settings, "earlier", []) as assembly:
+        assembly.campaign.start()
+        earlier = assembly.campaign.run()
+    for observation in earlier.observations.values():  # each reading told with the meter's error
+        value = observation.values["conductivity"]
+        assert observation.errors["conductivity"] == pytest.approx(0.005 * value, rel=1e-9)
+    data = default_campaign().model_dump(mode="json")
+    del data["planner"]
+    data |= {"budget": 4, "batch_size": 4, "name": "later"}
+    data["learn_from"] = {"campaigns": ["earlier"], "model": "calisol-23"}
+    later = parse_campaign(data, "test")
+    assert later.planner == "transfer"  # naming what to learn from picks the planner that can
+    with assemble(later, settings, "later", []) as assembly:
+        planner = assembly.campaign.planner
+        names = [task.name for task in planner.related]  # type: ignore[attr-defined]
+        assert names == ["campaign earlier", "CALiSol-23 conductivity model"]
+        assert len(planner.related[0].values) == 4  # type: ignore[attr-defined]
+        assert len(planner.related[1].values) >= 32  # type: ignore[attr-defined]
+        batch = assembly.campaign.propose()
+        assert len(batch) == 4
+        for candidate in batch:
+            later.space.check(candidate.formulation)
+    with pytest.raises(ConfigError, match="learn_from: planner 'ax' takes no related tasks"):
+        with assemble(parse_campaign(data | {"planner": "ax"}, "t"), settings, "ax", []):
+            pass
+    with pytest.raises(CampaignError, match="'nowhere' has no events"):
+        unknown = data | {"learn_from": {"campaigns": ["nowhere"]}}
+        with assemble(parse_campaign(unknown, "t"), settings, "unknown", []):
+            pass
+
+
+def test_a_model_prior_is_refused_for_an_objective_it_does_not_predict() -> None:
+    data = default_campaign().model_dump(mode="json")
+    data |= {"objectives": [{"name": "cost", "direction": "minimize"}]}
+    with pytest.raises(ConfigError, match="learn_from.model 'calisol-23' predicts conductivity"):
+        parse_campaign(data | {"learn_from": {"model": "calisol-23"}}, "t")
+
+
 def test_a_failing_observer_loses_its_own_record_not_the_campaign(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -25,7 +25,9 @@ STANDARD = SearchSpace(
 
 
 def test_builtins() -> None:
-    assert BUILTIN_PLANNERS == ("ax", "sobol", "random")
+    assert BUILTIN_PLANNERS == ("ax", "ax-stock", "transfer", "sobol", "random")
+    assert resolve_planner("transfer").__name__ == "TransferPlanner"
+    assert resolve_planner("ax-stock").__name__ == "StockAxPlanner"
     assert resolve_planner("sobol") is SobolPlanner
     assert resolve_planner(" random ") is RandomPlanner
     assert resolve_planner("ax").__name__ == "AxPlanner"

@@ -106,3 +106,56 @@ def test_bad_settings_are_refused_naming_them() -> None:
         RelatedTask("x", (DesignPoint(values={"a": 0, "b": 0}),) * 2, (1.0,))
     with pytest.raises(PlannerError, match="initialization_budget is -1"):
         TransferPlanner(BOX, GOAL, seed=0, initialization_budget=-1)
+
+
+def test_told_standard_errors_set_the_floor_of_the_gps_noise() -> None:
+    import torch
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    from electroloop.planners.transfer import _likelihood
+
+    x = torch.linspace(0, 1, 12, dtype=torch.double).unsqueeze(-1)
+    y = torch.sin(6 * x)  # smooth and noise-free: left alone, the fitted noise goes to its floor
+    fitted = []
+    for floor in (None, 0.05):
+        model = SingleTaskGP(x, y, likelihood=_likelihood(floor))
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        fitted.append(float(model.likelihood.noise.item()))
+    assert fitted[0] < 0.01  # BoTorch's own floor lets a noise-free function be interpolated
+    assert fitted[1] >= 0.05 * (1 - 1e-6)  # the instrument's error is the least noise there is
+
+
+def test_standard_errors_are_kept_in_the_state_and_used_in_proposals() -> None:
+    planner = TransferPlanner(BOX, GOAL, seed=4)
+    for _ in range(4):
+        (candidate,) = planner.ask(1)
+        value = truth(candidate.design)  # type: ignore[arg-type]
+        planner.tell(
+            [
+                Observation(
+                    candidate_id=candidate.id,
+                    design=candidate.design,
+                    values={"y": value},
+                    errors={"y": 0.02},
+                )
+            ]
+        )
+    restored = TransferPlanner.from_state(planner.state())
+    assert [e for _, _, e in restored._told] == pytest.approx([0.02] * 4, abs=1e-12)
+    (a,), (b,) = planner.ask(1), restored.ask(1)  # the fixed-floor GP proposes, reproducibly
+    assert a.design.values == pytest.approx(b.design.values, abs=1e-9)  # type: ignore[attr-defined]
+
+
+def test_a_model_that_refuses_part_of_the_space_gives_a_prior_over_the_rest() -> None:
+    from electroloop.errors import SimulationError
+
+    def picky(design: DesignPoint) -> float:
+        if design.values["a"] > 0.5:
+            raise SimulationError("a > 0.5 is outside the model's domain")
+        return truth(design)
+
+    task = RelatedTask.from_model("half", picky, BOX, points=32)  # type: ignore[arg-type]
+    assert 8 < len(task.designs) < 24
+    assert all(d.values["a"] <= 0.5 for d in task.designs)  # type: ignore[attr-defined]

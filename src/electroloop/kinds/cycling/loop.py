@@ -458,6 +458,7 @@ class CyclingLoop:
             dosing,
             measurement,
             {name: estimate.mean for name, estimate in values.items()},
+            {name: estimate.std for name, estimate in values.items()},
             series=_series(stats),
             artifacts=self._artifacts(cell, phases),
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from importlib import resources
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -47,6 +47,22 @@ class SurrogateUse(FrozenModel):
     kappa: float = Field(1.0, ge=0.0, le=10.0, description="UCB: mean + kappa × std.")
 
 
+class LearnFrom(FrozenModel):
+    """What a campaign's planner learns from besides its own measurements, each as a related
+    task of the transfer planner (`planners.transfer`): the data decide how far each holds."""
+
+    campaigns: tuple[str, ...] = Field(
+        (),
+        description="Ids of earlier campaigns in the event store (any temperature, bounds or "
+        "solvent subset: each observation is placed by its physical inputs, not filtered).",
+    )
+    model: Literal["calisol-23"] | None = Field(
+        None,
+        description="'calisol-23': the simulator's conductivity model, fitted to CALiSol-23, as "
+        "a prior over this campaign's space (primary objective conductivity only).",
+    )
+
+
 class ElectrolyteCampaign(CampaignSpec):
     """A campaign over formulations: solvent mass fractions, a salt's molality, extras."""
 
@@ -69,10 +85,28 @@ class ElectrolyteCampaign(CampaignSpec):
     surrogate: SurrogateUse | None = Field(
         None, description="A registered surrogate that pre-screens and makes first proposals."
     )
+    learn_from: LearnFrom | None = Field(
+        None,
+        description="Earlier campaigns and models the planner learns from; with it the planner "
+        "defaults to 'transfer'.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _transfer_when_learning(cls, data: Any) -> Any:
+        """A campaign that names what to learn from, and no planner, gets the planner that can."""
+        if isinstance(data, dict) and data.get("learn_from") and "planner" not in data:
+            return {**data, "planner": "transfer"}
+        return data
 
     @model_validator(mode="after")
     def _consistent_space(self) -> Self:
         self.space  # noqa: B018  validates the mixture (bounds can sum to 1, unique names)
+        if self.learn_from and self.learn_from.model and self.objectives[0].name != "conductivity":
+            raise ValueError(
+                f"learn_from.model {self.learn_from.model!r} predicts conductivity, not "
+                f"{self.objectives[0].name!r}; allowed: a first objective of conductivity"
+            )
         chosen = self.surrogate.choose if self.surrogate else None
         if chosen is not None and chosen > len(self.solvents):
             raise ValueError(

@@ -44,6 +44,12 @@ from electroloop.settings import CheckStandardSpec
 
 logger = logging.getLogger(__name__)
 
+METER_RELATIVE_ERROR = 0.005
+"""Standard error of one conductivity reading, as a fraction of the reading: a benchtop meter's
+specified accuracy, ±0.5 % of reading (Thermo Orion Star A212 data sheet), taken as one standard
+deviation (the simulated meter's noise, `instruments.sim.meter`). Told to the planner with each
+reading, so its model treats the reading as that noisy instead of guessing the noise."""
+
 
 @dataclass
 class ConductivityExperiment:
@@ -79,17 +85,25 @@ class ConductivityExperiment:
         dosing: DosingRecord,
         measurement: Measurement,
         more: Mapping[str, float] | None = None,
+        more_errors: Mapping[str, float] | None = None,
         **records: Any,
     ) -> Outcome:
         """The sample's outcome: what was measured, what follows from what was weighed, and
-        `more` metrics (a cell's, in a cycling campaign); `records` as `Outcome` takes them."""
+        `more` metrics (a cell's, in a cycling campaign) with `more_errors`, their standard
+        errors; `records` as `Outcome` takes them. The reading carries the meter's error
+        (`METER_RELATIVE_ERROR`); derived metrics are exact functions of the weighed masses."""
         values = {
             measurement.quantity: measurement.value,
             **derived_metrics(self.space, dosing.as_dosed),
             **(more or {}),
         }
+        errors = {
+            measurement.quantity: METER_RELATIVE_ERROR * abs(measurement.value),
+            **(more_errors or {}),
+        }
         return Outcome(
             values=values,
+            errors=errors,
             as_dosed=dosing.as_dosed,
             dosing=dosing,
             measurement=measurement,

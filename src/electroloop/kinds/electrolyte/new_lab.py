@@ -33,6 +33,9 @@ from electroloop.simulations.density import SALT_SMILES, SOLVENT_SMILES
 
 MIN_ROWS = 100
 """Sources with at least this many rows of the salt play the new lab ("every large source")."""
+MIN_KEPT = 40
+"""Rows a new lab must keep once rows over solvents the benchmark cannot place are dropped (a
+solvent without a SMILES, or one no other source measured: the prior knows nothing of it)."""
 PRIOR_POINTS = 64
 """Designs at which the prior model is sampled into a related task."""
 SEARCH_POINTS = 4096
@@ -78,24 +81,28 @@ def large_sources(points: Sequence[CalisolPoint], salt: str = "LiPF6") -> list[s
 def new_lab_problem(
     points: Sequence[CalisolPoint], source: str, salt: str = "LiPF6"
 ) -> NewLabProblem:
-    """`source` as the new lab; `SimulationError` naming it if its box cannot be searched
-    (a solvent without a SMILES, or one the other sources never measured)."""
+    """`source` as the new lab, over its rows whose solvents the benchmark can place (each with
+    a SMILES and measured by another source); `SimulationError` naming it if too few are left."""
     rows = [p for p in points if p.salt == salt and p.doi == source]
     if not rows:
         raise SimulationError(
             f"source {source!r} has no {salt} rows; allowed: {large_sources(points, salt)}"
         )
-    truth = fit_sources(points, include={source}, salt=salt, extrapolate=True)
+    others = {s for p in points if p.salt == salt and p.doi != source for s in p.solvents}
+    placeable = {s for s in others if s in SOLVENT_SMILES}
+    rows = [p for p in rows if p.solvents <= placeable]
+    solvents = sorted({s for p in rows for s in p.solvents})
+    if len(rows) < MIN_KEPT or len(solvents) < 2:
+        raise SimulationError(
+            f"source {source!r}: {len(rows)} rows over {solvents} are left once rows with a "
+            f"solvent without a SMILES or unmeasured by other sources are dropped; allowed: at "
+            f"least {MIN_KEPT} rows over two or more solvents"
+        )
+    kept = set(map(id, rows))
+    lab = [p for p in points if p.doi != source or id(p) in kept]
+    truth = fit_sources(lab, include={source}, salt=salt, extrapolate=True)
     prior = fit_sources(points, exclude={source}, salt=salt, extrapolate=True)
     domain = truth.domain
-    unknown = [
-        s for s in domain.solvents if s not in SOLVENT_SMILES or s not in prior.domain.solvents
-    ]
-    if unknown or len(domain.solvents) < 2:
-        raise SimulationError(
-            f"source {source!r}: solvents {sorted(domain.solvents)}; allowed: two or more, each "
-            f"with a SMILES and measured by another source (not {unknown})"
-        )
     temperatures = Counter(round(p.temperature) for p in rows)
     temperature = float(min(temperatures, key=lambda t: (abs(t - 25), -temperatures[t])))
     names = sorted(domain.solvents)

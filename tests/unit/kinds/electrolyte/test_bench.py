@@ -204,3 +204,38 @@ def test_torch_threads_are_limited_then_restored() -> None:
     assert torch.get_num_threads() == before
     with torch_threads(1, ["sobol", "random"]):  # model-free only: left alone
         assert torch.get_num_threads() == before
+
+
+def test_cli_bench_new_lab_writes_its_own_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from electroloop.kinds.electrolyte import new_lab_bench
+
+    out = tmp_path / "BENCHMARKS.md"
+    shutil.copy(REPO_ROOT / "BENCHMARKS.md", out)
+    planners_section = out.read_text(encoding="utf-8").split(BEGIN)[1].split(END)[0]
+    data = REPO_ROOT / ".." / "shared" / "data" / "calisol23"
+    argv = ["bench", "planners", "--problems", "new-lab", "--arms", "random", "--new-lab-seeds"]
+    argv += ["2", "--sources", "10.1149/1.1403730", "--calisol", str(data), "--out", str(out)]
+    assert main(argv) == 0
+    text = out.read_text(encoding="utf-8")
+    assert text.count(new_lab_bench.BEGIN) == text.count(new_lab_bench.END) == 1
+    assert text.split(BEGIN)[1].split(END)[0] == planners_section  # the demo's is left alone
+    section = _flat(text[text.index(new_lab_bench.BEGIN) : text.index(new_lab_bench.END)])
+    assert "| 1149/1.1403730 | 325 |" in section and "(2/2)" in section
+    assert "10.1149/1.1403730:" in capsys.readouterr().out
+
+
+def test_cli_bench_new_lab_refuses_bad_options_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "B.md"
+    data = REPO_ROOT / ".." / "shared" / "data" / "calisol23"
+    base = ["bench", "planners", "--out", str(out), "--calisol", str(data)]
+    assert main([*base, "--problems", "demo,elsewhere"]) == 2
+    assert "problems among demo, new-lab" in capsys.readouterr().err
+    assert main([*base, "--problems", "new-lab", "--arms", "prior,oracle"]) == 2
+    assert "allowed: distinct names among" in capsys.readouterr().err
+    assert main([*base, "--problems", "new-lab", "--sources", "10.9/none"]) == 2
+    assert "allowed: large sources" in capsys.readouterr().err
+    assert not out.exists()

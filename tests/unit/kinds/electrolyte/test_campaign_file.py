@@ -56,7 +56,7 @@ def test_unknown_planner_lists_allowed(tmp_path: Path) -> None:
     text = EXAMPLE.read_text().replace('planner = "ax"', 'planner = "bayes!"')
     with pytest.raises(ConfigError) as info:
         load_campaign(write(tmp_path, text))
-    assert "planner: allowed: 'ax', 'sobol', 'random', an entry-point name" in str(info.value)
+    assert "planner: allowed: 'ax', 'transfer', 'ax-stock', 'sobol', 'random'" in str(info.value)
     assert "(got 'bayes!')" in str(info.value)
 
 

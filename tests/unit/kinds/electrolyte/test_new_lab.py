@@ -45,9 +45,17 @@ def test_the_new_labs_box_is_what_it_measured_and_the_prior_never_saw_it(points)
     problem.space.check(problem.optimum_formulation)
 
 
-def test_a_lab_with_a_solvent_no_other_lab_measured_is_refused_naming_it(points) -> None:
-    with pytest.raises(SimulationError, match="TFP"):
-        new_lab_problem(points, "10.1149/1.1513556")
+def test_rows_over_a_solvent_no_other_lab_measured_are_dropped_and_too_few_left_refused(
+    points,
+) -> None:
+    lab = "10.1149/1.1513556"  # EC/EMC/PC with and without TFP, which no other lab measured
+    problem = new_lab_problem(points, lab)
+    every = [p for p in points if p.doi == lab and p.salt == "LiPF6"]
+    assert "TFP" not in {s.name for s in problem.space.solvents}
+    assert problem.rows == sum("TFP" not in p.solvents for p in every) < len(every)
+    few = [p for p in points if p.doi != lab or "TFP" in p.solvents or p.molality < 0.6]
+    with pytest.raises(SimulationError, match=r"allowed: at least 40 rows"):
+        new_lab_problem(few, lab)
 
 
 def test_the_wrong_prior_keeps_the_values_and_loses_the_designs(points) -> None:
