@@ -78,7 +78,7 @@ test: lint browser
 # Long runs (about 20 min on 2 cores); results go to BENCHMARKS.md with the command and machine.
 bench: install
 	$(PY) benchmarks/run.py
-	$(VENV)/bin/electroloop bench planners --problems demo,new-lab --calisol ../shared/data/calisol23
+	$(VENV)/bin/electroloop bench planners --problems demo,new-lab --jobs 2 --calisol ../shared/data/calisol23
 	$(PY) benchmarks/ax_latency.py --efficiency
 	$(PY) benchmarks/tracking.py
 	$(PY) benchmarks/instruments.py

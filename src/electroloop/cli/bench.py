@@ -49,7 +49,10 @@ def add_parser(commands: Commands) -> None:
         "--sources", help="new-lab: comma-separated DOIs (default: every large source)"
     )
     planners.add_argument(
-        "--new-lab-seeds", type=int, default=5, help="new-lab: runs per arm and source (5)"
+        "--new-lab-seeds", type=int, default=8, help="new-lab: runs per arm and source (8)"
+    )
+    planners.add_argument(
+        "--jobs", type=int, default=1, help="new-lab: sources run in this many processes (1)"
     )
     planners.add_argument("--seeds", type=int, default=10, help="runs per planner (default 10)")
     planners.add_argument(
@@ -100,10 +103,15 @@ def _planner_names(args: argparse.Namespace) -> list[str]:
 
 def _problems(args: argparse.Namespace) -> list[str]:
     problems = [p.strip() for p in args.problems.split(",") if p.strip()]
-    if not problems or not set(problems) <= {"demo", "new-lab"} or args.new_lab_seeds < 1:
+    if (
+        not problems
+        or not set(problems) <= {"demo", "new-lab"}
+        or args.new_lab_seeds < 1
+        or args.jobs < 1
+    ):
         raise ConfigError(
-            f"--problems {args.problems!r} --new-lab-seeds {args.new_lab_seeds}; allowed: "
-            "problems among demo, new-lab; new-lab seeds >= 1"
+            f"--problems {args.problems!r} --new-lab-seeds {args.new_lab_seeds} --jobs "
+            f"{args.jobs}; allowed: problems among demo, new-lab; new-lab seeds and jobs >= 1"
         )
     return problems
 
@@ -193,10 +201,10 @@ def run_new_lab_problems(args: argparse.Namespace, command_line: str) -> None:
         BEGIN,
         END,
         FRACTION,
+        print_step,
         render_section,
         run_new_lab,
     )
-    from electroloop.planners.benchmark import Progress
     from electroloop.simulations.calisol import load_calisol
 
     started = time.perf_counter()
@@ -218,17 +226,11 @@ def run_new_lab_problems(args: argparse.Namespace, command_line: str) -> None:
     if not problems:
         raise ConfigError(f"--sources {chosen}: none can be a new lab")
 
-    def report(source: str, arm: str, step: Progress) -> None:
-        if step.trials == step.budget:
-            print(
-                f"  {source:>30} {arm:>11} seed {step.seed}: best {step.best:.3f} "
-                f"mS/cm after {step.trials} trials, {step.elapsed:.1f} s",
-                flush=True,
-            )
-
     threads = args.threads or None
     with torch_threads(threads, ["ax"]):
-        results = run_new_lab(problems, arms, {}, args.new_lab_seeds, progress=report)
+        results = run_new_lab(
+            problems, arms, {}, args.new_lab_seeds, progress=print_step, jobs=args.jobs
+        )
     total = time.perf_counter() - started
     section = render_section(
         problems, results, command=command_line, total_seconds=total, threads=threads

@@ -57,6 +57,9 @@ LOCAL_STEP = 0.05
 """Standard deviation, in cube units, of the points drawn around the best measured ones."""
 NOISE_FLOOR = 1e-6
 """Smallest noise variance of the GP (standardised units), BoTorch's `MIN_INFERRED_NOISE_LEVEL`."""
+TRUST_P = 0.1
+"""A related task stays in the model while Kendall's τ between its predictions and the
+campaign's measurements is this unlikely under no association (one-sided)."""
 FIT_ITERATIONS = 200
 """L-BFGS-B iterations of a GP's hyperparameter fit: with few measurements of the campaign the
 task correlations are flat directions of the likelihood, along which BoTorch's default of 1,000
@@ -209,6 +212,8 @@ class TransferPlanner(CubePlanner):
         self.related = tuple(related)
         self.skipped = 0
         self._related_rows = [self._placed(task) for task in self.related]
+        self.trusted = [task.name for task in self.related]
+        """Names of the related tasks the last proposal's model used (see `_trusted`)."""
         self.initialization_budget = (
             (0 if self.related else initial_design_size(self.map.dimension))
             if initialization_budget is None
@@ -323,13 +328,32 @@ class TransferPlanner(CubePlanner):
         errors = [e for _, _, e in self._told]
         noise = None if None in errors else float(np.mean(np.square(errors)))
         pending = [self.features(self.map.to_design(p)) for p in self._pending.values()]
-        related = [(rows, values) for rows, values in self._related_rows if len(rows) >= 2]
+        related = self._trusted(target_x, target_y)
         cube = self._candidates()
         inputs, kept = self._inputs(cube)
         chosen = _select_multitask(
             target_x, target_y, related, inputs, n, self.seed, pending=pending, noise=noise
         )
         return [[float(c) for c in cube[kept[i]]] for i in chosen]
+
+    def _trusted(
+        self, target_x: np.ndarray, target_y: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The related tasks the campaign's measurements do not contradict (`trusted` names
+        them): all of them for the first `initial_design_size` measurements, then those whose
+        own GP ranks the measurements better than chance (Kendall's τ, one-sided p below
+        `TRUST_P`). Why: the multi-task GP shares its length scales between tasks, so an
+        unrelated task bends the campaign's model even when their correlation is learned to
+        be small; a test on the campaign's own data removes it."""
+        usable = [
+            (task.name, rows, values)
+            for task, (rows, values) in zip(self.related, self._related_rows, strict=True)
+            if len(rows) >= 2
+        ]
+        if len(target_y) >= initial_design_size(self.map.dimension):
+            usable = [u for u in usable if _agrees(u[1], u[2], target_x, target_y) < TRUST_P]
+        self.trusted = [name for name, _, _ in usable]
+        return [(rows, values) for _, rows, values in usable]
 
     # -- state -----------------------------------------------------------------------------
 
@@ -346,6 +370,7 @@ class TransferPlanner(CubePlanner):
         self.related = tuple(RelatedTask.from_json(t) for t in state["related"])
         self.skipped = 0
         self._related_rows = [self._placed(task) for task in self.related]
+        self.trusted = [task.name for task in self.related]
         self.initialization_budget = int(state["initialization_budget"])
         self._sobol.reset()
         self._sobol_drawn = int(state["sobol_drawn"])
@@ -361,6 +386,29 @@ class TransferPlanner(CubePlanner):
 def _standardised(values: np.ndarray) -> np.ndarray:
     std = float(np.std(values))
     return (values - float(np.mean(values))) / (std if std > 0 else 1.0)
+
+
+def _agrees(x: np.ndarray, y: np.ndarray, target_x: np.ndarray, target_y: np.ndarray) -> float:
+    """One-sided p-value of Kendall's τ between a GP over (x, y)'s predictions at `target_x`
+    and `target_y` (small: the task ranks the campaign's measurements as they came out)."""
+    import torch
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+    from scipy.stats import kendalltau
+
+    model = SingleTaskGP(
+        torch.tensor(x, dtype=torch.double),
+        torch.tensor(_standardised(y), dtype=torch.double).unsqueeze(-1),
+    )
+    fit_gpytorch_mll(
+        ExactMarginalLogLikelihood(model.likelihood, model),
+        optimizer_kwargs={"options": {"maxiter": FIT_ITERATIONS}},
+    )
+    with torch.no_grad():
+        predicted = model.posterior(torch.tensor(target_x, dtype=torch.double)).mean
+    tau = kendalltau(predicted.squeeze(-1).numpy(), target_y, alternative="greater")
+    return 1.0 if np.isnan(tau.pvalue) else float(tau.pvalue)
 
 
 def _select(

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 EMBEDDED = "embedded demo"
 CAMPAIGN_FOLDER = "examples/campaigns"  # in the project folder: its TOML files are the choices
-PlannerChoice = Literal["from the campaign file", "ax", "sobol", "random"]
+PlannerChoice = Literal["from the campaign file", "ax", "transfer", "sobol", "random"]
 FROM_FILE: str = get_args(PlannerChoice)[0]
 
 
@@ -66,8 +66,8 @@ class CommonFields(BaseModel):
         FROM_FILE,
         title="Planner",
         description="'from the campaign file' keeps the planner the file names (a plug-in "
-        "planner too); ax (Bayesian optimisation), sobol or random (space-filling baselines) "
-        "override it.",
+        "planner too); ax (Bayesian optimisation), transfer (Bayesian optimisation that learns "
+        "from the file's [learn_from]), sobol or random (space-filling baselines) override it.",
     )
     budget: int | None = Field(
         None,

@@ -159,3 +159,12 @@ def test_a_model_that_refuses_part_of_the_space_gives_a_prior_over_the_rest() ->
     task = RelatedTask.from_model("half", picky, BOX, points=32)  # type: ignore[arg-type]
     assert 8 < len(task.designs) < 24
     assert all(d.values["a"] <= 0.5 for d in task.designs)  # type: ignore[attr-defined]
+
+
+def test_a_prior_the_measurements_contradict_is_dropped_and_a_right_one_kept() -> None:
+    informed = RelatedTask.from_model("right", truth, BOX, points=32)
+    shuffled = RelatedTask("shuffled", informed.designs, tuple(reversed(informed.values)))
+    planner = TransferPlanner(BOX, GOAL, seed=5, related=[informed, shuffled])
+    assert planner.trusted == ["right", "shuffled"]  # before any measurement, both count
+    run(planner, 8)
+    assert planner.trusted == ["right"]  # Kendall's τ of the shuffled one is no better than chance

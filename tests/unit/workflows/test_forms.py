@@ -69,7 +69,7 @@ def test_the_campaign_form_renders_titles_ranges_defaults_and_choices() -> None:
     assert "empty: the campaign file's budget" in budget["description"]
     assert form["batch_size"]["maximum"] == 16 and "default" not in form["batch_size"]
     assert "default" not in form["seed"] and "campaign file's" in form["seed"]["description"]
-    assert form["planner"]["enum"] == [FROM_FILE, "ax", "sobol", "random"]
+    assert form["planner"]["enum"] == [FROM_FILE, "ax", "transfer", "sobol", "random"]
     assert form["planner"]["default"] == FROM_FILE == "from the campaign file"
     assert form["approval_required"]["type"] == "boolean"
     assert "campaign file's lab" in form["lab_file"]["description"]
