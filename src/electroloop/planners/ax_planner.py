@@ -68,7 +68,7 @@ class AxPlanner:
     """Sobol initialisation, then GP Bayesian optimisation (Ax "fast"), reproducible from `seed`.
 
     - **Initial design**: `initialization_budget` quasi-random points, the centre first (default
-      `initial_design_size`: d + 1, at least 3), then the GP; warm-start observations count
+      `initial_design_size`: d + 1, at least 5), then the GP; warm-start observations count
       towards them.
     - **Objectives and constraints**: every objective of `goal` (several: Ax's multi-objective
       BO with inferred thresholds) and its outcome constraints; `pareto_front()` lists the

@@ -7,8 +7,10 @@ multi-task Gaussian process beside this campaign's own measurements (K. Swersky,
 R. P. Adams, "Multi-task Bayesian optimization", NeurIPS 2013). The intrinsic coregionalisation
 kernel (E. V. Bonilla, K. M. A. Chai, C. K. I. Williams, NeurIPS 2007; BoTorch's
 `MultiTaskGP`) learns, by marginal likelihood, how strongly each task correlates with this
-campaign: a right prior makes the first experiments count, a wrong one is learned to be
-uncorrelated after a few measurements and costs little more than starting cold.
+campaign: a right prior makes the first experiments count. Because the tasks share the kernel's
+length scales, a wrong prior would still bend the campaign's model; so once the campaign has as
+many measurements as an initial design (d + 1), a related task stays only while it ranks them
+better than chance (Kendall's τ, `TRUST_P`), and a wrong one costs about an initial design.
 
 Inputs are physical, not the cube: a formulation is its solvent fractions (over the campaign's
 solvents), molality and temperature, a box design its parameters, each scaled by the campaign's
@@ -57,6 +59,8 @@ LOCAL_STEP = 0.05
 """Standard deviation, in cube units, of the points drawn around the best measured ones."""
 NOISE_FLOOR = 1e-6
 """Smallest noise variance of the GP (standardised units), BoTorch's `MIN_INFERRED_NOISE_LEVEL`."""
+TRUST_AFTER = 3
+"""Fewest campaign measurements (d + 1 if more) before a related task is judged."""
 TRUST_P = 0.1
 """A related task stays in the model while Kendall's τ between its predictions and the
 campaign's measurements is this unlikely under no association (one-sided)."""
@@ -340,7 +344,7 @@ class TransferPlanner(CubePlanner):
         self, target_x: np.ndarray, target_y: np.ndarray
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """The related tasks the campaign's measurements do not contradict (`trusted` names
-        them): all of them for the first `initial_design_size` measurements, then those whose
+        them): all of them for the first d + 1 (`TRUST_AFTER`) measurements, then those whose
         own GP ranks the measurements better than chance (Kendall's τ, one-sided p below
         `TRUST_P`). Why: the multi-task GP shares its length scales between tasks, so an
         unrelated task bends the campaign's model even when their correlation is learned to
@@ -350,7 +354,7 @@ class TransferPlanner(CubePlanner):
             for task, (rows, values) in zip(self.related, self._related_rows, strict=True)
             if len(rows) >= 2
         ]
-        if len(target_y) >= initial_design_size(self.map.dimension):
+        if len(target_y) >= initial_design_size(self.map.dimension, minimum=TRUST_AFTER):
             usable = [u for u in usable if _agrees(u[1], u[2], target_x, target_y) < TRUST_P]
         self.trusted = [name for name, _, _ in usable]
         return [(rows, values) for _, rows, values in usable]

@@ -129,7 +129,7 @@ def test_told_standard_errors_set_the_floor_of_the_gps_noise() -> None:
 
 def test_standard_errors_are_kept_in_the_state_and_used_in_proposals() -> None:
     planner = TransferPlanner(BOX, GOAL, seed=4)
-    for _ in range(4):
+    for _ in range(6):
         (candidate,) = planner.ask(1)
         value = truth(candidate.design)  # type: ignore[arg-type]
         planner.tell(
@@ -143,7 +143,7 @@ def test_standard_errors_are_kept_in_the_state_and_used_in_proposals() -> None:
             ]
         )
     restored = TransferPlanner.from_state(planner.state())
-    assert [e for _, _, e in restored._told] == pytest.approx([0.02] * 4, abs=1e-12)
+    assert [e for _, _, e in restored._told] == pytest.approx([0.02] * 6, abs=1e-12)
     (a,), (b,) = planner.ask(1), restored.ask(1)  # the fixed-floor GP proposes, reproducibly
     assert a.design.values == pytest.approx(b.design.values, abs=1e-9)  # type: ignore[attr-defined]
 
