@@ -127,7 +127,7 @@ def run_planners(args: argparse.Namespace, command_line: str) -> int:
     if "new-lab" in problems:
         from electroloop.kinds.electrolyte.new_lab_bench import check_arms
 
-        check_arms([a.strip() for a in args.arms.split(",") if a.strip()])
+        args.arms = check_arms([a.strip() for a in args.arms.split(",") if a.strip()])
     if "demo" in problems:
         run_demo(args, command_line, planners, budgets)
     if "new-lab" in problems:
@@ -208,7 +208,7 @@ def run_new_lab_problems(args: argparse.Namespace, command_line: str) -> None:
     from electroloop.simulations.calisol import load_calisol
 
     started = time.perf_counter()
-    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    arms = args.arms  # checked and split by `run_planners`
     if not args.calisol.exists():
         raise ConfigError(f"--calisol {args.calisol}: no such file; allowed: calisol23.csv")
     points = load_calisol(args.calisol).points

@@ -8,7 +8,8 @@ planners used a fixed 8, which spent a third of a 2-D campaign's budget before t
 smallest design that spans a d-dimensional box; below 5 dimensions Ax's 5 points are kept,
 because on the demo problem in batches of 4 a design of exactly one batch (d + 1 = 4) needed a
 median of 13 experiments to 98 % against 10.5 with 5 (10 seeds each, `electroloop bench
-planners`). Points already measured (a warm start from earlier campaigns) count towards it.
+planners` at commits 8492328 and ee59cfa; BENCHMARKS.md holds the second). Points already
+measured (a warm start from earlier campaigns) count towards it.
 """
 
 from __future__ import annotations

@@ -396,23 +396,29 @@ def _agrees(x: np.ndarray, y: np.ndarray, target_x: np.ndarray, target_y: np.nda
     """One-sided p-value of Kendall's τ between a GP over (x, y)'s predictions at `target_x`
     and `target_y` (small: the task ranks the campaign's measurements as they came out)."""
     import torch
-    from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
-    from gpytorch.mlls import ExactMarginalLogLikelihood
     from scipy.stats import kendalltau
 
     model = SingleTaskGP(
         torch.tensor(x, dtype=torch.double),
         torch.tensor(_standardised(y), dtype=torch.double).unsqueeze(-1),
     )
-    fit_gpytorch_mll(
-        ExactMarginalLogLikelihood(model.likelihood, model),
-        optimizer_kwargs={"options": {"maxiter": FIT_ITERATIONS}},
-    )
+    _fit(model)
     with torch.no_grad():
         predicted = model.posterior(torch.tensor(target_x, dtype=torch.double)).mean
     tau = kendalltau(predicted.squeeze(-1).numpy(), target_y, alternative="greater")
     return 1.0 if np.isnan(tau.pvalue) else float(tau.pvalue)
+
+
+def _fit(model: Any) -> None:
+    """Fit the GP's hyperparameters by marginal likelihood, `FIT_ITERATIONS` at most."""
+    from botorch.fit import fit_gpytorch_mll
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    fit_gpytorch_mll(
+        ExactMarginalLogLikelihood(model.likelihood, model),
+        optimizer_kwargs={"options": {"maxiter": FIT_ITERATIONS}},
+    )
 
 
 def _select(
@@ -461,9 +467,7 @@ def _select_multitask(
     """
     import torch
     from botorch.acquisition.logei import qLogNoisyExpectedImprovement
-    from botorch.fit import fit_gpytorch_mll
     from botorch.models import MultiTaskGP, SingleTaskGP
-    from gpytorch.mlls import ExactMarginalLogLikelihood
 
     torch.manual_seed(seed)
     scale = float(np.std(target_y)) if len(target_y) > 1 and np.std(target_y) > 0 else None
@@ -493,10 +497,7 @@ def _select_multitask(
         model = SingleTaskGP(
             baseline, torch.tensor(y_target).unsqueeze(-1), likelihood=_likelihood(floor)
         )
-    fit_gpytorch_mll(
-        ExactMarginalLogLikelihood(model.likelihood, model),
-        optimizer_kwargs={"options": {"maxiter": FIT_ITERATIONS}},
-    )
+    _fit(model)
     acquisition = qLogNoisyExpectedImprovement(model, X_baseline=baseline, prune_baseline=True)
     known = [p for p in pending if p is not None]
     if known:

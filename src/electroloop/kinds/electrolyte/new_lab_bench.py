@@ -41,7 +41,8 @@ FRACTION = 0.98
 SIGNIFICANT = 0.05
 """An arm is *worse* than another on a source when it needs more experiments there with a
 one-sided Mann–Whitney p below this: with 5–8 seeds a median moves by several experiments
-from seed noise alone (Ax on one lab: median 17 over seeds 0–4, 10 over seeds 5–12)."""
+from seed noise alone (compare Ax's column in BENCHMARKS.md's 5-seed run with the 8-seed run
+of the same command in its history)."""
 
 
 @dataclass(frozen=True)
