@@ -10,6 +10,7 @@ PIP    := $(PY) -m pip
 LOCKED := $(VENV)/.locked-stamp
 STAMP  := $(VENV)/.installed-stamp
 PIP_TOOLS := pip-tools==7.7.0
+UV        := uv==0.13.10
 PIP_AUDIT := pip-audit==2.10.1
 LOCK_ARGS := --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
              --no-emit-find-links --extra dev --extra surrogates --extra cell \
@@ -17,7 +18,7 @@ LOCK_ARGS := --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install lock lock-upgrade audit browser demo test lint bench bench-electrode chaos clean
+.PHONY: install lock lock-upgrade audit browser postgres demo test lint bench bench-electrode chaos clean
 
 # A new lock makes the environment anew, so nothing from an older lock survives in it.
 $(LOCKED): requirements.txt
@@ -38,10 +39,17 @@ install: $(STAMP)
 # Resolve requirements.in and pyproject.toml's dependencies with every extra into
 # requirements.txt, keeping the versions already locked where they still fit (`lock-upgrade`
 # moves every package to its newest release). pip-tools runs in a throwaway environment.
+# pylock.toml is the same resolution in PEP 751's format (uv, every wheel by its public URL and
+# hash: .ci/pylock.py), for tools that read the standard lock; installs use requirements.txt.
 lock lock-upgrade:
 	tmp=$$(mktemp -d) && $(PYTHON) -m venv $$tmp \
-	  && $$tmp/bin/pip install --quiet $(PIP_TOOLS) \
-	  && $$tmp/bin/pip-compile --quiet $(if $(filter lock-upgrade,$@),--upgrade) $(LOCK_ARGS); \
+	  && $$tmp/bin/pip install --quiet $(PIP_TOOLS) $(UV) \
+	  && $$tmp/bin/pip-compile --quiet $(if $(filter lock-upgrade,$@),--upgrade) $(LOCK_ARGS) \
+	  && $$tmp/bin/uv pip compile --quiet --no-deps requirements.txt --format pylock.toml \
+	       --output-file pylock.toml --no-header --python-version 3.11 \
+	       --python-platform x86_64-manylinux_2_28 --index-url https://pypi.org/simple \
+	       $(addprefix --find-links ,$(PIP_FIND_LINKS)) \
+	  && $(PYTHON) .ci/pylock.py pylock.toml; \
 	  status=$$?; rm -rf $$tmp; exit $$status
 
 # Known vulnerabilities of every locked package (pip-audit asks PyPI's vulnerability data;
@@ -65,6 +73,16 @@ $(BROWSER):
 
 browser: $(BROWSER)
 
+# Debian's PostgreSQL server, for the tests that run the event log, leases, Prefect and MLflow on
+# it: each test session makes a throwaway cluster under a temporary folder (tests/postgres.py);
+# no system service is started or needed.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null || { echo "install postgresql (Debian name)"; exit 1; }; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql \
+	  || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	       apt-get install -y -q postgresql; }; }
+
 demo: install
 	$(VENV)/bin/electroloop demo
 
@@ -72,7 +90,7 @@ lint: install
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check src tests
 
-test: lint browser
+test: lint browser postgres
 	$(PY) -m pytest
 
 # Long runs (about 20 min on 2 cores); results go to BENCHMARKS.md with the command and machine.

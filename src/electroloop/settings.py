@@ -288,7 +288,10 @@ class CalculatorConfig(FrozenModel):
 class Settings(BaseSettings):
     """Process-wide settings, read from `ELECTROLOOP_*` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="ELECTROLOOP_", frozen=True, extra="forbid")
+    # Errors never echo what was given: database URLs carry passwords.
+    model_config = SettingsConfigDict(
+        env_prefix="ELECTROLOOP_", frozen=True, extra="forbid", hide_input_in_errors=True
+    )
 
     home: Path = Field(Path("runs"), description="Project-local folder for all run data.")
     tracking_uri: str | None = Field(
@@ -304,6 +307,17 @@ class Settings(BaseSettings):
         None,
         description="Database of `electroloop up`'s MLflow server (e.g. postgresql://…); "
         "default sqlite:///<home>/mlflow.db.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL holding the event log, leases and cell records of a lab on "
+        "several machines (postgresql://user:password@host:5432/db); default SQLite at "
+        "<home>/campaigns.sqlite.",
+    )
+    dask_address: str | None = Field(
+        None,
+        description="The lab's Dask scheduler (tcp://host:8786): oracle calls, microstructure "
+        "solves and surrogate training fan out to its workers; default: this process.",
     )
     username: str | None = Field(
         None, description="User name `electroloop up`'s servers ask for (with the password)."
@@ -323,6 +337,30 @@ class Settings(BaseSettings):
         description="ASE calculator of the crystal oracle (CHGNet offline by default).",
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("postgresql://", "postgres://")):
+            scheme = url.partition("://")[0] if "://" in url else "no scheme"
+            raise ValueError(
+                f"a PostgreSQL URL is needed, got {scheme!r}; give "
+                "postgresql://user:password@host:5432/db, or leave it unset for SQLite at "
+                "<home>/campaigns.sqlite"
+            )
+        return url
+
+    @field_validator("dask_address")
+    @classmethod
+    def _scheduler_address(cls, address: str | None) -> str | None:
+        if address is not None and not re.fullmatch(
+            r"(tcp|tls)://[A-Za-z0-9.:\[\]_-]+:\d+", address
+        ):
+            raise ValueError(
+                f"{address!r} is not a Dask scheduler address; give tcp://host:port (or "
+                "tls://host:port), or leave it unset to compute in this process"
+            )
+        return address
+
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
@@ -339,7 +377,14 @@ class Settings(BaseSettings):
 
     @property
     def store_path(self) -> Path:
+        """The embedded default: an SQLite file of this PC."""
         return self.resolved_home / "campaigns.sqlite"
+
+    @property
+    def store(self) -> str | Path:
+        """The campaigns database every process of the lab opens: `database_url`, else
+        `store_path` (see `orchestrator.database`)."""
+        return self.database_url or self.store_path
 
     @property
     def resolved_prefect_home(self) -> Path:

@@ -99,7 +99,7 @@ def test_the_exporter_forwards_new_alerts_and_files_a_stale_data_ticket_once(
     alert in the log, and a silence past the threshold, each reach the webhook once, however
     often it looks (and an alert the log held before it first started is old news)."""
     notifications.uninstall()  # a campaign process that sends nothing (stuck, or Prefect-less)
-    loop, home = lab.campaign, lab.campaign.store.path.parent
+    loop, home = lab.campaign, Path(lab.campaign.store.location).parent
     loop.alert(Alert(CHANNEL_TRIPPED, "cell-1", "TEMP_HIGH: 50.00 C > 45.00 C"))
     forwarder = notifications.AlertForwarder(home, stale_after=600)
     assert forwarder.poll(datetime.now(UTC)) == []

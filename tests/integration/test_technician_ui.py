@@ -299,10 +299,12 @@ def options_of(driver: Any, select: Find, wait: Any) -> list[str]:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
+    def rendered(d: Any) -> list[str] | None:  # the list opens before its texts are drawn
+        texts = [o.text.strip() for o in d.find_elements(By.XPATH, "//*[@role='option']")]
+        return texts if texts and all(texts) else None
+
     click(wait, select)
-    found = wait.until(
-        lambda d: [o.text.strip() for o in d.find_elements(By.XPATH, "//*[@role='option']")]
-    )
+    found = wait.until(rendered)
     driver.switch_to.active_element.send_keys(Keys.ESCAPE)
     wait.until(lambda d: not d.find_elements(By.XPATH, "//*[@role='option']"))
     return list(found)

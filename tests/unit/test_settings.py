@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from electroloop.errors import ConfigError
-from electroloop.settings import DRIVERS, default_lab_text, load_lab
+from electroloop.settings import DRIVERS, Settings, default_lab_text, load_lab
 from electroloop.workflows.build import fault_rules
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "labs" / "lab.sim.toml"
@@ -104,3 +104,10 @@ def test_the_dft_calculator_is_a_setting_not_code(monkeypatch: pytest.MonkeyPatc
     assert (chosen.name, chosen.command) == ("vasp", "no-such-vasp -n 8")
     with pytest.raises(CalculatorUnavailable, match="no-such-vasp"):
         build_calculator(chosen)
+
+
+@pytest.mark.parametrize("bad", ["127.0.0.1:8786", "http://scheduler:8786", "tcp://scheduler"])
+def test_a_dask_scheduler_address_must_be_tcp_host_port(bad: str) -> None:
+    with pytest.raises(ValueError, match=r"(?s)dask_address.*give tcp://host:port"):
+        Settings(dask_address=bad)
+    assert Settings(dask_address="tcp://10.0.0.7:8786").dask_address == "tcp://10.0.0.7:8786"

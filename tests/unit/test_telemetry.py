@@ -53,7 +53,7 @@ def test_progress_failures_alerts_and_leases_are_metrics(lab: Assembly, tmp_path
     sim.meter.inject(Fault.GARBAGE)
     assert loop.run_trial(second).failure is not None
     assert loop.alert(Alert(THERMAL_EXCURSION, "cell-7", "51.0 °C in cycle 3"))
-    with LeaseBook(loop.store.path) as book:
+    with LeaseBook(loop.store.location) as book:
         book.acquire("TCPIP::meter", "flow-42", ttl=600)
     now = datetime.now(UTC)
 
@@ -104,7 +104,7 @@ def test_a_campaign_without_new_data_gets_a_stale_data_ticket_until_it_finishes(
     m = scrape(tmp_path, later, stale_after=300)
     assert m[("electroloop_alert_firing", stale)] == 1
     assert m[("electroloop_campaign_state", (("campaign", "c1"), ("state", "running")))] == 1
-    (campaign_id, alert), *others = stale_alerts(lab_health(loop.store.path), later, 300)
+    (campaign_id, alert), *others = stale_alerts(lab_health(loop.store.location), later, 300)
     assert (campaign_id, alert.rule.name, alert.subject, others) == ("c1", "stale-data", "c1", [])
     assert "no new data for 7 min" in alert.message
     loop.finish("stopped by the reviewer")  # a finished campaign is not stale, however old
@@ -124,7 +124,7 @@ def test_repeated_failures_show_the_campaign_halted(lab: Assembly, tmp_path: Pat
     m = scrape(tmp_path, datetime.now(UTC) + timedelta(days=1))
     assert m[("electroloop_campaign_state", (("campaign", "c1"), ("state", "halted")))] == 1
     # a halted campaign waits for a person who has a page already; no stale ticket on top
-    assert not stale_alerts(lab_health(loop.store.path), datetime.now(UTC) + timedelta(days=1))
+    assert not stale_alerts(lab_health(loop.store.location), datetime.now(UTC) + timedelta(days=1))
 
 
 def test_a_failing_notifier_never_stops_the_campaign(

@@ -84,8 +84,9 @@ def run_metrics(args: argparse.Namespace, command_line: str) -> int:
     from electroloop.workflows.services import client_environment, running
     from electroloop.workflows.telemetry import LabCollector, exposition
 
-    home = settings(args).resolved_home
-    collector = LabCollector(home, stale_after=args.stale_after)
+    lab = settings(args)
+    home = lab.resolved_home
+    collector = LabCollector(home, stale_after=args.stale_after, store=lab.store)
     if args.once:
         sys.stdout.write(exposition(collector).decode())
         return 0
@@ -105,7 +106,7 @@ def run_metrics(args: argparse.Namespace, command_line: str) -> int:
     if os.environ.get("PREFECT_API_URL"):
         from electroloop.workflows.notifications import AlertForwarder
 
-        forwarder = AlertForwarder(home, args.stale_after)
+        forwarder = AlertForwarder(home, args.stale_after, store=lab.store)
         print(f"alerts: forwarded to Prefect at {os.environ['PREFECT_API_URL']}", flush=True)
     try:
         while True:

@@ -27,7 +27,7 @@ def stored_campaign(settings: Settings, campaign_id: str) -> ElectrolyteCampaign
     """The spec a campaign in the project's event log started with."""
     from electroloop.orchestrator.store import CampaignStore
 
-    with CampaignStore(settings.store_path, designs=design_types()) as store:
+    with CampaignStore(settings.store, designs=design_types()) as store:
         return parse_campaign(store.started_spec(campaign_id), f"campaign {campaign_id}")
 
 

@@ -243,7 +243,7 @@ class Campaign:
     def start(self) -> None:
         """Record the campaign's start; a campaign id is started only once."""
         if self.id in self.store.campaign_ids():
-            raise CampaignError(f"campaign {self.id!r} already exists in {self.store.path}")
+            raise CampaignError(f"campaign {self.id!r} already exists in {self.store.location}")
         self._record(
             CampaignStarted(
                 spec=self.spec.model_dump(mode="json"),
@@ -355,7 +355,7 @@ class Campaign:
         """
         state = self.state
         if state.spec is None:
-            raise CampaignError(f"campaign {self.id!r} has no events in {self.store.path}")
+            raise CampaignError(f"campaign {self.id!r} has no events in {self.store.location}")
         if state.finished is not None:
             raise CampaignError(
                 f"campaign {self.id!r} finished ({state.finished}); nothing to resume"

@@ -1,18 +1,19 @@
 """Instrument leases: one flow at a time per instrument, across processes, without stale locks.
 
-A lease is a row in SQLite (the same `campaigns.sqlite` as the event log) that says who may
-use a resource (an instrument address, or one cycler channel) until when. It is *not* a lock
+A lease is a row in the campaigns database (beside the event log: an SQLite file, or PostgreSQL
+for a lab on several machines, `orchestrator.database`) that says who may use a resource (an
+instrument address, or one cycler channel) until when. It is *not* a lock
 held by a process: nothing stays locked when a worker dies. Expiry does the clean-up instead:
 a holder keeps its lease only while a live heartbeat renews it (`LeaseKeeper`). If the process
 is killed (kill -9, power cut, reboot) its heartbeat thread dies with it, the lease runs out
 after `ttl` seconds and the next flow takes over, learning from `Acquired.previous` that the
 instrument may have been left mid-operation and must be reconciled with its reported state.
 
-Every decision is one short `BEGIN IMMEDIATE` transaction, so two processes racing for the
-same resource are serialised by SQLite and cannot both win; no transaction stays open between
-calls. Times are wall-clock (`clocks.WallClock`, Unix seconds) because holders are different
-processes; pick a `ttl` well above any clock step you expect, the heartbeat renews every
-`ttl / 3`.
+Every decision is one short write transaction that takes the table's lock first
+(`Database.transaction`), so two processes racing for the same resource are serialised and
+cannot both win; no transaction stays open between calls. Times are wall-clock
+(`clocks.WallClock`, Unix seconds) because holders are different processes; pick a `ttl` well
+above any clock step you expect, the heartbeat renews every `ttl / 3`.
 """
 
 from __future__ import annotations
@@ -22,32 +23,44 @@ import math
 import os
 import re
 import socket
-import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from electroloop.clocks import WallClock
 from electroloop.errors import ConfigError, ElectroloopError
-from electroloop.orchestrator.store import connect
+from electroloop.orchestrator.database import Database, Dialect, open_database
 from electroloop.protocols import Clock
 
 logger = logging.getLogger(__name__)
 
-SCHEMA = """
+_TABLE = """
 CREATE TABLE IF NOT EXISTS leases (
     resource     TEXT PRIMARY KEY,
     holder       TEXT NOT NULL,
     token        TEXT NOT NULL,
-    acquired_at  REAL NOT NULL,
-    expires_at   REAL NOT NULL,
+    acquired_at  DOUBLE PRECISION NOT NULL,
+    expires_at   DOUBLE PRECISION NOT NULL,
     note         TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS leases_by_holder ON leases (holder);
+CREATE TABLE IF NOT EXISTS lease_waits (
+    ticket       TEXT PRIMARY KEY,
+    resources    TEXT NOT NULL,
+    holder       TEXT NOT NULL,
+    rank         DOUBLE PRECISION NOT NULL,
+    priority     INTEGER NOT NULL,
+    enqueued_at  DOUBLE PRECISION NOT NULL,
+    expires_at   DOUBLE PRECISION NOT NULL,
+    note         TEXT NOT NULL DEFAULT ''
+);
 """
+# lease_waits: the fair queue of flows waiting for leases (`orchestrator.lease_queue`); in this
+# schema so that queue decisions and grants share one write lock.
+SCHEMAS: dict[Dialect, str] = {"sqlite": _TABLE, "postgresql": _TABLE}
 
 _COLUMNS = "resource, holder, token, acquired_at, expires_at, note"
 
@@ -180,51 +193,41 @@ def process_gone(lease: Lease) -> bool:
 
 
 class LeaseBook:
-    """Grant, renew and release leases stored in an SQLite file shared by all workers."""
+    """Grant, renew and release leases stored in the campaigns database shared by all workers."""
 
     def __init__(
         self,
-        path: str | Path,
+        target: str | Path,
         *,
         clock: Clock | None = None,
         busy_timeout: float = 10.0,
     ) -> None:
-        self.path = Path(path)
+        """`target`: an SQLite path or a PostgreSQL URL (`Settings.store`)."""
         self.clock: Clock = clock or WallClock()
         # The busy timeout makes a racing process wait for the other's short transaction.
-        self._db = connect(self.path, SCHEMA, busy_timeout)
-        self._lock = threading.Lock()  # one connection, shared with the heartbeat thread
+        self._db = open_database(target, SCHEMAS, busy_timeout=busy_timeout)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction taken up front, so check-then-write is atomic across processes."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+    def transaction(self) -> AbstractContextManager[Database]:
+        """One write transaction on the leases' tables (for `LeaseQueue`'s decide-and-grant)."""
+        return self._db.transaction()
 
     @staticmethod
-    def _row(db: sqlite3.Connection, resource: str) -> Lease | None:
-        row = db.execute(
-            f"SELECT {_COLUMNS} FROM leases WHERE resource = ?", (resource,)
-        ).fetchone()
+    def _row(db: Database, resource: str) -> Lease | None:
+        row = db.fetchone(f"SELECT {_COLUMNS} FROM leases WHERE resource = ?", (resource,))
         return Lease(*row) if row else None
 
-    def _grant(
-        self, db: sqlite3.Connection, resource: str, holder: str, ttl: float, note: str
-    ) -> Acquired:
+    def grant(self, db: Database, resource: str, holder: str, ttl: float, note: str) -> Acquired:
+        """Inside `transaction()`: lease `resource` to `holder`, or raise `LeaseHeld`."""
         now = self.clock.now()
         current = self._row(db, resource)
         if current is not None and current.holder != holder and not current.is_expired(now):
             raise LeaseHeld(current, current.expires_at - now)
         lease = Lease(resource, holder, uuid.uuid4().hex, now, now + ttl, note)
         db.execute(
-            f"INSERT OR REPLACE INTO leases ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO leases ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (resource) DO UPDATE SET holder = excluded.holder, "
+            "token = excluded.token, acquired_at = excluded.acquired_at, "
+            "expires_at = excluded.expires_at, note = excluded.note",
             (lease.resource, lease.holder, lease.token, lease.acquired_at, lease.expires_at, note),
         )
         return Acquired(lease, current)
@@ -246,8 +249,8 @@ class LeaseBook:
             _check_text("resource", resource)
         _check_text("holder", holder)
         _check_ttl(ttl)
-        with self._transaction() as db:
-            return [self._grant(db, resource, holder, ttl, note) for resource in wanted]
+        with self._db.transaction() as db:
+            return [self.grant(db, resource, holder, ttl, note) for resource in wanted]
 
     def renew(self, lease: Lease, ttl: float) -> Lease:
         """Extend `lease` to now + `ttl` if it is still ours, else raise `LeaseLost`.
@@ -256,7 +259,7 @@ class LeaseBook:
         one else acquired the resource in between.
         """
         _check_ttl(ttl)
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             current = self._row(db, lease.resource)
             if current is None or current.token != lease.token:
                 raise LeaseLost(lease, current)
@@ -269,7 +272,7 @@ class LeaseBook:
 
     def release(self, lease: Lease) -> bool:
         """Free the resource if `lease` still owns it; False if it was already gone or taken."""
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             cursor = db.execute(
                 "DELETE FROM leases WHERE resource = ? AND token = ?",
                 (lease.resource, lease.token),
@@ -279,7 +282,7 @@ class LeaseBook:
     def expire_holder(self, holder: str) -> int:
         """End every lease of `holder` now (a holder proven dead, `process_gone`): the next
         `acquire` takes them over as expired ones, with `previous` set. How many ended."""
-        with self._transaction() as db:
+        with self._db.transaction() as db:
             now = self.clock.now()
             cursor = db.execute(
                 "UPDATE leases SET expires_at = ? WHERE holder = ? AND expires_at > ?",
@@ -289,25 +292,23 @@ class LeaseBook:
 
     def release_holder(self, holder: str) -> list[Lease]:
         """Free every lease of `holder`, expired or not (a dead campaign resumed or finished)."""
-        with self._transaction() as db:
-            rows = db.execute(
+        with self._db.transaction() as db:
+            rows = db.fetchall(
                 f"SELECT {_COLUMNS} FROM leases WHERE holder = ? ORDER BY resource", (holder,)
-            ).fetchall()
+            )
             db.execute("DELETE FROM leases WHERE holder = ?", (holder,))
         return [Lease(*row) for row in rows]
 
     def held(self, resource: str, *, include_expired: bool = False) -> Lease | None:
         """The lease on `resource`, or None if free (or expired, unless `include_expired`)."""
-        with self._lock:
-            lease = self._row(self._db, resource)
+        lease = self._row(self._db, resource)
         if lease is None or (not include_expired and lease.is_expired(self.clock.now())):
             return None
         return lease
 
     def all(self) -> list[Lease]:
         """Every stored lease, expired ones included (see `Lease.is_expired`)."""
-        with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM leases ORDER BY resource").fetchall()
+        rows = self._db.fetchall(f"SELECT {_COLUMNS} FROM leases ORDER BY resource")
         return [Lease(*row) for row in rows]
 
     def close(self) -> None:

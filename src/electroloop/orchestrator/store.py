@@ -1,15 +1,13 @@
-"""`CampaignStore`: an append-only event log in SQLite, the campaign's single source of truth.
+"""`CampaignStore`: an append-only event log, the campaign's single source of truth.
 
 Each event is committed in its own transaction before the caller goes on, so a crash loses at
-most the step that was running. SQLite triggers refuse UPDATE and DELETE: history cannot be
-rewritten, only extended. WAL mode lets a UI read while the campaign writes.
+most the step that was running. Triggers refuse UPDATE and DELETE: history cannot be rewritten,
+only extended. The log lives in an SQLite file (WAL mode lets a UI read while the campaign
+writes) or, for a lab that spans several machines, in PostgreSQL (`orchestrator.database`).
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +15,11 @@ from typing import Any
 
 from electroloop.errors import CampaignError
 from electroloop.models import BUILTIN_DESIGNS, Design
+from electroloop.orchestrator.database import Dialect, open_database
 from electroloop.orchestrator.events import EVENT_ADAPTER, CampaignState, Event, fold
 
-SCHEMA = """
+SCHEMAS: dict[Dialect, str] = {
+    "sqlite": """
 CREATE TABLE IF NOT EXISTS events (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     campaign_id  TEXT NOT NULL,
@@ -32,59 +32,53 @@ CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
-"""
-
-
-def private_file(path: Path) -> None:
-    """Create `path` (and its folder) readable and writable by its owner only, unless it
-    exists: a lab's records are nobody else's on a shared PC. SQLite gives its -wal and -shm
-    files the database file's permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        pass
-
-
-def connect(path: Path, schema: str, busy_timeout: float = 5.0) -> sqlite3.Connection:
-    """Open the campaigns database as every writer of it does: autocommit (each caller opens
-    its own transactions), WAL so readers never wait, fully synced commits, `schema` applied.
-    One connection may be shared by a flow's threads (each user holds its own lock). A new
-    database is readable by its owner only (`private_file`)."""
-    private_file(path)
-    db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.executescript(schema)
-    return db
+""",
+    "postgresql": """
+CREATE TABLE IF NOT EXISTS events (
+    seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    campaign_id  TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    recorded_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_campaign ON events (campaign_id, seq);
+CREATE OR REPLACE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'events are append-only'; END $$;
+CREATE OR REPLACE TRIGGER events_no_change BEFORE UPDATE OR DELETE ON events
+FOR EACH ROW EXECUTE FUNCTION events_append_only();
+CREATE OR REPLACE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+FOR EACH STATEMENT EXECUTE FUNCTION events_append_only();
+""",
+}
 
 
 class CampaignStore:
     """Append and read campaign events; state is always recomputed with `fold`."""
 
     def __init__(
-        self, path: str | Path, designs: Mapping[str, type[Design]] = BUILTIN_DESIGNS
+        self, target: str | Path, designs: Mapping[str, type[Design]] = BUILTIN_DESIGNS
     ) -> None:
-        """`designs`: the design types its candidates may have, by `Design.type` (a kind with
-        a design of its own adds it; formulations are always known)."""
-        self.path = Path(path)
+        """`target`: an SQLite path or a PostgreSQL URL (`Settings.store`). `designs`: the
+        design types its candidates may have, by `Design.type` (a kind with a design of its
+        own adds it; formulations are always known)."""
         self._context = {"designs": {**BUILTIN_DESIGNS, **designs}}
-        self._db = connect(self.path, SCHEMA)
-        self._lock = threading.Lock()  # one connection, shared by the flow's task threads
+        self._db = open_database(target, SCHEMAS)
+        self.location = self._db.location
+        """Where the log lies, fit to print (a path, or a URL with its password hidden)."""
 
     def append(self, campaign_id: str, event: Event) -> int:
         """Durably append one event; returns its sequence number."""
-        with self._lock, self._db:
-            cursor = self._db.execute(
-                "INSERT INTO events (campaign_id, kind, payload, recorded_at) VALUES (?, ?, ?, ?)",
-                (
-                    campaign_id,
-                    event.kind,
-                    event.model_dump_json(),
-                    datetime.now(UTC).isoformat(timespec="milliseconds"),
-                ),
-            )
-        return int(cursor.lastrowid or 0)
+        row = self._db.fetchone(
+            "INSERT INTO events (campaign_id, kind, payload, recorded_at) VALUES (?, ?, ?, ?) "
+            "RETURNING seq",
+            (
+                campaign_id,
+                event.kind,
+                event.model_dump_json(),
+                datetime.now(UTC).isoformat(timespec="milliseconds"),
+            ),
+        )
+        return int(row[0]) if row else 0
 
     def events(self, campaign_id: str) -> list[Event]:
         """All events of a campaign, in the order they were appended."""
@@ -97,7 +91,7 @@ class CampaignStore:
         """Current state of a campaign; raises CampaignError if it has no events."""
         events = self.events(campaign_id)
         if not events:
-            raise CampaignError(f"campaign {campaign_id!r} has no events in {self.path}")
+            raise CampaignError(f"campaign {campaign_id!r} has no events in {self.location}")
         return fold(events)
 
     def started_spec(self, campaign_id: str) -> dict[str, Any]:
@@ -105,12 +99,12 @@ class CampaignStore:
         known = self.campaign_ids()
         if campaign_id not in known:
             raise CampaignError(
-                f"campaign_id {campaign_id!r} is not in {self.path}; "
+                f"campaign_id {campaign_id!r} is not in {self.location}; "
                 f"recent campaigns: {known[-5:] or 'none'}"
             )
         spec = self.state(campaign_id).spec
         if spec is None:
-            raise CampaignError(f"campaign {campaign_id!r} never started in {self.path}")
+            raise CampaignError(f"campaign {campaign_id!r} never started in {self.location}")
         return spec
 
     def timeline(self, campaign_id: str) -> list[tuple[str, datetime]]:
@@ -129,8 +123,7 @@ class CampaignStore:
         return [campaign_id for (campaign_id,) in rows]
 
     def _query(self, sql: str, parameters: tuple[str, ...]) -> list[tuple[str, ...]]:
-        with self._lock:
-            return self._db.execute(sql, parameters).fetchall()
+        return self._db.fetchall(sql, parameters)
 
     def close(self) -> None:
         self._db.close()

@@ -10,6 +10,7 @@ The oracle is a callback, so this module stays free of any chemistry code.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -65,9 +66,11 @@ def active_learning(
     config: TrainConfig = TrainConfig(epochs=60, batch_size=32),  # noqa: B008  frozen
     members: int = 5,
     seed: int = 0,
+    executor: Executor | None = None,
 ) -> ActiveLearningResult:
     """Label `initial` random molecules, then `rounds` batches chosen by `strategy`; after
-    each training, score the ensemble on `test` (SMILES, true value) pairs."""
+    each training (its members on `executor` if given), score the ensemble on `test` (SMILES,
+    true value) pairs."""
     if strategy not in ("uncertainty", "random"):
         raise ConfigError(f"strategy is {strategy!r}; allowed: 'uncertainty', 'random'")
     for name, value in (("initial", initial), ("batch", batch), ("rounds", rounds)):
@@ -92,7 +95,9 @@ def active_learning(
         """Retrain on everything labelled, score it on the test set, then pick the next batch
         (none once `rounds` batches were picked)."""
         nonlocal unlabelled
-        ensemble = DeepEnsemble.fit(MolecularGNN, _graphs(chosen, values), config, members)
+        ensemble = DeepEnsemble.fit(
+            MolecularGNN, _graphs(chosen, values), config, members, executor=executor
+        )
         on_test = ensemble.predict(test_graphs)
         result.rounds.append(
             Round(len(chosen), regression_report(truth, on_test.mean, on_test.std))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,6 +144,18 @@ def train_model(
     return history
 
 
+def _train_member(
+    factory: Callable[[], nn.Module],
+    train: Sequence[Data],
+    config: TrainConfig,
+    val: Sequence[Data] | None,
+) -> tuple[nn.Module, list[float]]:
+    """One ensemble member from its seed (`config.seed`): the network and its loss history."""
+    torch.manual_seed(config.seed)
+    model = factory()
+    return model, train_model(model, train, config, val)
+
+
 def _standardised(data: Sequence[Data], center: float, scale: float) -> list[Data]:
     out = []
     for item in data:
@@ -171,8 +184,11 @@ class DeepEnsemble:
         config: TrainConfig,
         members: int = 5,
         val: Sequence[Data] | None = None,
+        executor: Executor | None = None,
     ) -> DeepEnsemble:
-        """Standardise the targets, then train member i with seed `config.seed + i`."""
+        """Standardise the targets, then train member i with seed `config.seed + i`: here, or
+        one member per task on `executor` (a Dask cluster, `workflows.compute`), with the
+        same result since each member depends only on its seed and the data."""
         if members < 1:
             raise ConfigError(f"members is {members}; allowed: >= 1 (5 or more for uncertainty)")
         if not train:
@@ -183,21 +199,17 @@ class DeepEnsemble:
         center, scale = float(y.mean()), float(y.std()) or 1.0
         scaled = _standardised(train, center, scale)
         scaled_val = _standardised(val, center, scale) if val else None
-        trained, history = [], []
-        for i in range(members):
-            torch.manual_seed(config.seed + i)
-            model = factory()
-            history.append(
-                train_model(
-                    model,
-                    scaled,
-                    TrainConfig(**{**config.__dict__, "seed": config.seed + i}),
-                    scaled_val,
-                )
-            )
-            trained.append(model)
-        ensemble = cls(trained, center, scale)
-        ensemble.history = history
+        configs = [
+            TrainConfig(**{**config.__dict__, "seed": config.seed + i}) for i in range(members)
+        ]
+        work = [(factory, scaled, c, scaled_val) for c in configs]
+        if executor is None:
+            results = [_train_member(*member) for member in work]
+        else:
+            results = list(executor.map(_train_member, *zip(*work, strict=True)))
+        trained, history = zip(*results, strict=True)
+        ensemble = cls(list(trained), center, scale)
+        ensemble.history = list(history)
         return ensemble
 
     def predict(self, data: Sequence[Data], batch_size: int = 256) -> Prediction:

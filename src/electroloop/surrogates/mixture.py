@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
@@ -326,8 +327,10 @@ class MixtureEnsemble:
         head: Head = "mlp",
         max_records: int | None = None,
         seed: int = 0,
+        executor: Executor | None = None,
     ) -> MixtureEnsemble:
-        """Train `members` networks on the records' ln(max(target, `FLOOR`)).
+        """Train `members` networks on the records' ln(max(target, `FLOOR`)) (on `executor`,
+        one member per task, if given: `DeepEnsemble.fit`).
 
         `max_records` trains on that many records drawn at random (`seed`) to bound the cost:
         CALiSol's temperature sweeps are dense, so a random third loses little.
@@ -344,7 +347,8 @@ class MixtureEnsemble:
         def factory() -> MixtureModel:
             return MixtureModel(*dims, hidden=hidden, head=head)
 
-        return cls(featurizer, DeepEnsemble.fit(factory, data, config, members=members))
+        ensemble = DeepEnsemble.fit(factory, data, config, members=members, executor=executor)
+        return cls(featurizer, ensemble)
 
     def predict_log(self, records: Sequence[MixtureRecord]) -> Prediction:
         """Gaussian of ln σ (σ in mS/cm) per record."""

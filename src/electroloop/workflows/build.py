@@ -462,7 +462,7 @@ def assemble(
             "has no one to ask (run the campaign as a flow: `electroloop run`), or use 'sim'"
         )
     with ExitStack() as stack:
-        store = stack.enter_context(CampaignStore(settings.store_path, designs=design_types()))
+        store = stack.enter_context(CampaignStore(settings.store, designs=design_types()))
         earlier = store.state(campaign_id) if campaign_id in store.campaign_ids() else None
         planner, model = build_planner(spec, store, earlier, surrogate)  # fails before moving
         taken = stock_taken(earlier) if earlier is not None else {}

@@ -137,11 +137,11 @@ def cell_artifacts(
 
 
 def describe_cell(
-    store_path: Path, campaign_id: str, base: BdfMetadata, cell_id: str
+    store: str | Path, campaign_id: str, base: BdfMetadata, cell_id: str
 ) -> BdfMetadata:
     """`base` with what the campaign's log holds of the cell (formulation, channel, protocols)."""
-    with CampaignStore(store_path) as store:
-        return cell_metadata(store.state(campaign_id), cell_id, base)
+    with CampaignStore(store) as log:
+        return cell_metadata(log.state(campaign_id), cell_id, base)
 
 
 CYCLER_FORMATS = {
@@ -318,8 +318,8 @@ def cycling_rig(
         cycler, cells, address, clock = neware_cycler(spec, lab, settings, stack)
     else:
         cycler, cells, address, clock = scpi_cycler(spec, lab, settings, stack)
-    records = stack.enter_context(CellRecordStore(settings.store_path))
-    leases = stack.enter_context(LeaseBook(settings.store_path))
+    records = stack.enter_context(CellRecordStore(settings.store))
+    leases = stack.enter_context(LeaseBook(settings.store))
     return CyclingRig(
         cycler=cycler,
         cycler_address=address,
@@ -332,7 +332,7 @@ def cycling_rig(
             campaign_id,
             partial(
                 describe_cell,
-                settings.store_path,
+                settings.store,
                 campaign_id,
                 BdfMetadata(
                     campaign_id=campaign_id,

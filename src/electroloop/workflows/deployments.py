@@ -28,7 +28,7 @@ from electroloop.settings import Settings
 from electroloop.simulations.oracle.molecules import XtbParameters
 from electroloop.workflows.approvals import ApprovalPolicy
 from electroloop.workflows.flows import CampaignSummary, resume_campaign, run_campaign
-from electroloop.workflows.oracle_flows import ScreenResult, oracle_screen
+from electroloop.workflows.oracle_flows import ScreenResult, dask_runner, oracle_screen
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -200,9 +200,14 @@ def start_campaign(campaign: CampaignForm = CampaignForm()) -> CampaignSummary: 
 
 @flow(name="screen-molecules", log_prints=True)
 def screen_molecules(screen: ScreeningForm = ScreeningForm()) -> ScreenResult:  # noqa: B008
-    """Screen molecules with the xTB oracle; results are cached under the project home."""
-    cache = Settings().resolved_home / "oracle-cache.sqlite"
-    return oracle_screen(screen.smiles(), str(cache), screen.xtb)
+    """Screen molecules with the xTB oracle; results are cached under the project home. With
+    `ELECTROLOOP_DASK_ADDRESS` the calculations run on the lab's Dask cluster."""
+    settings = Settings()
+    cache = settings.resolved_home / "oracle-cache.sqlite"
+    chosen = oracle_screen
+    if settings.dask_address is not None:
+        chosen = oracle_screen.with_options(task_runner=dask_runner(settings.dask_address))
+    return chosen(screen.smiles(), str(cache), screen.xtb)
 
 
 DEPLOYMENT = "lab"

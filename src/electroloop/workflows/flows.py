@@ -37,6 +37,7 @@ from electroloop.orchestrator.closed_loop import (
     drive,
     trial_records,
 )
+from electroloop.orchestrator.database import redact
 from electroloop.orchestrator.events import CampaignState, CandidatesProposed, IterationCompleted
 from electroloop.orchestrator.leases import (
     Acquired,
@@ -226,7 +227,7 @@ def run_campaign(
     campaign_id = campaign_id or new_campaign_id(spec)
     this_run = _this_run()
     holder = f"{campaign_id}/{this_run}"
-    with LeaseBook(settings.store_path) as book:
+    with LeaseBook(settings.store) as book:
         taken = _take_over_campaign(book, campaign_id, holder, settings.lease_ttl)
         with LeaseKeeper(book, [taken.lease], settings.lease_ttl) as keeper:
             if resume and taken.previous is not None:
@@ -262,7 +263,7 @@ def _run_leased(
     """
     started = time.perf_counter()
     if resume:
-        with CampaignStore(settings.store_path, designs=design_types()) as store:
+        with CampaignStore(settings.store, designs=design_types()) as store:
             earlier = store.state(campaign_id)
         if earlier.finished is not None:
             return _settle_finished(spec, settings, campaign_id, earlier, started)
@@ -530,7 +531,7 @@ def _summarise(
         true_optimum_value=oracle.optimum if oracle else None,
         plot=str(plots[0]),
         plots=[str(p) for p in plots],
-        store=str(settings.store_path),
+        store=redact(str(settings.store)),
         wall_time=time.perf_counter() - started,
         finished=state.finished,
     )
@@ -571,7 +572,7 @@ def _export_lineage(
     and the records keep everything the documents are made from."""
     try:
         paths = export_lineage(
-            settings.store_path, campaign_id, settings.resolved_home / campaign_id / "cells"
+            settings.store, campaign_id, settings.resolved_home / campaign_id / "cells"
         )
     except Exception as exc:  # noqa: BLE001  the campaign's results stand without them
         print(f"lineage documents not written ({exc}); the event log has their facts")
@@ -601,7 +602,7 @@ def resume_campaign(
 ) -> CampaignSummary:
     """Continue a campaign whose flow died, from its event log: nothing measured is run
     again, nothing proposed is lost, and the dead run's leases are taken over."""
-    with CampaignStore(Settings().store_path, designs=design_types()) as store:
+    with CampaignStore(Settings().store, designs=design_types()) as store:
         spec = parse_campaign(store.started_spec(campaign_id), f"campaign {campaign_id}")
     return run_campaign(spec, campaign_id, approval, resume=True)
 
@@ -613,7 +614,7 @@ def _event_log(settings: Settings, campaign_id: str) -> list[dict[str, Any]]:
     history, so together they grow with the square of the trials; `planner_state.json` keeps
     the last one.
     """
-    with CampaignStore(settings.store_path, designs=design_types()) as store:
+    with CampaignStore(settings.store, designs=design_types()) as store:
         events = store.events(campaign_id)
     return [
         event.model_dump(mode="json", exclude={"planner_state"})

@@ -145,8 +145,12 @@ class AlertForwarder:
     line), so a restarted forwarder sends nothing twice; the first run marks the alerts the
     log already holds as sent (old alerts are not news), not a stale-data ticket firing now."""
 
-    def __init__(self, home: Path, stale_after: float = STALE_AFTER) -> None:
+    def __init__(
+        self, home: Path, stale_after: float = STALE_AFTER, store: str | Path | None = None
+    ) -> None:
+        """`store`: the campaigns database (`Settings.store`); default the home's SQLite file."""
         self.home = home
+        self.store = store or home / "campaigns.sqlite"
         self.stale_after = stale_after
         self.path = home / "telemetry" / "notified"
         if self.path.exists():
@@ -160,7 +164,7 @@ class AlertForwarder:
     ) -> list[tuple[uuid.UUID, tuple[str, Alert, str]]]:
         """(event id, (campaign id, alert, episode)) of each alert not sent yet: the log's,
         and with `stale` the stale-data tickets firing at `now`."""
-        campaigns = lab_health(self.home / "campaigns.sqlite")
+        campaigns = lab_health(self.store)
         found: list[tuple[str, Alert, str]] = []
         for c in campaigns:
             for raised in c.raised:

@@ -85,19 +85,28 @@ def screen(
     runner: Runner = "threads",
     workers: int = 2,
     params: XtbParameters | None = None,
+    address: str | None = None,
 ) -> ScreenResult:
-    """Run `oracle_screen` on `workers` threads, or on a local Dask cluster of `workers`
-    processes (a lab points Prefect's Dask runner at its own cluster the same way)."""
+    """Run `oracle_screen` on `workers` threads, or with Dask: on the lab's cluster at
+    `address` (`Settings.dask_address`; its workers must reach `cache_path`, e.g. a shared
+    folder), else on a local cluster of `workers` processes."""
     if workers < 1:
         raise ConfigError(f"workers is {workers}; allowed: >= 1")
     if runner == "threads":
         chosen: Any = ThreadPoolTaskRunner(max_workers=workers)
     elif runner == "dask":
-        from prefect_dask import DaskTaskRunner  # only when a Dask fan-out is asked for
-
-        chosen = DaskTaskRunner(
-            cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True}
-        )
+        chosen = dask_runner(address, workers)
     else:
         raise ConfigError(f"runner is {runner!r}; allowed: 'threads', 'dask'")
     return oracle_screen.with_options(task_runner=chosen)(smiles, str(cache_path), params)
+
+
+def dask_runner(address: str | None, workers: int = 2) -> Any:
+    """Prefect's Dask task runner on the cluster at `address`, or on a new local cluster."""
+    from prefect_dask import DaskTaskRunner  # only when a Dask fan-out is asked for
+
+    if address is not None:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True}
+    )

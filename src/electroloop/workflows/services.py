@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, ValidationError
 
 from electroloop.errors import ConfigError, ElectroloopError
 from electroloop.files import write_atomically
 from electroloop.models import FrozenModel
+from electroloop.orchestrator.database import SECRET_KEYS, redact
 from electroloop.settings import Settings
 from electroloop.workflows.mlflow_server import MlflowServer, free_port
 from electroloop.workflows.processes import (
@@ -58,23 +59,6 @@ MLFLOW_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 processes: about 1.48 GB resident for the server against 0.76 GB without (measured, 2 cores)."""
 
 LOG_TAIL_LINES = 20
-_SECRET_KEYS = {"password", "pass", "pwd", "secret", "token"}
-
-
-def redact(url: str) -> str:
-    """A database URL fit to print or store: its password (and secret query values) as ***."""
-    parts = urlsplit(url)
-    redacted = url
-    if parts.password is not None:
-        host = parts.netloc.rpartition("@")[2]
-        redacted = redacted.replace(parts.netloc, f"{parts.username or ''}:***@{host}", 1)
-    if parts.query:
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        query = urlencode(
-            [(k, "***" if k.lower() in _SECRET_KEYS else v) for k, v in pairs], safe="*"
-        )
-        redacted = redacted.replace(f"?{parts.query}", f"?{query}", 1)
-    return redacted
 
 
 def _secrets(*urls: str | None) -> list[str]:
@@ -85,7 +69,7 @@ def _secrets(*urls: str | None) -> list[str]:
             parts = urlsplit(url)
             if parts.password:
                 found.append(parts.password)
-            found += [v for k, v in parse_qsl(parts.query) if k.lower() in _SECRET_KEYS and v]
+            found += [v for k, v in parse_qsl(parts.query) if k.lower() in SECRET_KEYS and v]
     return found
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 
 from electroloop.errors import ConfigError
@@ -19,6 +20,7 @@ from electroloop.surrogates.mixture import MixtureRecord
 from electroloop.surrogates.molecule_graph import featurize
 from electroloop.surrogates.screening import screen, write_csv
 from electroloop.surrogates.surrogate import Surrogate
+from electroloop.workflows.compute import cluster
 from electroloop.workflows.surrogate_registry import load, register
 from electroloop.workflows.surrogate_training import (
     Trained,
@@ -53,16 +55,34 @@ def train(
     """Train a surrogate of `kind`, register it as the next version of `name`."""
     if members < 1:
         raise ConfigError(f"--members {members}; allowed: >= 1 (5 or more for uncertainty)")
+    if kind not in ("mixture", "molecule", "crystal"):
+        raise ConfigError(f"kind {kind!r}; allowed: mixture, molecule, crystal")
     started = time.perf_counter()
+    with cluster(settings) as executor:  # ensemble members fan out to the lab's Dask cluster
+        trained = _train(kind, settings, data, salts, members, epochs, molecules, prop, executor)
+    return _register(trained, name, settings, started)
+
+
+def _train(
+    kind: str,
+    settings: Settings,
+    data: Path | None,
+    salts: Sequence[str] | None,
+    members: int,
+    epochs: int | None,
+    molecules: Path | None,
+    prop: str,
+    executor: Executor | None,
+) -> Trained:
     if kind == "mixture":
         if data is None:
             raise ConfigError("--data: the CALiSol-23 calisol23.csv is needed for a mixture model")
         config = TrainConfig(epochs=epochs or 60, lr=3e-3, batch_size=128)
-        trained = train_mixture(data, salts, members=members, config=config)
+        trained = train_mixture(data, salts, members=members, config=config, executor=executor)
     elif kind == "crystal":
         config = TrainConfig(epochs=epochs or 150, lr=3e-3, batch_size=32)
         cache = settings.resolved_home / "oracle-cache.sqlite"
-        trained = train_crystal(members=members, config=config, cache=cache)
+        trained = train_crystal(members=members, config=config, cache=cache, executor=executor)
     elif kind == "molecule":
         if prop not in ("ip", "ea"):
             raise ConfigError(f"--property {prop!r}; allowed: 'ip', 'ea'")
@@ -76,12 +96,13 @@ def train(
             cache,
             members=members,
             config=config,  # type: ignore[arg-type]
+            executor=executor,
         )
         for step in result.rounds:
             print(f"  {step.labelled:>4} labelled: {describe(step.report)}")
     else:
         raise ConfigError(f"kind {kind!r}; allowed: mixture, molecule, crystal")
-    return _register(trained, name, settings, started)
+    return trained
 
 
 def _register(trained: Trained, name: str, settings: Settings, started: float) -> Surrogate:

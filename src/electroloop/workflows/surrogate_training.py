@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -127,14 +128,16 @@ def train_mixture(
     config: TrainConfig = DEFAULT_TRAINING,
     holdout: float = 0.2,
     seed: int = 0,
+    executor: Executor | None = None,
 ) -> Trained:
-    """Score a model trained without `holdout` of the sources, then train on all of them."""
+    """Score a model trained without `holdout` of the sources, then train on all of them
+    (members on `executor`, the lab's Dask cluster, if given)."""
     records = calisol_records(path, salts)
     train, test = split_sources(records, holdout, seed)
-    scored = MixtureEnsemble.fit(train, config, members)
+    scored = MixtureEnsemble.fit(train, config, members, executor=executor)
     prediction = scored.predict(test)
     report = regression_report([r.target for r in test], prediction.mean, prediction.std)
-    final = MixtureEnsemble.fit(records, config, members)
+    final = MixtureEnsemble.fit(records, config, members, executor=executor)
     sources = len({r.group for r in records})
     trained_on = (
         f"CALiSol-23 ({', '.join(salts) if salts else 'all salts'}): {len(records)} points from "
@@ -181,17 +184,22 @@ def train_crystal(
     calculator: CalculatorConfig | None = None,
     cache: Path | None = None,
     seed: int = 0,
+    executor: Executor | None = None,
 ) -> Trained:
     """Label generated substitution structures with the crystal oracle, score on held-out
-    compositions, then train on all of them."""
+    compositions, then train on all of them (members on `executor` if given)."""
     records = crystal_dataset.label(
         crystal_dataset.generate(max_per_prototype=per_prototype), calculator, cache
     )
     train, test = crystal_dataset.split_by_group(records, 0.2, seed)
-    scored = DeepEnsemble.fit(CrystalGNN, crystal_dataset.to_graphs(train), config, members)
+    scored = DeepEnsemble.fit(
+        CrystalGNN, crystal_dataset.to_graphs(train), config, members, executor=executor
+    )
     prediction = scored.predict(crystal_dataset.to_graphs(test))
     report = regression_report([r.energy_per_atom for r in test], prediction.mean, prediction.std)
-    final = DeepEnsemble.fit(CrystalGNN, crystal_dataset.to_graphs(records), config, members)
+    final = DeepEnsemble.fit(
+        CrystalGNN, crystal_dataset.to_graphs(records), config, members, executor=executor
+    )
     provenance = records[0].provenance
     trained_on = (
         f"{len(records)} generated substitution structures labelled by {provenance.calculator} "
@@ -235,6 +243,7 @@ def train_molecule(
     config: TrainConfig = TrainConfig(epochs=80, lr=3e-3, batch_size=32),  # noqa: B008
     seed: int = 0,
     strategy: Literal["uncertainty", "random"] = "uncertainty",
+    executor: Executor | None = None,
 ) -> tuple[Trained, ActiveLearningResult]:
     """Active learning on xTB labels: the molecules the ensemble is least sure of are labelled
     first; scored after every round on the `test` molecules (labelled by the same oracle)."""
@@ -251,6 +260,7 @@ def train_molecule(
         config=config,
         members=members,
         seed=seed,
+        executor=executor,
     )
     assert result.ensemble is not None
     report = result.rounds[-1].report

@@ -31,6 +31,7 @@ from electroloop.orchestrator.closed_loop import (  # the engine's halting rule,
     REPEATED_FAILURES,
     _failure_kind,
 )
+from electroloop.orchestrator.database import is_postgres
 from electroloop.orchestrator.events import (
     AlertRaised,
     CampaignFinished,
@@ -196,24 +197,29 @@ def stale_alerts(
     return alerts
 
 
-def lab_health(store_path: Path) -> list[CampaignHealth]:
+def store_exists(store: str | Path) -> bool:
+    """False only for an SQLite file not made yet (a PostgreSQL store is always there)."""
+    return is_postgres(store) or Path(store).exists()
+
+
+def lab_health(store: str | Path) -> list[CampaignHealth]:
     """Every campaign of the store, oldest first; none if the store does not exist yet."""
-    if not store_path.exists():
+    if not store_exists(store):
         return []
-    with CampaignStore(store_path, designs=design_types()) as store:
+    with CampaignStore(store, designs=design_types()) as log:
         return [
             campaign_health(
                 campaign_id,
                 # both read in seq order from an append-only table: zip pairs them up
                 list(
                     zip(
-                        store.events(campaign_id),
-                        (at for _, at in store.timeline(campaign_id)),
+                        log.events(campaign_id),
+                        (at for _, at in log.timeline(campaign_id)),
                         strict=False,
                     )
                 ),
             )
-            for campaign_id in store.campaign_ids()
+            for campaign_id in log.campaign_ids()
         ]
 
 
@@ -226,21 +232,20 @@ class LabCollector(Collector):
         stale_after: float = STALE_AFTER,
         clock: Callable[[], datetime] = _now,
         services: bool = True,
+        store: str | Path | None = None,
     ) -> None:
         """`services`: also probe the servers `electroloop up` started (a 2 s health check
-        each); off in tests that have none."""
+        each); off in tests that have none. `store`: the campaigns database (`Settings.store`);
+        default the home's SQLite file."""
         self.home = home
+        self.store = store or home / "campaigns.sqlite"
         self.stale_after = stale_after
         self.clock = clock
         self.services = services
 
-    @property
-    def store_path(self) -> Path:
-        return self.home / "campaigns.sqlite"
-
     def collect(self) -> Iterator[Metric]:
         now = self.clock()
-        campaigns = lab_health(self.store_path)
+        campaigns = lab_health(self.store)
         yield from self._campaigns(campaigns, now)
         yield from self._instruments(campaigns, now)
         if self.services:
@@ -339,8 +344,8 @@ class LabCollector(Collector):
                 newest[role] = max(at, newest.get(role, at))
         for role, at in sorted(newest.items()):
             last.add_metric([role], at.timestamp())
-        if self.store_path.exists():
-            with LeaseBook(self.store_path) as book:
+        if store_exists(self.store):
+            with LeaseBook(self.store) as book:
                 for lease in book.all():
                     left = lease.remaining(now.timestamp())
                     if left > 0:

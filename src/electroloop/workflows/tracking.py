@@ -30,8 +30,8 @@ from electroloop.kinds.electrolyte.campaign import ElectrolyteCampaign
 from electroloop.models import Design, DesignPoint, Formulation, Transcript
 from electroloop.orchestrator.campaign import CampaignSpec
 from electroloop.orchestrator.closed_loop import TrialRecord
+from electroloop.orchestrator.database import private_file
 from electroloop.orchestrator.safety import Hazard, SafetyOverride
-from electroloop.orchestrator.store import private_file
 
 _NOT_IN_GROUP = ("name", "seed", "description")
 """Campaign fields repeats may differ in and still be repeats of one design."""

@@ -31,6 +31,7 @@ from electroloop.orchestrator.store import CampaignStore
 from electroloop.settings import Settings
 from electroloop.simulations.calibration import DischargeCurve
 from electroloop.simulations.electrode_cell import ElectrodeProperties, parameter_values
+from electroloop.workflows.compute import cluster
 
 BUILT_CELL_SPEEDUP = 1e5
 """How much faster than real time the simulated cycler runs the built cells' discharges."""
@@ -90,7 +91,10 @@ def assemble_twin(
             f"calibration with lab {spec.lab!r}: built cells are measured only in the "
             "simulated lab so far; allowed: lab = 'simulated', or no [calibration]"
         )
-    with CampaignStore(settings.store_path, designs=design_types()) as store:
+    with (
+        CampaignStore(settings.store, designs=design_types()) as store,
+        cluster(settings) as executor,
+    ):
         earlier = store.state(campaign_id) if campaign_id in store.campaign_ids() else None
         planner, model = make_planner(spec, store, earlier)
         experiment = ElectrodeTwinExperiment(
@@ -98,6 +102,7 @@ def assemble_twin(
             twin_cache(settings),
             settings.resolved_home / campaign_id / "twin",
             simulated_built_cells(seed=spec.seed) if spec.calibration is not None else None,
+            executor,
         )
         kind = KINDS[spec.kind]
         versions = {

@@ -36,11 +36,12 @@ def clock() -> SteppedClock:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "campaigns.sqlite"
+def db(store_target: str | Path) -> str | Path:
+    """The campaigns database: every lease test runs on SQLite and on PostgreSQL."""
+    return store_target
 
 
-def test_acquire_release_and_reacquire(db: Path, clock: SteppedClock) -> None:
+def test_acquire_release_and_reacquire(db: str | Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         first = book.acquire(SMU, "campaign-A", ttl=60, note="flow run 1")
         assert first.previous is None and not first.took_over
@@ -58,7 +59,7 @@ def test_acquire_release_and_reacquire(db: Path, clock: SteppedClock) -> None:
 
 
 def test_lease_held_names_resource_holder_note_and_remaining_seconds(
-    db: Path, clock: SteppedClock
+    db: str | Path, clock: SteppedClock
 ) -> None:
     with LeaseBook(db, clock=clock) as book:
         book.acquire(SMU, "campaign-A", ttl=60, note="flow run 7f3a")
@@ -74,7 +75,7 @@ def test_lease_held_names_resource_holder_note_and_remaining_seconds(
     assert str(pickle.loads(pickle.dumps(caught.value))) == message
 
 
-def test_expired_lease_is_taken_over_and_reported(db: Path, clock: SteppedClock) -> None:
+def test_expired_lease_is_taken_over_and_reported(db: str | Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         dead = book.acquire(CHANNEL, "campaign-A", ttl=30, note="flow run 1").lease
         clock.sleep(29.9)
@@ -89,7 +90,7 @@ def test_expired_lease_is_taken_over_and_reported(db: Path, clock: SteppedClock)
 
 
 def test_same_holder_takes_over_unexpired_lease_and_reports_it(
-    db: Path, clock: SteppedClock
+    db: str | Path, clock: SteppedClock
 ) -> None:
     with LeaseBook(db, clock=clock) as book:
         before = book.acquire(SMU, "campaign-A", ttl=600, note="worker 1").lease
@@ -98,7 +99,7 @@ def test_same_holder_takes_over_unexpired_lease_and_reports_it(
         assert resumed.lease.token != before.token and resumed.lease.note == "worker 2"
 
 
-def test_acquire_all_is_all_or_nothing(db: Path, clock: SteppedClock) -> None:
+def test_acquire_all_is_all_or_nothing(db: str | Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         other = book.acquire("balance", "campaign-B", ttl=60).lease
         with pytest.raises(LeaseHeld) as caught:
@@ -113,7 +114,7 @@ def test_acquire_all_is_all_or_nothing(db: Path, clock: SteppedClock) -> None:
         assert {a.lease.holder for a in granted} == {"campaign-A"}
 
 
-def test_renew_and_release_after_takeover(db: Path, clock: SteppedClock) -> None:
+def test_renew_and_release_after_takeover(db: str | Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         mine = book.acquire(SMU, "campaign-A", ttl=10).lease
         clock.sleep(5)
@@ -132,7 +133,7 @@ def test_renew_and_release_after_takeover(db: Path, clock: SteppedClock) -> None
             book.renew(theirs, ttl=10)
 
 
-def test_lapsed_lease_nobody_took_can_be_renewed(db: Path, clock: SteppedClock) -> None:
+def test_lapsed_lease_nobody_took_can_be_renewed(db: str | Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         mine = book.acquire(SMU, "campaign-A", ttl=10).lease
         clock.sleep(15)
@@ -141,7 +142,7 @@ def test_lapsed_lease_nobody_took_can_be_renewed(db: Path, clock: SteppedClock) 
         )
 
 
-def test_release_holder_and_all(db: Path, clock: SteppedClock) -> None:
+def test_release_holder_and_all(db: str | Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         book.acquire("pump", "campaign-A", ttl=5)
         book.acquire("smu", "campaign-A", ttl=50)
@@ -158,7 +159,7 @@ def test_release_holder_and_all(db: Path, clock: SteppedClock) -> None:
         assert book.release_holder("campaign-A") == []
 
 
-def test_table_lives_beside_the_event_log(db: Path) -> None:
+def test_table_lives_beside_the_event_log(db: str | Path) -> None:
     from electroloop.orchestrator.events import CampaignStarted
     from electroloop.orchestrator.store import CampaignStore
 
@@ -182,7 +183,7 @@ def test_table_lives_beside_the_event_log(db: Path) -> None:
     ],
 )
 def test_validation_errors_name_the_field(
-    db: Path, resource: str, holder: str, ttl: float, field: str
+    db: str | Path, resource: str, holder: str, ttl: float, field: str
 ) -> None:
     with LeaseBook(db) as book:
         with pytest.raises(ConfigError, match=f"^{field} must be"):
@@ -190,7 +191,7 @@ def test_validation_errors_name_the_field(
         assert book.all() == []
 
 
-def test_renew_and_keeper_validate_ttl(db: Path) -> None:
+def test_renew_and_keeper_validate_ttl(db: str | Path) -> None:
     with LeaseBook(db) as book:
         lease = book.acquire(SMU, "campaign-A", ttl=10).lease
         with pytest.raises(ConfigError, match="ttl must be a finite number of seconds > 0"):
@@ -202,7 +203,7 @@ def test_renew_and_keeper_validate_ttl(db: Path) -> None:
             LeaseKeeper(book, [lease, other], ttl=10)
 
 
-def test_keeper_keeps_a_short_lease_alive_past_its_ttl(db: Path) -> None:
+def test_keeper_keeps_a_short_lease_alive_past_its_ttl(db: str | Path) -> None:
     with LeaseBook(db) as book, LeaseBook(db) as rival:
         with LeaseKeeper.acquire(book, [SMU, CHANNEL], "campaign-A", ttl=0.6) as keeper:
             assert keeper.previous == {}
@@ -217,7 +218,7 @@ def test_keeper_keeps_a_short_lease_alive_past_its_ttl(db: Path) -> None:
         assert rival.acquire(SMU, "campaign-B", ttl=10).previous is None
 
 
-def test_keeper_releases_on_exception(db: Path) -> None:
+def test_keeper_releases_on_exception(db: str | Path) -> None:
     with LeaseBook(db) as book:
         with pytest.raises(RuntimeError, match="pump jammed"):
             with LeaseKeeper.acquire(book, ["pump", "balance"], "campaign-A", ttl=5) as keeper:
@@ -227,7 +228,7 @@ def test_keeper_releases_on_exception(db: Path) -> None:
         keeper.release()  # idempotent
 
 
-def test_keeper_reports_previous_and_check_raises_after_takeover(db: Path) -> None:
+def test_keeper_reports_previous_and_check_raises_after_takeover(db: str | Path) -> None:
     with LeaseBook(db) as book:
         dead = book.acquire(SMU, "campaign-A", ttl=60, note="dead worker").lease
         keeper = LeaseKeeper.acquire(book, [SMU], "campaign-A", ttl=60, note="resumed")
@@ -241,7 +242,7 @@ def test_keeper_reports_previous_and_check_raises_after_takeover(db: Path) -> No
         assert held is not None and held.note == "re-attached elsewhere"
 
 
-def test_keeper_check_raises_when_heartbeat_has_lapsed(db: Path, clock: SteppedClock) -> None:
+def test_keeper_check_raises_when_heartbeat_has_lapsed(db: str | Path, clock: SteppedClock) -> None:
     with LeaseBook(db, clock=clock) as book:
         with LeaseKeeper.acquire(book, [SMU], "campaign-A", ttl=30) as keeper:
             keeper.check()
@@ -323,7 +324,7 @@ def race(script: str, argv: list[list[str]]) -> list[str]:
                 proc.wait()
 
 
-def test_two_processes_racing_never_both_win(db: Path) -> None:
+def test_two_processes_racing_never_both_win(db: str | Path) -> None:
     import json
 
     LeaseBook(db).close()  # create the file and schema before the race
@@ -337,7 +338,7 @@ def test_two_processes_racing_never_both_win(db: Path) -> None:
                 assert lease is not None and lease.holder == holder
 
 
-def test_two_processes_never_hold_the_same_resource_at_once(db: Path, tmp_path: Path) -> None:
+def test_two_processes_never_hold_the_same_resource_at_once(db: str | Path, tmp_path: Path) -> None:
     LeaseBook(db).close()
     log = tmp_path / "critical-section.log"
     race(EXCLUSIVE, [[str(db), "campaign-A", str(log)], [str(db), "campaign-B", str(log)]])
@@ -357,7 +358,7 @@ time.sleep(60)
 """
 
 
-def test_no_lock_survives_a_worker_killed_with_sigkill(db: Path) -> None:
+def test_no_lock_survives_a_worker_killed_with_sigkill(db: str | Path) -> None:
     LeaseBook(db).close()
     proc = subprocess.Popen(
         [sys.executable, "-c", DOOMED, str(db), CHANNEL], stdout=subprocess.PIPE, text=True
@@ -396,7 +397,7 @@ def test_no_lock_survives_a_worker_killed_with_sigkill(db: Path) -> None:
             proc.wait()
 
 
-def test_a_holder_whose_process_is_gone_is_taken_over_without_waiting(tmp_path: Path) -> None:
+def test_a_holder_whose_process_is_gone_is_taken_over_without_waiting(db: str | Path) -> None:
     """A worker killed with SIGKILL leaves its campaign lease until it expires; a resume on the
     same host sees that the process named in the lease is gone and takes over at once."""
     import socket
@@ -407,7 +408,7 @@ def test_a_holder_whose_process_is_gone_is_taken_over_without_waiting(tmp_path: 
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
     host = socket.gethostname()
-    with LeaseBook(tmp_path / "leases.sqlite") as book:
+    with LeaseBook(db) as book:
         dead = book.acquire("campaign:c", "c/run-1", 300.0, note=f"pid {ended.pid} on {host}")
         assert process_gone(dead.lease)
         started = time.monotonic()

@@ -1,5 +1,6 @@
 """Resuming a campaign whose process died, reviewing batches, and manual refills: the closed
-loop without Prefect, against the real simulators and the real SQLite event log."""
+loop without Prefect, against the real simulators and the real event log (the resume tests on
+SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -35,16 +36,23 @@ def spec(**overrides: object) -> ElectrolyteCampaign:
 def measured_per_candidate(settings: Settings, campaign_id: str) -> Counter[str]:
     from electroloop.orchestrator.store import CampaignStore
 
-    with CampaignStore(settings.store_path) as store:
+    with CampaignStore(settings.store) as store:
         events = store.events(campaign_id)
     return Counter(e.measurement.candidate_id for e in events if isinstance(e, MeasurementRecorded))
 
 
+@pytest.fixture
+def on_both(tmp_path: Path, store_target: str | Path) -> Settings:
+    """Settings whose campaigns database is SQLite in the home, then PostgreSQL."""
+    url = store_target if isinstance(store_target, str) else None
+    return Settings(home=tmp_path, database_url=url)
+
+
 @pytest.mark.parametrize("planner", ["sobol", "ax"])
 def test_a_campaign_that_died_mid_batch_resumes_without_repeating_or_losing_anything(
-    tmp_path: Path, planner: str
+    on_both: Settings, planner: str
 ) -> None:
-    settings = Settings(home=tmp_path)
+    settings = on_both
     campaign = spec(planner=planner, pipeline=planner == "ax")
     with assemble(campaign, settings, "c", []) as assembly:
         loop = assembly.campaign
@@ -69,8 +77,8 @@ def test_a_campaign_that_died_mid_batch_resumes_without_repeating_or_losing_anyt
     assert len({c.formulation.model_dump_json() for c in state.candidates.values()}) == 8
 
 
-def test_a_dosing_cut_off_by_a_crash_is_redone_in_a_fresh_vial(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path)
+def test_a_dosing_cut_off_by_a_crash_is_redone_in_a_fresh_vial(on_both: Settings) -> None:
+    settings = on_both
     with assemble(spec(budget=4), settings, "c", []) as assembly:
         loop = assembly.campaign
         loop.start()
@@ -86,8 +94,8 @@ def test_a_dosing_cut_off_by_a_crash_is_redone_in_a_fresh_vial(tmp_path: Path) -
     assert set(measured_per_candidate(settings, "c").values()) == {1}
 
 
-def test_resuming_a_finished_campaign_is_refused(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path)
+def test_resuming_a_finished_campaign_is_refused(on_both: Settings) -> None:
+    settings = on_both
     with assemble(spec(budget=4), settings, "c", []) as assembly:
         assembly.campaign.run()
     with assemble(spec(budget=4), settings, "c", []) as assembly:
@@ -165,13 +173,13 @@ def test_a_low_stock_bottle_pauses_for_a_refill_instead_of_failing(tmp_path: Pat
 
 
 def test_instruments_a_dead_holder_left_are_reconciled_before_anything_moves(
-    tmp_path: Path,
+    on_both: Settings,
 ) -> None:
-    settings = Settings(home=tmp_path)
+    settings = on_both
     leased: list[str] = []
 
     def lease(addresses: Sequence[str]) -> dict[str, Lease]:
-        with LeaseBook(settings.store_path) as book:
+        with LeaseBook(settings.store) as book:
             for address in addresses:  # a worker that died holding them
                 book.acquire(address, "c/dead-run", ttl=0.05, note="flow run dead-run")
             time.sleep(0.1)

@@ -6,11 +6,13 @@ import sqlite3
 from pathlib import Path
 from typing import Literal
 
+import psycopg
 import pytest
 from pydantic import ValidationError
 
 from electroloop.errors import CampaignError
 from electroloop.models import Candidate, Design, Formulation, Observation
+from electroloop.orchestrator.database import open_database
 from electroloop.orchestrator.events import (
     CampaignStarted,
     CandidateFailed,
@@ -18,7 +20,7 @@ from electroloop.orchestrator.events import (
     IterationCompleted,
     ObservationAdded,
 )
-from electroloop.orchestrator.store import CampaignStore
+from electroloop.orchestrator.store import SCHEMAS, CampaignStore
 
 
 def candidate(i: int) -> Candidate:
@@ -28,8 +30,8 @@ def candidate(i: int) -> Candidate:
     return Candidate(id=f"t{i:04d}", formulation=f, planner="sobol")
 
 
-def test_fold_reflects_appended_events_across_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "events.sqlite"
+def test_fold_reflects_appended_events_across_reopen(store_target: str | Path) -> None:
+    path = store_target
     with CampaignStore(path) as store:
         store.append("c1", CampaignStarted(spec={"name": "c1"}, planner="sobol"))
         store.append("c1", CandidatesProposed(iteration=0, candidates=(candidate(0), candidate(1))))
@@ -56,20 +58,27 @@ def test_fold_reflects_appended_events_across_reopen(tmp_path: Path) -> None:
     assert state.iterations_completed == 1 and state.planner_state == {"drawn": 2}
 
 
-def test_history_cannot_be_rewritten(tmp_path: Path) -> None:
-    path = tmp_path / "events.sqlite"
-    with CampaignStore(path) as store:
+REFUSED = (sqlite3.IntegrityError, psycopg.errors.RaiseException)
+
+
+def test_history_cannot_be_rewritten(store_target: str | Path) -> None:
+    with CampaignStore(store_target) as store:
         store.append("c1", CampaignStarted(spec={}, planner="sobol"))
-    db = sqlite3.connect(path)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    db = open_database(store_target, SCHEMAS)  # a second writer, behind the store's back
+    with pytest.raises(REFUSED, match="append-only"):
         db.execute("UPDATE events SET kind = 'x'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(REFUSED, match="append-only"):
         db.execute("DELETE FROM events")
+    if db.dialect == "postgresql":
+        with pytest.raises(REFUSED, match="append-only"):
+            db.execute("TRUNCATE events")
     db.close()
+    with CampaignStore(store_target) as store:
+        assert [e.kind for e in store.events("c1")] == ["campaign_started"]
 
 
-def test_unknown_campaign_is_an_error(tmp_path: Path) -> None:
-    with CampaignStore(tmp_path / "events.sqlite") as store:
+def test_unknown_campaign_is_an_error(store_target: str | Path) -> None:
+    with CampaignStore(store_target) as store:
         with pytest.raises(CampaignError, match="'nope' has no events"):
             store.state("nope")
 
@@ -81,8 +90,8 @@ class Electrode(Design):
     porosity: float
 
 
-def test_a_store_reads_designs_of_the_types_it_is_told_about(tmp_path: Path) -> None:
-    path = tmp_path / "events.sqlite"
+def test_a_store_reads_designs_of_the_types_it_is_told_about(store_target: str | Path) -> None:
+    path = store_target
     electrode = Candidate(id="e0000", design=Electrode(porosity=0.35), planner="sobol")
     with CampaignStore(path) as store:
         store.append("c1", CandidatesProposed(iteration=0, candidates=(electrode, candidate(1))))

@@ -423,14 +423,14 @@ def lineage_path(folder: Path, cell_id: str) -> Path:
     return folder / cell_id / f"{cell_id}{LINEAGE_SUFFIX}"
 
 
-def export_lineage(store_path: Path, campaign_id: str, folder: Path) -> list[Path]:
+def export_lineage(store: str | Path, campaign_id: str, folder: Path) -> list[Path]:
     """Write every cell's lineage document under `folder/<cell_id>/` (where the cell's other
     files are); returns the paths, in the order the cells were built."""
-    with CampaignStore(store_path) as store:
-        history = CampaignHistory.load(store, campaign_id)
+    with CampaignStore(store) as log:
+        history = CampaignHistory.load(log, campaign_id)
     cycling_spec(history.state, campaign_id)
     written = []
-    with CellRecordStore(store_path) as records:
+    with CellRecordStore(store) as records:
         for cell in history.state.cells.values():
             cell_id = cell.assembled.cell_id
             phases = cell_phase_data(records, campaign_id, cell) if cell.phases else []

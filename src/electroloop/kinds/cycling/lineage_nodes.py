@@ -52,7 +52,7 @@ class CampaignHistory:
         """Read the log (CampaignError if the campaign has no events)."""
         events = store.events(campaign_id)
         if not events:
-            raise CampaignError(f"campaign {campaign_id!r} has no events in {store.path}")
+            raise CampaignError(f"campaign {campaign_id!r} has no events in {store.location}")
         times = [at for _, at in store.timeline(campaign_id)]
         timed = tuple((e, times[i] if i < len(times) else None) for i, e in enumerate(events))
         return cls(campaign_id, timed, fold(events))

@@ -24,6 +24,7 @@ import json
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,39 @@ class ContentCache:
         self, kind: str, inputs: Mapping[str, Any], compute: Callable[[], Any]
     ) -> Any:
         """The cached result for `inputs`, or `compute()`'s, stored before it is returned."""
+        found = self._lookup(kind, inputs)
+        if found is not _MISSING:
+            return found
+        result = compute()
+        self._store(kind, inputs, result)
+        return result
+
+    def get_or_compute_all(
+        self,
+        kind: str,
+        inputs: Sequence[Mapping[str, Any]],
+        compute: Callable[[Mapping[str, Any]], Any],
+        executor: Executor | None = None,
+    ) -> list[Any]:
+        """`get_or_compute` for many inputs: what is not cached is computed by `compute(inputs)`
+        (a pure function), on `executor` one task each if given (a Dask cluster), else here.
+        The cache stays with the caller; workers get only what it lacks."""
+        results = [self._lookup(kind, x) for x in inputs]
+        missing = [i for i, r in enumerate(results) if r is _MISSING]
+        todo = [inputs[i] for i in missing]
+        computed = list(executor.map(compute, todo)) if executor else [compute(x) for x in todo]
+        for i, result in zip(missing, computed, strict=True):
+            self._store(kind, inputs[i], result)
+            results[i] = result
+        return results
+
+    def _path(self, kind: str, key: str) -> Path | None:
+        return self.folder / f"{kind}-{key[:32]}.json" if self.folder is not None else None
+
+    def _lookup(self, kind: str, inputs: Mapping[str, Any]) -> Any:
+        """The stored result, counted as a hit, or `_MISSING` (counted as a miss)."""
         key = self.key(kind, inputs)
-        path = self.folder / f"{kind}-{key[:32]}.json" if self.folder is not None else None
+        path = self._path(kind, key)
         if key in self._memory:
             self.hits += 1
             return self._memory[key]
@@ -97,14 +129,20 @@ class ContentCache:
             self._memory[key] = result
             return result
         self.misses += 1
-        result = compute()
+        return _MISSING
+
+    def _store(self, kind: str, inputs: Mapping[str, Any], result: Any) -> None:
+        key = self.key(kind, inputs)
         self._memory[key] = result
+        path = self._path(kind, key)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(".part")
             partial.write_text(json.dumps({"inputs": inputs, "result": result}), "utf-8")
             partial.replace(path)  # a crash mid-write leaves no half entry
-        return result
+
+
+_MISSING = object()
 
 
 Overrides = Mapping[str, float] | Callable[[ElectrodeProperties], Mapping[str, float]]
@@ -138,11 +176,11 @@ def electrode_design(values: Mapping[str, float], micro: MicrostructureSettings)
     )
 
 
-def cube_metrics(
-    design: ElectrodeDesign, micro: MicrostructureSettings, seed: int, cache: ContentCache
-) -> Microstructure:
-    """One cube of `design`, measured (cached by content)."""
-    inputs = {
+def cube_inputs(
+    design: ElectrodeDesign, micro: MicrostructureSettings, seed: int
+) -> dict[str, Any]:
+    """What one cube of `design` depends on: its cache key and all `measured_cube` needs."""
+    return {
         "design": asdict(design),
         "size": micro.size,
         "voxel_size": micro.voxel_size,
@@ -150,10 +188,12 @@ def cube_metrics(
         "versions": dict(twin_versions()),
     }
 
-    def compute() -> dict[str, Any]:
-        return asdict(measure(generate(design, micro.size, seed), micro.voxel_size))
 
-    return Microstructure(**cache.get_or_compute("cube", inputs, compute))
+def measured_cube(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """One cube generated and measured (`cube_inputs`): a pure function, so it may run on any
+    worker of a cluster and give what it gives here."""
+    design = ElectrodeDesign(**inputs["design"])
+    return asdict(measure(generate(design, inputs["size"], inputs["seed"]), inputs["voxel_size"]))
 
 
 def properties_of(
@@ -208,14 +248,19 @@ def evaluate(
     seed: int,
     cache: ContentCache,
     overrides: Overrides | None = None,
+    executor: Executor | None = None,
 ) -> Evaluation:
     """A design (every parameter by name, ranged and fixed) through the twin (with the cell
     model's parameters `overrides`, once a calibration fitted them: the same for every cube,
-    or a function of each cube's properties)."""
+    or a function of each cube's properties). The cubes not cached are solved on `executor`
+    (one task per cube) if given."""
     design = electrode_design(values, micro)
+    seeds = [realisation_seed(seed, i) for i in range(micro.realisations)]
     cubes = [
-        cube_metrics(design, micro, realisation_seed(seed, i), cache)
-        for i in range(micro.realisations)
+        Microstructure(**cube)
+        for cube in cache.get_or_compute_all(
+            "cube", [cube_inputs(design, micro, s) for s in seeds], measured_cube, executor
+        )
     ]
     properties = [properties_of(c, values["mass_loading"], micro) for c in cubes]
     groups = min(len(properties), DISCHARGE_GROUPS)

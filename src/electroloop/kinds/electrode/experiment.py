@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,11 +57,15 @@ class ElectrodeTwinExperiment:
         cache: ContentCache,
         artifacts: Path | None = None,
         measure: CellMeasurer | None = None,
+        executor: Executor | None = None,
     ) -> None:
+        """`executor`: where the cubes' microstructure solves run (`workflows.compute`: the
+        lab's Dask cluster); None: here."""
         self.spec = spec
         self.cache = cache
         self.artifacts = artifacts
         self.measure = measure
+        self.executor = executor
 
     def check(self, design: Design) -> None:
         """ValueError naming the field if `design` lies outside the campaign's box."""
@@ -89,6 +94,7 @@ class ElectrodeTwinExperiment:
                 self.spec.seed,
                 self.cache,
                 overrides,
+                self.executor,
             )
         except SimulationError as exc:
             raise TrialFailed(f"twin: {exc}") from exc
@@ -112,7 +118,12 @@ class ElectrodeTwinExperiment:
             return
         design = self.full_design(best.design)
         cubes = evaluate(
-            design, self.spec.microstructure, self.spec.discharge, self.spec.seed, self.cache
+            design,
+            self.spec.microstructure,
+            self.spec.discharge,
+            self.spec.seed,
+            self.cache,
+            executor=self.executor,
         )
         props = mean_properties(cubes.properties)
         try:

@@ -18,8 +18,10 @@ def records(first: int, count: int) -> list[CycleRecord]:
     ]
 
 
-def test_pages_are_stored_once_in_order_from_the_cells_first_index(tmp_path: Path) -> None:
-    with CellRecordStore(tmp_path / "campaigns.sqlite") as store:
+def test_pages_are_stored_once_in_order_from_the_cells_first_index(
+    store_target: str | Path,
+) -> None:
+    with CellRecordStore(store_target) as store:
         assert store.next_index("c", "cell-1") == 0
         assert store.append("c", "cell-1", "formation", records(7, 3), first_index=7) == 10
         assert store.append("c", "cell-1", "cycling", records(10, 2), first_index=7) == 12
@@ -34,12 +36,12 @@ def test_pages_are_stored_once_in_order_from_the_cells_first_index(tmp_path: Pat
         assert [p for p, _ in stored] == ["formation"] * 3 + ["cycling"] * 2
         assert stored[-1][1] == records(11, 1)[0]  # every field survives the round trip
         assert store.records("c", "cell-2") == []
-    with CellRecordStore(tmp_path / "campaigns.sqlite") as store:  # durable across opens
+    with CellRecordStore(store_target) as store:  # durable across opens
         assert store.next_index("c", "cell-1") == 12
 
 
-def test_the_first_page_must_start_at_the_first_index(tmp_path: Path) -> None:
-    with CellRecordStore(tmp_path / "campaigns.sqlite") as store:
+def test_the_first_page_must_start_at_the_first_index(store_target: str | Path) -> None:
+    with CellRecordStore(store_target) as store:
         with pytest.raises(CampaignError, match="next expected 4"):
             store.append("c", "cell", "formation", records(5, 2), first_index=4)
         assert store.next_index("c", "cell") == 0
