@@ -142,7 +142,7 @@ def open_database(
     SQLite: autocommit, WAL so readers never wait, fully synced commits, a new file readable by
     its owner only. PostgreSQL: autocommit, `busy_timeout` as the connect timeout.
     """
-    schema = schemas_for(schemas, "postgresql" if is_postgres(target) else "sqlite")
+    schema = _schema_for(schemas, "postgresql" if is_postgres(target) else "sqlite")
     lock_key = zlib.crc32(schema.encode())  # one advisory lock per table owner's schema
     if is_postgres(target):
         return _open_postgres(str(target), schema, busy_timeout, lock_key)
@@ -155,7 +155,7 @@ def open_database(
     return Database(db, "sqlite", str(path), lock_key)
 
 
-def schemas_for(schemas: Mapping[Dialect, str], dialect: Dialect) -> str:
+def _schema_for(schemas: Mapping[Dialect, str], dialect: Dialect) -> str:
     if dialect not in schemas:
         raise ConfigError(f"no {dialect} schema for this table; known: {sorted(schemas)}")
     return schemas[dialect]

@@ -39,6 +39,7 @@ from electroloop.orchestrator.leases import (
     LeaseBook,
     LeaseError,
     LeaseHeld,
+    LeaseKeeper,
 )
 
 AGING = 600.0
@@ -49,6 +50,8 @@ _TICKET = "ticket, resources, holder, rank, priority, enqueued_at, expires_at, n
 
 @dataclass(frozen=True)
 class Ticket:
+    """A place in the queue: who waits for which instruments, and its rank (lower goes first)."""
+
     ticket: str
     resources: tuple[str, ...]
     holder: str
@@ -59,6 +62,7 @@ class Ticket:
     note: str = ""
 
     def before(self, other: Ticket) -> bool:
+        """True when this ticket is served first (rank, then ticket id: a total order)."""
         return (self.rank, self.ticket) < (other.rank, other.ticket)
 
 
@@ -228,3 +232,24 @@ class LeaseQueue:
     def _leave(self, ticket: Ticket) -> None:
         with self.book.transaction() as db:
             db.execute("DELETE FROM lease_waits WHERE ticket = ?", (ticket.ticket,))
+
+
+def keep_when_free(
+    queue: LeaseQueue,
+    resources: Iterable[str],
+    holder: str,
+    ttl: float,
+    *,
+    note: str = "",
+    priority: int = 0,
+    may_hold: Collection[str] = (),
+    on_wait: Callable[[Waiting], None] | None = None,
+) -> LeaseKeeper:
+    """Wait for `holder`'s turn at `resources` (`LeaseQueue.acquire`), then keep the leases
+    alive with a heartbeat (`LeaseKeeper`; its `previous` names what a dead holder left)."""
+    acquired = queue.acquire(
+        resources, holder, ttl, priority=priority, note=note, may_hold=may_hold, on_wait=on_wait
+    )
+    keeper = LeaseKeeper(queue.book, [a.lease for a in acquired], ttl)
+    keeper.previous = {a.lease.resource: a.previous for a in acquired if a.previous}
+    return keeper

@@ -2,12 +2,13 @@
 
 A lease is a row in the campaigns database (beside the event log: an SQLite file, or PostgreSQL
 for a lab on several machines, `orchestrator.database`) that says who may use a resource (an
-instrument address, or one cycler channel) until when. It is *not* a lock
-held by a process: nothing stays locked when a worker dies. Expiry does the clean-up instead:
-a holder keeps its lease only while a live heartbeat renews it (`LeaseKeeper`). If the process
-is killed (kill -9, power cut, reboot) its heartbeat thread dies with it, the lease runs out
-after `ttl` seconds and the next flow takes over, learning from `Acquired.previous` that the
-instrument may have been left mid-operation and must be reconciled with its reported state.
+instrument address, or one cycler channel) until when. It is *not* a lock held by a process:
+nothing stays locked when a worker dies. Expiry does the clean-up instead: a holder keeps its
+lease only while a live heartbeat renews it (`LeaseKeeper`). If the process is killed (kill -9,
+power cut, reboot) its heartbeat thread dies with it, the lease runs out after `ttl` seconds and
+the next flow takes over, learning from `Acquired.previous` that the instrument may have been
+left mid-operation and must be reconciled with its reported state. Flows that must wait for a
+busy resource take turns through `orchestrator.lease_queue`.
 
 Every decision is one short write transaction that takes the table's lock first
 (`Database.transaction`), so two processes racing for the same resource are serialised and
@@ -291,12 +292,14 @@ class LeaseBook:
         return cursor.rowcount
 
     def release_holder(self, holder: str) -> list[Lease]:
-        """Free every lease of `holder`, expired or not (a dead campaign resumed or finished)."""
+        """Free every lease of `holder`, expired or not (a dead campaign resumed or finished),
+        and take its tickets out of the queue (a run killed while it waited)."""
         with self._db.transaction() as db:
             rows = db.fetchall(
                 f"SELECT {_COLUMNS} FROM leases WHERE holder = ? ORDER BY resource", (holder,)
             )
             db.execute("DELETE FROM leases WHERE holder = ?", (holder,))
+            db.execute("DELETE FROM lease_waits WHERE holder = ?", (holder,))
         return [Lease(*row) for row in rows]
 
     def held(self, resource: str, *, include_expired: bool = False) -> Lease | None:

@@ -14,8 +14,14 @@ import pytest
 
 from electroloop.clocks import SteppedClock
 from electroloop.errors import ConfigError
-from electroloop.orchestrator.lease_queue import HoldAndWait, LeaseQueue, Waiting, WaitTimedOut
-from electroloop.orchestrator.leases import LeaseBook
+from electroloop.orchestrator.lease_queue import (
+    HoldAndWait,
+    LeaseQueue,
+    Waiting,
+    WaitTimedOut,
+    keep_when_free,
+)
+from electroloop.orchestrator.leases import LeaseBook, LeaseKeeper
 from tests.unit.orchestrator.test_leases import race
 
 
@@ -188,7 +194,8 @@ import sys
 from electroloop.orchestrator.leases import LeaseBook
 from electroloop.orchestrator.lease_queue import LeaseQueue
 queue = LeaseQueue(LeaseBook(sys.argv[1]))
-queue.acquire(["meter"], "doomed/run", ttl=1.0, on_wait=lambda w: print("waiting", flush=True))
+ttl = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
+queue.acquire(["meter"], "doomed/run", ttl=ttl, on_wait=lambda w: print("waiting", flush=True))
 """
 
 
@@ -213,3 +220,63 @@ def test_a_waiter_killed_with_sigkill_drops_out_of_the_queue(store_target: str |
         book.release(meter)
         (got,) = queue.acquire(["meter"], "c1/run", ttl=60, timeout=5.0)
         assert got.lease.holder == "c1/run"
+
+
+def test_a_campaign_waits_its_turn_at_instruments_another_holds_then_keeps_them(
+    store_target: str | Path,
+) -> None:
+    """What a campaign flow does at start (`keep_when_free`): it waits, saying for whom, while
+    another campaign holds one of its instruments, and keeps them alive once it has them."""
+    with LeaseBook(store_target) as book:
+        other = book.acquire("balance", "c2/run", ttl=60, note="flow run 9").lease
+        book.acquire("campaign:c1", "c1/run", ttl=60)
+        heard: list[str] = []
+        kept: list[LeaseKeeper] = []
+
+        def start() -> None:
+            with LeaseBook(store_target) as own:
+                keeper = keep_when_free(
+                    LeaseQueue(own),
+                    ["balance", "meter"],
+                    "c1/run",
+                    ttl=1.0,
+                    may_hold=["campaign:c1"],
+                    on_wait=lambda waiting: heard.append(waiting.describe()),
+                )
+                kept.append(keeper)
+                time.sleep(1.5)  # past the ttl: the heartbeat keeps them
+                keeper.check()
+                keeper.release()
+
+        waiter = threading.Thread(target=start)
+        waiter.start()
+        wait_until(lambda: bool(heard))
+        assert "balance (held by 'c2/run' (flow run 9))" in heard[0] and not kept
+        book.release(other)
+        waiter.join(timeout=20)
+        assert kept and sorted(lease.resource for lease in kept[0].leases) == ["balance", "meter"]
+        assert [lease.resource for lease in book.all()] == ["campaign:c1"]  # released after
+
+
+def test_releasing_a_dead_runs_leases_also_takes_its_tickets_out_of_the_queue(
+    store_target: str | Path,
+) -> None:
+    """A resume frees the dead run's leases at once (`release_holder`): its queue tickets go
+    too, instead of standing ahead of the resumed run until they lapse."""
+    with LeaseBook(store_target) as book:
+        meter = book.acquire("meter", "c0/run", ttl=60).lease
+        queue = LeaseQueue(book)
+        doomed = subprocess.Popen(
+            [sys.executable, "-c", DEAD_WAITER, str(store_target), "600"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert doomed.stdout is not None and doomed.stdout.readline().strip() == "waiting"
+        finally:
+            doomed.kill()
+            doomed.wait(timeout=10)
+        assert [t.holder for t in queue.waiting()] == ["doomed/run"]  # a 600 s ticket
+        book.release_holder("doomed/run")
+        assert queue.waiting() == []
+        book.release(meter)
