@@ -99,6 +99,7 @@ bench: install
 	$(VENV)/bin/electroloop bench planners --problems demo,new-lab --jobs 2 --calisol ../shared/data/calisol23
 	$(PY) benchmarks/ax_latency.py --efficiency
 	$(PY) benchmarks/tracking.py
+	$(PY) benchmarks/leases.py
 	$(PY) benchmarks/instruments.py
 	$(PY) benchmarks/fault_matrix.py
 	OMP_NUM_THREADS=1 $(PY) benchmarks/workflows.py

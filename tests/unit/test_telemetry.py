@@ -4,6 +4,8 @@ event log and lease book, read back as Prometheus metrics and stale-data tickets
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from electroloop.kinds.cycling.alerts import THERMAL_EXCURSION
 from electroloop.kinds.electrolyte.campaign import default_campaign
 from electroloop.kinds.registry import parse_campaign
 from electroloop.orchestrator.alerts import STALE_AFTER, Alert, add_notifier, remove_notifier
+from electroloop.orchestrator.lease_queue import LeaseQueue
 from electroloop.orchestrator.leases import LeaseBook
 from electroloop.settings import Settings
 from electroloop.workflows.build import Assembly, assemble
@@ -53,11 +56,25 @@ def test_progress_failures_alerts_and_leases_are_metrics(lab: Assembly, tmp_path
     sim.meter.inject(Fault.GARBAGE)
     assert loop.run_trial(second).failure is not None
     assert loop.alert(Alert(THERMAL_EXCURSION, "cell-7", "51.0 °C in cycle 3"))
-    with LeaseBook(loop.store.location) as book:
-        book.acquire("TCPIP::meter", "flow-42", ttl=600)
+    book = LeaseBook(loop.store.location)
+    meter = book.acquire("TCPIP::meter", "flow-42", ttl=600).lease
+    queue = LeaseQueue(book)
+    waiter = threading.Thread(  # another campaign waits its turn at the meter
+        target=lambda: LeaseQueue(LeaseBook(loop.store.location)).acquire(
+            ["TCPIP::meter"], "flow-43", ttl=600, timeout=30
+        )
+    )
+    waiter.start()
+    while not queue.waiting():
+        time.sleep(0.01)
     now = datetime.now(UTC)
 
     m = scrape(tmp_path, now)
+    book.release(meter)
+    waiter.join(timeout=30)
+    book.close()
+    waits = (("holder", "flow-43"), ("resources", "TCPIP::meter"))
+    assert 0 <= m[("electroloop_instrument_wait_seconds", waits)] < 30
 
     c = (("campaign", "c1"),)
     assert m[("electroloop_campaign_trials_done_total", c)] == 1

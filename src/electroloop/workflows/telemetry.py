@@ -44,6 +44,7 @@ from electroloop.orchestrator.events import (
     Event,
     ObservationAdded,
 )
+from electroloop.orchestrator.lease_queue import LeaseQueue
 from electroloop.orchestrator.leases import LeaseBook
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.workflows.cycler_service import cycler_process
@@ -336,6 +337,11 @@ class LabCollector(Collector):
             "Seconds until the lease expires unless its holder's heartbeat renews it.",
             labels=["resource"],
         )
+        waiting = GaugeMetricFamily(
+            "electroloop_instrument_wait_seconds",
+            "Seconds a flow has waited its turn at busy instruments (one per waiting step).",
+            labels=["holder", "resources"],
+        )
         newest: dict[str, datetime] = {}
         for h in campaigns:
             for role, n in sorted(h.failures.items()):
@@ -351,7 +357,10 @@ class LabCollector(Collector):
                     if left > 0:
                         held.add_metric([lease.resource, lease.holder], 1)
                         remaining.add_metric([lease.resource], left)
-        yield from (failures, last, held, remaining)
+                for ticket in LeaseQueue(book).waiting():
+                    waited = max(0.0, now.timestamp() - ticket.enqueued_at)
+                    waiting.add_metric([ticket.holder, ",".join(ticket.resources)], waited)
+        yield from (failures, last, held, remaining, waiting)
 
     def _services(self, now: datetime) -> Iterator[Metric]:
         up = GaugeMetricFamily(
