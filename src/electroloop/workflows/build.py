@@ -515,9 +515,13 @@ def assemble(
         meter_io = recorded(
             addresses["meter"], "conductivity-meter", "meter", meter_driver.TERMINATIONS
         )
+        move_timeout = lab.pumps.limits.get("move_timeout", 30.0)  # s a move may take
         channels = {
             s.name: DosingChannel(
-                SyringePump(pump_io[s.name]), s, SimulatedLab.INPUT_PORT, SimulatedLab.OUTPUT_PORT
+                SyringePump(pump_io[s.name], move_timeout=move_timeout),
+                s,
+                SimulatedLab.INPUT_PORT,
+                SimulatedLab.OUTPUT_PORT,
             )
             for s in stocks
         }

@@ -207,9 +207,10 @@ def test_an_instrument_failing_every_trial_stops_the_campaign_instead_of_its_bud
     from electroloop.orchestrator.closed_loop import REPEATED_FAILURES
 
     stuck = tmp_path / "stuck.toml"
+    quick = default_lab_text().replace("move_timeout = 30.0", "move_timeout = 3.0")  # not 30 s
+    assert quick != default_lab_text()
     stuck.write_text(
-        default_lab_text() + f'\n[[{role}.faults]]\nfault = "{fault}"\nafter = 40\n',
-        encoding="utf-8",
+        quick + f'\n[[{role}.faults]]\nfault = "{fault}"\nafter = 40\n', encoding="utf-8"
     )
     settings = Settings(home=tmp_path)
     with assemble(spec(budget=12, lab=str(stuck)), settings, "c", []) as assembly:
