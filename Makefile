@@ -1,7 +1,8 @@
 # Two commands do all the set-up: `make demo` and `make test`.
-# Both install from requirements.txt: exact versions and hashes of every package for Python 3.11
-# on Linux x86_64, the CPU build of torch included (it lies on this kind of machine's disk; a plain
-# `torch` requirement would pull a multi-GB CUDA build). `make lock` updates the lock.
+# Both install from the lock, pylock.toml (PEP 751): exact versions and hashes of every package for
+# Python 3.11 on Linux x86_64, the CPU build of torch included (it lies on this kind of machine's
+# disk; a plain `torch` requirement would pull a multi-GB CUDA build). Nothing resolves at install
+# time. `make lock` updates it (and requirements.txt, pip-compile's form of the same pins).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -21,10 +22,11 @@ SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 .PHONY: install lock lock-upgrade audit browser postgres demo test lint bench bench-electrode chaos clean
 
 # A new lock makes the environment anew, so nothing from an older lock survives in it.
-$(LOCKED): requirements.txt
+$(LOCKED): pylock.toml
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --require-hashes --no-deps -r requirements.txt
+	$(PYTHON) .ci/pylock.py requirements pylock.toml > $(VENV)/locked.txt
+	$(PIP) install --quiet --require-hashes --no-deps -r $(VENV)/locked.txt
 	touch $@
 
 # The project itself, without touching its dependencies; `pip check` fails when pyproject.toml
@@ -39,17 +41,17 @@ install: $(STAMP)
 # Resolve requirements.in and pyproject.toml's dependencies with every extra into
 # requirements.txt, keeping the versions already locked where they still fit (`lock-upgrade`
 # moves every package to its newest release). pip-tools runs in a throwaway environment.
-# pylock.toml is the same resolution in PEP 751's format (uv, every wheel by its public URL and
-# hash: .ci/pylock.py), for tools that read the standard lock; installs use requirements.txt.
+# pylock.toml, what installs read, is pip-compile's resolution in PEP 751's format (uv, every file
+# of this platform by its public URL and hash: .ci/pylock.py).
 lock lock-upgrade:
 	tmp=$$(mktemp -d) && $(PYTHON) -m venv $$tmp \
 	  && $$tmp/bin/pip install --quiet $(PIP_TOOLS) $(UV) \
 	  && $$tmp/bin/pip-compile --quiet $(if $(filter lock-upgrade,$@),--upgrade) $(LOCK_ARGS) \
 	  && $$tmp/bin/uv pip compile --quiet --no-deps requirements.txt --format pylock.toml \
 	       --output-file pylock.toml --no-header --python-version 3.11 \
-	       --python-platform x86_64-manylinux_2_28 --index-url https://pypi.org/simple \
+	       --index-url https://pypi.org/simple \
 	       $(addprefix --find-links ,$(PIP_FIND_LINKS)) \
-	  && $(PYTHON) .ci/pylock.py pylock.toml; \
+	  && $(PYTHON) .ci/pylock.py publish pylock.toml; \
 	  status=$$?; rm -rf $$tmp; exit $$status
 
 # Known vulnerabilities of every locked package (pip-audit asks PyPI's vulnerability data;

@@ -1,26 +1,35 @@
-"""Make uv's pylock.toml (PEP 751) fit to publish: every wheel named by a public URL.
+"""pylock.toml (PEP 751), the lock every install reads.
 
-`make lock` resolves requirements.txt with `uv pip compile --format pylock.toml`. The CPU build of
-torch comes from this machine's wheel folder (it is not on PyPI), so uv writes its local path;
-this replaces it with the same file on PyTorch's CPU index (same name, same sha256) and refuses
-any other local path. Usage: python .ci/pylock.py pylock.toml
+`make lock` resolves with pip-compile into requirements.txt, then writes the same pins as
+pylock.toml with `uv pip compile --no-deps --format pylock.toml`, and runs `publish` on it: the
+CPU build of torch comes from this machine's wheel folder (it is not on PyPI), so uv writes a
+local path; `publish` names the same file on PyTorch's CPU index instead (same name, same sha256)
+and refuses any other local path. `make` installs with `requirements`: every locked package at
+its version with its files' hashes, for `pip install --require-hashes --no-deps` (pip 23 cannot
+read pylock.toml itself).
+
+    python .ci/pylock.py publish pylock.toml
+    python .ci/pylock.py requirements pylock.toml > locked.txt
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import tomllib
 from pathlib import Path
 from urllib.parse import quote
 
 PUBLIC_INDEXES = {"torch": "https://download.pytorch.org/whl/cpu"}
 HEADER = (
-    "# PEP 751 lock of requirements.txt (same versions), written by `make lock` with uv;\n"
-    "# `make` installs from requirements.txt. Do not edit by hand.\n"
+    "# PEP 751 lock: what `make` installs (.ci/pylock.py), the pins of requirements.txt, written\n"
+    "# by `make lock` with uv. Do not edit by hand.\n"
 )
 
 
 def publish(text: str) -> str:
+    """The lock with every local wheel path replaced by its public URL, and the header."""
+
     def public(match: re.Match[str]) -> str:
         wheel = match.group(1).rsplit("/", 1)[1]
         name = wheel.split("-", 1)[0].lower()
@@ -32,6 +41,22 @@ def publish(text: str) -> str:
     return HEADER + published.removeprefix(HEADER)
 
 
+def requirements(text: str) -> str:
+    """`name==version --hash=sha256:…` for every locked package and every file of it."""
+    lines = []
+    for package in tomllib.loads(text)["packages"]:
+        files = [*package.get("wheels", []), *filter(None, [package.get("sdist")])]
+        hashes = " ".join(f"--hash=sha256:{f['hashes']['sha256']}" for f in files)
+        lines.append(f"{package['name']}=={package['version']} {hashes}")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    path = Path(sys.argv[1])
-    path.write_text(publish(path.read_text(encoding="utf-8")), encoding="utf-8")
+    command, path = sys.argv[1], Path(sys.argv[2])
+    text = path.read_text(encoding="utf-8")
+    if command == "publish":
+        path.write_text(publish(text), encoding="utf-8")
+    elif command == "requirements":
+        sys.stdout.write(requirements(text))
+    else:
+        raise SystemExit(f"command {command!r}; allowed: publish, requirements")

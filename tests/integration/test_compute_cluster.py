@@ -31,9 +31,9 @@ from electroloop.surrogates.mixture import MixtureEnsemble
 from electroloop.workflows.compute import cluster
 from electroloop.workflows.surrogate_training import calisol_records
 from tests.floats import SAME_COMPUTATION, assert_close
+from tests.unit.kinds.electrode.test_electrode_twin import DESIGN
 
 MICRO = MicrostructureSettings(size=24, particle_radius=4, voxel_size=1.3, realisations=4)
-DESIGN = {"porosity": 0.35, "am_share": 0.92, "cbd_adhesion": 0.5, "mass_loading": 20.0}
 
 
 def free_port() -> int:

@@ -250,6 +250,4 @@ def keep_when_free(
     acquired = queue.acquire(
         resources, holder, ttl, priority=priority, note=note, may_hold=may_hold, on_wait=on_wait
     )
-    keeper = LeaseKeeper(queue.book, [a.lease for a in acquired], ttl)
-    keeper.previous = {a.lease.resource: a.previous for a in acquired if a.previous}
-    return keeper
+    return LeaseKeeper.keep(queue.book, acquired, ttl)

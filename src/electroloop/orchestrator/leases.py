@@ -362,7 +362,13 @@ class LeaseKeeper:
         `keeper.previous` maps each taken-over resource to the lease it replaced: reconcile
         those instruments before use.
         """
-        acquired = book.acquire_all(resources, holder, ttl, note)
+        return cls.keep(book, book.acquire_all(resources, holder, ttl, note), ttl)
+
+    @classmethod
+    def keep(cls, book: LeaseBook, acquired: Iterable[Acquired], ttl: float) -> LeaseKeeper:
+        """Start renewing leases just acquired; `previous` maps each taken-over resource to the
+        lease it replaced."""
+        acquired = list(acquired)
         keeper = cls(book, [a.lease for a in acquired], ttl)
         keeper.previous = {a.lease.resource: a.previous for a in acquired if a.previous}
         return keeper
