@@ -332,6 +332,14 @@ class Settings(BaseSettings):
         description="Seconds an instrument or campaign lease outlives its holder's last "
         "heartbeat: how long a dead worker blocks them before a resume may take over.",
     )
+    lease_poll: float = Field(
+        1.0,
+        gt=0.0,
+        le=60.0,
+        description="Seconds between a waiting step's looks at the lease queue: its turn "
+        "comes within one (a step holds instruments for minutes; a simulated bench that runs "
+        "faster than the wall clock may want less).",
+    )
     crystal_calculator: CalculatorConfig = Field(
         default_factory=CalculatorConfig,
         description="ASE calculator of the crystal oracle (CHGNet offline by default).",

@@ -7,6 +7,7 @@ import csv
 import hashlib
 import json
 import re
+import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -305,3 +306,28 @@ def test_the_mlflow_ui_compare_view_charts_both_best_so_far_curves(
         assert shown is not None and float(shown.group(1)) == pytest.approx(final), page
     assert chromium.save_screenshot(str(tmp_path / "mlflow-best-so-far.png"))
     assert (tmp_path / "mlflow-best-so-far.png").stat().st_size > 20_000
+
+
+def test_campaigns_creating_one_experiment_at_once_on_the_server_all_get_it(
+    recorded: Recorded, tmp_path: Path
+) -> None:
+    """Eight campaigns starting together on a lab's server: one creates the study's
+    experiment, the others find it, and none fails (the 32-campaign load test hit this)."""
+    from mlflow import MlflowClient
+
+    from electroloop.workflows.tracking import experiment_id as study_experiment
+
+    start = threading.Barrier(8)
+    got: list[str] = []
+
+    def campaign() -> None:
+        client = MlflowClient(recorded.url)
+        start.wait()
+        got.append(study_experiment(client, "raced-study", recorded.url, tmp_path))
+
+    threads = [threading.Thread(target=campaign) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(got) == 8 and set(got) == {experiment_id(recorded.url, "raced-study")}

@@ -222,7 +222,8 @@ class PreciseFlexArm:
     `positions`: place -> 6 or 7 numbers (see `Pose.of`). `deck` tracks which vial stands
     where (default: a deck of one rack whose balance nobody weighs with). Connects on first
     use (PC response mode, power, attach, and unless `home` is False, home); `close` detaches
-    and powers down.
+    and powers down, unless `power_down` is False (an arm other campaigns share stays on for
+    them: `close` then only closes the link).
     """
 
     name = "PreciseFlex arm"
@@ -237,12 +238,14 @@ class PreciseFlexArm:
         deck: BenchDeck | None = None,
         timeout: float = 30.0,
         home: bool = True,
+        power_down: bool = True,
     ) -> None:
         self.positions = {place: Pose.of(place, values) for place, values in positions.items()}
         self.grip = grip or GripSettings()
         self.deck = deck or BenchDeck.for_places(ScaleChatterboxBackend(), self.positions)
         self.timeout = timeout
         self.home = home
+        self.power_down = power_down
         self.host, self.port = host, port
         self.backend = PreciseFlexBackend(host=host, port=port, timeout=int(math.ceil(timeout)))
         # The backend's own socket waits 30 s for a line; the lab file's timeout governs here.
@@ -334,7 +337,8 @@ class PreciseFlexArm:
         )
 
     def close(self) -> None:
-        """Detach, power down and close the link (if it was opened); stop the loop.
+        """Detach, power down (see `power_down`) and close the link, if it was opened; stop
+        the loop.
 
         The loop is stopped whatever happens; if detaching or powering down failed (a TCS
         error, no answer within `timeout` s, a broken link) that is raised afterwards as
@@ -342,7 +346,9 @@ class PreciseFlexArm:
         with self._lock:
             failure: Exception | None = None
             try:
-                if self._connected:
+                if self._connected and not self.power_down:
+                    self._drop_link()
+                elif self._connected:
                     self._connected = False
                     try:
                         self._loop.run(self.backend.stop(), self.timeout)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -149,10 +150,25 @@ def open_database(
     path = Path(target)
     private_file(path)
     db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
+    _write_ahead_log(db, busy_timeout)
     db.execute("PRAGMA synchronous=FULL")
     db.executescript(schema)
     return Database(db, "sqlite", str(path), lock_key)
+
+
+def _write_ahead_log(db: sqlite3.Connection, busy_timeout: float) -> None:
+    """Put the file in WAL mode. Switching needs the file to itself and SQLite does not wait
+    for that (no busy handler): two processes opening a new file at once would fail with
+    'database is locked', so the switch is retried for `busy_timeout` seconds."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _schema_for(schemas: Mapping[Dialect, str], dialect: Dialect) -> str:

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 from electroloop.errors import ConfigError
@@ -67,6 +68,21 @@ class Ticket:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """One step's hold of instruments, once it ended (wall-clock seconds)."""
+
+    holder: str
+    resources: tuple[str, ...]
+    asked_at: float
+    granted_at: float
+    released_at: float
+
+    @property
+    def wait(self) -> float:
+        return self.granted_at - self.asked_at
+
+
+@dataclass(frozen=True)
 class Waiting:
     """Why a ticket is not served yet, at one poll."""
 
@@ -80,11 +96,19 @@ class Waiting:
     """Seconds since the ticket was taken."""
 
     def describe(self) -> str:
-        """`waiting 12 s for balance (held by 'c2/run-1'), 1 step ahead`: for logs and the UI."""
-        held = ", ".join(f"{lease.resource} (held by {lease.describe()})" for lease in self.held_by)
-        wanted = held or ", ".join(self.resources)
+        """`waiting 12 s for balance (held by 'c2/run-1'), 1 step ahead`: for logs and the UI.
+        More than three instruments are counted, not listed."""
+        by_holder: dict[str, list[str]] = {}
+        for lease in self.held_by:
+            by_holder.setdefault(lease.describe(), []).append(lease.resource)
+        held = "; ".join(f"{_listed(r)} (held by {h})" for h, r in by_holder.items())
+        wanted = held or _listed(self.resources)
         ahead = f", {len(self.ahead)} step(s) ahead" if self.ahead else ""
         return f"waiting {self.waited:.0f} s for {wanted}{ahead}"
+
+
+def _listed(resources: Sequence[str]) -> str:
+    return ", ".join(resources) if len(resources) <= 3 else f"{len(resources)} instruments"
 
 
 class HoldAndWait(LeaseError):
@@ -175,6 +199,17 @@ class LeaseQueue:
         with self.book.transaction() as db:
             return self._tickets(db, self.book.clock.now())
 
+    def history(self, since: float = 0.0) -> list[Hold]:
+        """Every hold through `queued_hold` that ended, granted at or after `since`, in the
+        order they were granted."""
+        with self.book.transaction() as db:
+            rows = db.fetchall(
+                "SELECT holder, resources, asked_at, granted_at, released_at FROM lease_history "
+                "WHERE granted_at >= ? ORDER BY granted_at",
+                (since,),
+            )
+        return [Hold(h, tuple(r.split("\n")), *times) for h, r, *times in rows]
+
     def _try(self, ticket: Ticket, ttl: float) -> tuple[list[Acquired] | None, Waiting | None]:
         """One poll, one transaction: grant if it is the ticket's turn, else renew it."""
         try:
@@ -251,3 +286,44 @@ def keep_when_free(
         resources, holder, ttl, priority=priority, note=note, may_hold=may_hold, on_wait=on_wait
     )
     return LeaseKeeper.keep(queue.book, acquired, ttl)
+
+
+def queued_hold(
+    queue: LeaseQueue,
+    holder: str,
+    ttl: float,
+    *,
+    note: str = "",
+    may_hold: Collection[str] = (),
+    on_wait: Callable[[Waiting], None] | None = None,
+    kept: list[LeaseKeeper] | None = None,
+) -> Callable[[Sequence[str]], AbstractContextManager[dict[str, Lease]]]:
+    """A `step_leases.LeaseHook` that waits for `holder`'s turn (`keep_when_free`) and keeps
+    the instruments for the `with` block, then writes the hold into the lab's lease history
+    (`LeaseQueue.history`); `kept` lists the keepers while they hold (a flow checks them before
+    it moves anything)."""
+
+    @contextmanager
+    def hold(resources: Sequence[str]) -> Iterator[dict[str, Lease]]:
+        clock = queue.book.clock
+        asked = clock.now()
+        with keep_when_free(
+            queue, resources, holder, ttl, note=note, may_hold=may_hold, on_wait=on_wait
+        ) as keeper:
+            granted = clock.now()
+            if kept is not None:
+                kept.append(keeper)
+            try:
+                yield dict(keeper.previous)
+            finally:
+                if kept is not None:
+                    kept.remove(keeper)
+                released = clock.now()  # before the release: holds never seem to overlap
+        with queue.book.transaction() as db:
+            db.execute(
+                "INSERT INTO lease_history (holder, resources, asked_at, granted_at, released_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (holder, "\n".join(sorted(set(resources))), asked, granted, released),
+            )
+
+    return hold

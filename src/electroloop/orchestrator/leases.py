@@ -58,7 +58,16 @@ CREATE TABLE IF NOT EXISTS lease_waits (
     expires_at   DOUBLE PRECISION NOT NULL,
     note         TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS lease_history (
+    holder       TEXT NOT NULL,
+    resources    TEXT NOT NULL,
+    asked_at     DOUBLE PRECISION NOT NULL,
+    granted_at   DOUBLE PRECISION NOT NULL,
+    released_at  DOUBLE PRECISION NOT NULL
+);
 """
+# lease_history: each hold through the queue once it ended (`lease_queue.queued_hold`): who
+# waited how long for which instruments, and held them how long.
 # lease_waits: the fair queue of flows waiting for leases (`orchestrator.lease_queue`); in this
 # schema so that queue decisions and grants share one write lock.
 SCHEMAS: dict[Dialect, str] = {"sqlite": _TABLE, "postgresql": _TABLE}

@@ -11,31 +11,37 @@ from collections.abc import Mapping
 
 from electroloop.orchestrator.closed_loop import Campaign, ManualStep, ManualSteps
 from electroloop.orchestrator.events import VialMoved
+from electroloop.orchestrator.rack import RackSlots, own_rack
 from electroloop.protocols import SampleHandler
-from electroloop.samples import rack_slot, vial_id
+from electroloop.samples import vial_id
 
 __all__ = ["Technician", "move_vial", "new_vial"]
 
 
-def new_vial(campaign: Campaign) -> tuple[str, str]:
-    """Label and rack slot of the campaign's next unused vial."""
-    number = len(campaign.state.vials) + 1
-    return vial_id(campaign.id, number), rack_slot(number)
+def new_vial(campaign: Campaign, rack: RackSlots = own_rack) -> tuple[str, str]:
+    """Label and rack slot of the campaign's next unused vial (`rack` says where it stands)."""
+    label = vial_id(campaign.id, len(campaign.state.vials) + 1)
+    return label, rack(label, campaign.id)
 
 
 def move_vial(
-    campaign: Campaign, handler: SampleHandler, vial: str, target: str, candidate_id: str
+    campaign: Campaign,
+    handler: SampleHandler,
+    vial: str,
+    target: str,
+    candidate_id: str,
+    *,
+    source: str | None = None,
 ) -> None:
     """Have `handler` carry `vial` to `target` (from where the log has it, or from its rack
-    slot if the log has it nowhere yet), then record the move."""
+    slot, `source`, if the log has it nowhere yet), then record the move."""
     track = campaign.state.vials.get(vial)
     if track is not None and track.place == target:
         return
     if track is not None:
         source = track.place
-    else:
-        number = int(vial.rsplit("-", 1)[1])
-        source = rack_slot(number)
+    elif source is None:
+        source = own_rack(vial, campaign.id)
     handler.move(vial, source, target)
     campaign.record(
         VialMoved(

@@ -8,7 +8,7 @@ networked instruments.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -57,13 +57,15 @@ from electroloop.orchestrator.closed_loop import (
 from electroloop.orchestrator.events import CampaignState
 from electroloop.orchestrator.leases import Lease
 from electroloop.orchestrator.progress import Oracle
+from electroloop.orchestrator.rack import SharedRack, own_rack
 from electroloop.orchestrator.samples import Technician
+from electroloop.orchestrator.step_leases import DOSE, MEASURE, LeaseHook, StepLeases, unleased
 from electroloop.orchestrator.store import CampaignStore
 from electroloop.planners.registry import BUILTIN_PLANNERS, planner_version, resolve_planner
 from electroloop.planners.surrogate_guided import SurrogateGuided
 from electroloop.planners.transfer import RelatedTask
 from electroloop.protocols import Planner, SampleHandler
-from electroloop.samples import rack_slot, vial_id
+from electroloop.samples import RACK_COLUMNS, RACK_ROWS, rack_slot, vial_id
 from electroloop.settings import LabFile, Settings, load_lab
 from electroloop.simulations.density import density
 from electroloop.simulations.optimum import true_optimum, true_value
@@ -279,11 +281,6 @@ class Assembly:
     """The cycler side of a cycling campaign (None for a conductivity campaign)."""
 
 
-LeaseHook = Callable[[Sequence[str]], Mapping[str, Lease]]
-"""Leases every instrument address given; returns address -> lease taken over from a holder
-that died (raises `LeaseHeld` if a live flow holds one)."""
-
-
 def reconcile(left: Mapping[str, Lease], station: DosingStation) -> list[str]:
     """Ask each instrument a dead holder left (role -> its lease) what state it is in.
 
@@ -316,16 +313,38 @@ def reconcile(left: Mapping[str, Lease], station: DosingStation) -> list[str]:
     return notes
 
 
+HAND_FILLED_SLOTS = 4 * len(RACK_ROWS) * RACK_COLUMNS
+"""Rack slots of a shared bench whose vials a technician carries: four racks of 24."""
+
+
+def shared_rack(
+    lab: LabFile, settings: Settings, balance: str, stack: ExitStack
+) -> SharedRack | None:
+    """The lab-wide rack of a bench reached by address (campaigns may share it), named by its
+    balance; None for simulators this campaign started for itself (its vial n, slot n). An
+    arm's slots are its taught rack places, in order."""
+    if lab.balance.simulated:
+        return None
+    slots = HAND_FILLED_SLOTS
+    if lab.arm is not None:
+        require_taught(lab.arm.positions, [rack_slot(1)])
+        slots = next(n for n in range(1, 10_000) if rack_slot(n) not in lab.arm.positions) - 1
+    rack = SharedRack(settings.store, balance, slots)
+    stack.callback(rack.close)
+    return rack
+
+
 def sample_handler(
     lab: LabFile,
     sim: SimulatedLab,
     manual: ManualSteps | None,
     arm: str | None = None,
     balance: MettlerToledoBalance | None = None,
+    shared: bool = False,
 ) -> SampleHandler:
     """Who moves the vials: the lab's arm (at address `arm`; its deck weighs with `balance`)
     if it has one, else the simulated bench when it holds the balance, else a technician
-    answering manual steps."""
+    answering manual steps. An arm campaigns `shared` stays powered when this one ends."""
     if lab.arm is not None:
         assert arm is not None and balance is not None
         host, port = arm_address(arm)
@@ -336,6 +355,7 @@ def sample_handler(
             grip=GripSettings.from_limits(lab.arm.limits),
             deck=BenchDeck.for_places(MTSICSScale(balance), lab.arm.positions),
             timeout=lab.arm.timeout,
+            power_down=not shared,
         )
     if lab.balance.simulated:
         return sim.bench
@@ -442,9 +462,10 @@ def assemble(
     Instruments the lab file marks 'sim' are started here as simulators on loopback (all on
     one bench and one clock); the drivers reach simulated and real instruments the same way.
     A campaign already in the store is wired as it stood: planner from its last snapshot,
-    stock bottles less what its log says was taken. `lease` is given every instrument's
-    address before anything moves; instruments whose lease it took over from a dead holder
-    are reconciled with what they report (a pump left moving finishes and is homed).
+    stock bottles less what its log says was taken. `lease` holds instruments by address: the
+    whole bench once before anything moves, then each step of a trial its own (`StepLeases`);
+    instruments whose lease it took over from a dead holder are reconciled with what they
+    report (a pump left moving finishes and is homed).
     """
     notifications.install()  # the campaign's alerts become Prefect events where Prefect runs
     if isinstance(spec, ElectrodeCampaign):
@@ -498,12 +519,18 @@ def assemble(
         }
         if lab.arm is not None:
             GripSettings.from_limits(lab.arm.limits)
+        rack = shared_rack(lab, settings, addresses["balance"], stack)
+        if lab.arm is not None and rack is None:
             require_taught(lab.arm.positions, [rack_slot(n) for n in range(1, spec.budget + 1)])
         if sim.arm is not None:
             sim.arm.rack_labels = partial(_labelled, campaign_id)
             if earlier is not None:
                 _restore_vials(sim, earlier)
-        previous = dict(lease(list(addresses.values()))) if lease else {}  # before anything moves
+        hold = lease or unleased
+        # Before anything moves, the whole bench once: reconcile what a dead holder left, home
+        # the pumps and the arm; then each step of a trial holds only its own instruments.
+        setup = stack.enter_context(ExitStack())
+        previous = dict(setup.enter_context(hold(list(addresses.values()))))
         balance_io = recorded(
             addresses["balance"], "balance", "balance", MettlerToledoBalance.TERMINATIONS
         )
@@ -534,11 +561,29 @@ def assemble(
             {role: previous[a] for role, a in addresses.items() if a in previous}, station
         )
         station.initialize()
-        handler = sample_handler(lab, sim, manual, addresses.get("arm"), station.balance)
+        handler = sample_handler(
+            lab, sim, manual, addresses.get("arm"), station.balance, shared=rack is not None
+        )
         if isinstance(handler, PreciseFlexArm):
             stack.callback(handler.close)
+        setup.close()
         if handler is sim.bench or (sim.arm is not None and lab.meter.simulated):
             sim.bench.add_standard(STANDARD_LABEL, STANDARDS, KCL_1413.conductivity)
+        arm = [addresses["arm"]] if "arm" in addresses else []
+
+        def take_over(left: Mapping[str, Lease]) -> None:
+            roles = {role: left[a] for role, a in addresses.items() if a in left}
+            for note in reconcile(roles, station):
+                print(f"reconciled {note}")
+
+        steps = StepLeases(
+            hold,
+            {
+                DOSE: [addresses["balance"], *pumps.values(), *arm],
+                MEASURE: [addresses["meter"], *arm],
+            },
+            on_takeover=take_over,
+        )
         experiment = ConductivityExperiment(
             space=spec.space,
             dosing=station,
@@ -552,6 +597,9 @@ def assemble(
             bottles=sim.bench if lab.pumps.simulated else None,
             bottle_capacity=lab.stock_mass,
             check_standard=lab.check_standard,
+            leases=steps,
+            rack=rack or own_rack,
+            park_between_steps=rack is not None,
         )
         drivers: list[type] = [MettlerToledoBalance, SyringePump, meter_driver]
         if isinstance(spec, CyclingCampaign) and lab.cycler is not None:

@@ -39,7 +39,7 @@ from electroloop.orchestrator.closed_loop import (
 )
 from electroloop.orchestrator.database import redact
 from electroloop.orchestrator.events import CampaignState, CandidatesProposed, IterationCompleted
-from electroloop.orchestrator.lease_queue import LeaseQueue, keep_when_free
+from electroloop.orchestrator.lease_queue import LeaseQueue, queued_hold
 from electroloop.orchestrator.leases import (
     Acquired,
     Lease,
@@ -57,10 +57,6 @@ from electroloop.workflows.build import assemble, simulator_oracle
 from electroloop.workflows.surrogate_use import campaign_surrogate, choose_solvents
 from electroloop.workflows.tracking import MlflowTracker
 from electroloop.workflows.twin_build import twin_cache
-
-WAIT_POLL = 1.0
-"""Seconds between a waiting campaign's looks at the lease queue: its turn comes within one
-(a campaign holds instruments for minutes to days)."""
 
 
 class CampaignSummary(FrozenModel):
@@ -296,25 +292,17 @@ def _run_leased(
     state: CampaignState | None = None
     try:
         with ExitStack() as stack:
-
-            def lease_instruments(addresses: Sequence[str]) -> dict[str, Lease]:
-                """Wait for this campaign's turn at the instruments (another campaign may
-                hold them: the flow's log says which), then keep them."""
-                held = stack.enter_context(
-                    keep_when_free(
-                        LeaseQueue(book, poll=WAIT_POLL),
-                        addresses,
-                        holder,
-                        settings.lease_ttl,
-                        note=process_note(),
-                        may_hold=[f"campaign:{campaign_id}"],
-                        on_wait=lambda waiting: print(
-                            f"campaign {campaign_id}: {waiting.describe()}"
-                        ),
-                    )
-                )
-                keepers.append(held)
-                return dict(held.previous)
+            # Each step of a trial waits for this campaign's turn at its instruments (another
+            # campaign may hold them: the flow's log says which) and keeps them while it runs.
+            lease_instruments = queued_hold(
+                LeaseQueue(book, poll=settings.lease_poll),
+                holder,
+                settings.lease_ttl,
+                note=process_note(),
+                may_hold=[f"campaign:{campaign_id}"],
+                on_wait=lambda waiting: print(f"campaign {campaign_id}: {waiting.describe()}"),
+                kept=keepers,
+            )
 
             def check_leases() -> None:
                 """Stop before moving anything if another flow took over a lease."""

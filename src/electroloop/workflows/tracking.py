@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 import tomli_w
 from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from electroloop import __version__
@@ -154,11 +155,17 @@ def experiment_id(client: MlflowClient, name: str, tracking_uri: str, artifact_r
         experiment = client.get_experiment_by_name(name)  # a new database is created here
         if experiment is not None:
             return str(experiment.experiment_id)
-        if _is_remote(tracking_uri):
-            return client.create_experiment(name)
-        location = (artifact_root / name).resolve()
-        location.mkdir(parents=True, exist_ok=True)
-        return client.create_experiment(name, artifact_location=location.as_uri())
+        try:
+            if _is_remote(tracking_uri):
+                return client.create_experiment(name)
+            location = (artifact_root / name).resolve()
+            location.mkdir(parents=True, exist_ok=True)
+            return client.create_experiment(name, artifact_location=location.as_uri())
+        except MlflowException as error:  # another campaign on the server made it just now
+            created = client.get_experiment_by_name(name)
+            if error.error_code != "RESOURCE_ALREADY_EXISTS" or created is None:
+                raise
+            return str(created.experiment_id)
 
 
 def open_client(tracking_uri: str) -> MlflowClient:
@@ -176,7 +183,8 @@ def open_client(tracking_uri: str) -> MlflowClient:
 def _first_use_lock(tracking_uri: str) -> Iterator[None]:
     """Hold an exclusive lock beside a local SQLite tracking database while it may be created
     and migrated, and its experiment created: two campaigns started at once on a fresh home
-    would otherwise both run MLflow's migrations (the second fails). A server needs none."""
+    would otherwise both run MLflow's migrations (the second fails). A server needs none (two
+    campaigns creating one experiment there at once: `experiment_id` takes the winner's)."""
     if not tracking_uri.startswith("sqlite:///"):
         yield
         return

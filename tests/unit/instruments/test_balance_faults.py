@@ -41,7 +41,7 @@ def scale(lab, connect) -> MettlerToledoBalance:
 @pytest.fixture
 def reconnecting(lab) -> Iterator[MettlerToledoBalance]:
     """A balance whose resource opens a fresh connection after the link drops."""
-    opener = functools.partial(open_resource, lab.balance_resource, timeout=0.15, **T)
+    opener = functools.partial(open_resource, lab.balance_resource, timeout=0.5, **T)
     resource = ReconnectingResource(opener)
     yield MettlerToledoBalance(RecordingResource(resource, "balance"))
     resource.close()

@@ -39,7 +39,7 @@ def rig() -> Iterator[tuple[CyclerServer, MultichannelCycler, ReconnectingResour
     clock = SimClock(speedup=30000.0)
     with CyclerServer(2, clock=clock, seed=9) as server:
         opener = partial(
-            open_resource, server.resource_name, timeout=0.1, **MultichannelCycler.TERMINATIONS
+            open_resource, server.resource_name, timeout=0.5, **MultichannelCycler.TERMINATIONS
         )
         link = ReconnectingResource(opener)
         cycler = MultichannelCycler(

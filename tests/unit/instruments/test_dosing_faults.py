@@ -40,7 +40,7 @@ def make(lab, connect, stocks):
         for stock in stocks[:2]:
             lab.pumps[stock.name].clock = clock
             opener = functools.partial(
-                open_resource, lab.pump_resources[stock.name], timeout=0.1, **T
+                open_resource, lab.pump_resources[stock.name], timeout=0.5, **T
             )
             resource = RecordingResource(ReconnectingResource(opener), f"pump {stock.name}")
             opened.append(resource)

@@ -71,7 +71,7 @@ def test_error_queue_that_never_empties(dialogue) -> None:
 
 
 def test_timeout_with_empty_queue_stays_a_timeout(lab, connect) -> None:
-    m = ConductivityMeter(connect(lab.meter_resource, T, timeout=0.1))
+    m = ConductivityMeter(connect(lab.meter_resource, T, timeout=0.5))
     lab.meter.inject(Fault.SILENT)
     with pytest.raises(InstrumentTimeout):
         m.temperature()

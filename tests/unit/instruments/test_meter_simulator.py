@@ -64,7 +64,7 @@ def test_cell_constant_scales_the_reading_and_survives_reset(lab, connect) -> No
 
 
 def test_long_forms_and_scpi_errors(lab, connect) -> None:
-    io = connect(lab.meter_resource, T, timeout=0.05)
+    io = connect(lab.meter_resource, T, timeout=0.5)
 
     def ask(message: str) -> str:
         return query(io, message, instrument="meter")

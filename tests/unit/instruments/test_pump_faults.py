@@ -40,8 +40,10 @@ EC = 1.32  # g/mL
 
 @pytest.fixture
 def link(lab) -> Iterator[RecordingResource]:
-    """A recorded link to the EC pump that reconnects once when it drops (100 ms timeout)."""
-    opener = functools.partial(open_resource, lab.pump_resources["EC"], timeout=0.1, **T)
+    """A recorded link to the EC pump that reconnects once when it drops. Timeout 0.5 s: the
+    simulator answers within ms, but not always within 0.1 s while `make test`'s other worker
+    keeps the second core busy."""
+    opener = functools.partial(open_resource, lab.pump_resources["EC"], timeout=0.5, **T)
     resource = RecordingResource(ReconnectingResource(opener), "pump EC")
     yield resource
     resource.close()
@@ -109,7 +111,7 @@ def test_disconnect_during_a_move_reconnects_and_completes(lab, link) -> None:
 
 
 def test_disconnect_without_reconnecting_is_an_instrument_error(lab, connect) -> None:
-    p = SyringePump(connect(lab.pump_resources["EMC"], T, timeout=0.1), poll_interval=0.001)
+    p = SyringePump(connect(lab.pump_resources["EMC"], T, timeout=0.5), poll_interval=0.001)
     p.initialize()
     lab.pumps["EMC"].inject(Fault.DISCONNECT)
     with pytest.raises(InstrumentError):

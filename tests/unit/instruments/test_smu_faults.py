@@ -28,7 +28,7 @@ def rig() -> Iterator[tuple[SmuServer, Keithley2450, ReconnectingResource]]:
     clock = SimClock(speedup=20000.0)
     with SmuServer(CellSpec(initial_soc=0.5), clock=clock, seed=2) as server:
         opener = partial(
-            open_resource, server.resource_name, timeout=0.1, **Keithley2450.TERMINATIONS
+            open_resource, server.resource_name, timeout=0.5, **Keithley2450.TERMINATIONS
         )
         link = ReconnectingResource(opener)
         smu = Keithley2450(
@@ -106,5 +106,7 @@ def test_drifting_readings_stop_the_run_outside_the_cell_window(rig) -> None:
     server.schedule(FaultRule(Fault.DRIFT, after=server.commands + 12))
     with pytest.raises(DeviceFault, match="outside the cell's window"):
         smu.charge_cc_cv(C, 4.2, C / 20, timeout=6 * 3600.0, poll_interval=60.0)
-    assert server.drift > 0.05
+    # The fault fired and the readings drifted (by how many commands depends on how much
+    # simulated time passed meanwhile: the clock runs 20000x the wall's, loaded or not).
+    assert server.drift >= 0.02
     assert server.output is False

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -178,14 +179,15 @@ def test_instruments_a_dead_holder_left_are_reconciled_before_anything_moves(
     settings = on_both
     leased: list[str] = []
 
-    def lease(addresses: Sequence[str]) -> dict[str, Lease]:
+    @contextmanager
+    def lease(addresses: Sequence[str]) -> Iterator[dict[str, Lease]]:
         with LeaseBook(settings.store) as book:
             for address in addresses:  # a worker that died holding them
                 book.acquire(address, "c/dead-run", ttl=0.05, note="flow run dead-run")
             time.sleep(0.1)
             taken = book.acquire_all(addresses, "c/new-run", ttl=30.0)
         leased.extend(addresses)
-        return {a.lease.resource: a.previous for a in taken if a.previous is not None}
+        yield {a.lease.resource: a.previous for a in taken if a.previous is not None}
 
     with assemble(spec(budget=4), settings, "c", [], lease=lease) as assembly:
         notes = assembly.reconciled

@@ -1,6 +1,11 @@
 """One conductivity experiment: a fresh vial from the rack → gravimetric dosing on the balance →
 conductivity reading in the meter cell → back to its rack slot.
 
+Dosing and measuring are two steps, each holding only its own instruments while it runs
+(`orchestrator.step_leases`), so campaigns that share a bench take turns step by step. On a
+bench that may be shared the vial waits in its slot between the two steps: a campaign waiting
+for the meter leaves the balance free.
+
 Each fact is stored as soon as it exists: every vial move once done, `DosingStarted` before
 liquid moves, the dosing record once weighed, the measurement once read. A trial resumed after
 a crash therefore never doses a candidate twice: a vial dosed but not measured is found and
@@ -31,7 +36,9 @@ from electroloop.models import Candidate, DosingRecord, Formulation, Measurement
 from electroloop.orchestrator.closed_loop import Campaign, ManualStep
 from electroloop.orchestrator.events import DosingRecorded, DosingStarted, MeasurementRecorded
 from electroloop.orchestrator.experiment import Outcome, TrialFailed
+from electroloop.orchestrator.rack import RackSlots, own_rack
 from electroloop.orchestrator.samples import move_vial, new_vial
+from electroloop.orchestrator.step_leases import DOSE, MEASURE, StepLeases
 from electroloop.protocols import (
     BottleRack,
     ConductivityProbe,
@@ -71,6 +78,12 @@ class ConductivityExperiment:
     check_standard: CheckStandardSpec = field(default_factory=lambda: CheckStandardSpec(every=0))
     """How often the meter reads its certified standard (default here: never; a lab file's
     default: before every 4th sample)."""
+    leases: StepLeases = field(default_factory=StepLeases)
+    """The instruments the dose and measure steps hold (default: none, a bench to itself)."""
+    rack: RackSlots = own_rack
+    """Where each new vial stands (a shared bench hands its slots out lab-wide)."""
+    park_between_steps: bool = False
+    """Stand the dosed vial in its slot until the meter is free (a bench others may share)."""
 
     def check(self, design: Formulation) -> None:
         """ValueError naming the field if `design` lies outside the campaign's space."""
@@ -118,33 +131,41 @@ class ConductivityExperiment:
         if candidate.id in state.measurements and candidate.id in state.dosings:
             dosing = state.dosings[candidate.id]
             if dosing.vial in state.vials:  # a crash came before it went back to its slot
-                self._try_move(campaign, dosing.vial, state.vials[dosing.vial].slot, candidate)
+                with self.leases.step(MEASURE):
+                    self._back_to_slot(campaign, dosing.vial, candidate)
             return dosing, state.measurements[candidate.id][-1]
         if candidate.id in state.dosings:  # the process died between dosing and measuring
             dosing = state.dosings[candidate.id]
             vial = dosing.vial or state.vial_of(candidate.id) or new_vial(campaign)[0]
             place = state.vials[vial].place if vial in state.vials else BALANCE
-            if not self.samples.find(vial, place, dosing.dosed_masses):
-                raise TrialFailed(f"interrupted after dosing; vial {vial} lost", dosing)
+            with self.leases.step(DOSE if place == BALANCE else MEASURE):
+                if not self.samples.find(vial, place, dosing.dosed_masses):
+                    raise TrialFailed(f"interrupted after dosing; vial {vial} lost", dosing)
+                if place == BALANCE and vial in state.vials and self.park_between_steps:
+                    self._back_to_slot(campaign, vial, candidate)
         else:
             self._refill_if_short(candidate, campaign)
-            vial = self._vial_on_balance(candidate, campaign)
-            campaign.record(DosingStarted(candidate_id=candidate.id))
+            with self.leases.step(DOSE):
+                vial = self._vial_on_balance(candidate, campaign)
+                campaign.record(DosingStarted(candidate_id=candidate.id))
+                try:
+                    dosing = self.prepare(candidate, vial)
+                except InstrumentError as exc:
+                    self._try_move(campaign, vial, WASTE, candidate)
+                    raise TrialFailed(f"dosing failed: {exc}") from None
+                campaign.record(DosingRecorded(record=dosing))
+                if self.park_between_steps:
+                    self._back_to_slot(campaign, vial, candidate)
+        with self.leases.step(MEASURE):
             try:
-                dosing = self.prepare(candidate, vial)
+                self._check_meter_if_due(campaign)
+                move_vial(campaign, self.samples, vial, METER, candidate.id)
+                measurement = self.measure(candidate)
             except InstrumentError as exc:
-                self._try_move(campaign, vial, WASTE, candidate)
-                raise TrialFailed(f"dosing failed: {exc}") from None
-            campaign.record(DosingRecorded(record=dosing))
-        try:
-            self._check_meter_if_due(campaign)
-            move_vial(campaign, self.samples, vial, METER, candidate.id)
-            measurement = self.measure(candidate)
-        except InstrumentError as exc:
-            self._try_move(campaign, vial, campaign.state.vials[vial].slot, candidate)
-            raise TrialFailed(f"measurement failed: {exc}", dosing) from None
-        campaign.record(MeasurementRecorded(measurement=measurement))
-        self._try_move(campaign, vial, campaign.state.vials[vial].slot, candidate)
+                self._back_to_slot(campaign, vial, candidate)
+                raise TrialFailed(f"measurement failed: {exc}", dosing) from None
+            campaign.record(MeasurementRecorded(measurement=measurement))
+            self._back_to_slot(campaign, vial, candidate)
         return dosing, measurement
 
     def _check_meter_if_due(self, campaign: Campaign) -> None:
@@ -188,12 +209,16 @@ class ConductivityExperiment:
                 return vial
         elif vial is not None:
             self._try_move(campaign, vial, WASTE, candidate)
-        vial, _ = new_vial(campaign)
+        vial, slot = new_vial(campaign, self.rack)
         try:
-            move_vial(campaign, self.samples, vial, BALANCE, candidate.id)
+            move_vial(campaign, self.samples, vial, BALANCE, candidate.id, source=slot)
         except InstrumentError as exc:
             raise TrialFailed(f"vial {vial} did not reach the balance: {exc}") from None
         return vial
+
+    def _back_to_slot(self, campaign: Campaign, vial: str, candidate: Candidate) -> None:
+        """Stand the vial in its rack slot again (`_try_move`)."""
+        self._try_move(campaign, vial, campaign.state.vials[vial].slot, candidate)
 
     def _try_move(self, campaign: Campaign, vial: str, target: str, candidate: Candidate) -> None:
         """Move a vial whose trial's facts are already stored (a measured sample back to its
