@@ -94,7 +94,7 @@ lint: install
 
 # Two pytest workers (pytest-xdist), a test file each at a time: the integration tests spend most
 # of their time waiting on the servers and simulators they start, so two files at once take about
-# 60 % of the time one after the other does, on 2 cores. `pytest FILE` alone still runs serially.
+# two thirds of the time one after the other does, on 2 cores (BENCHMARKS.md: 15 vs 23 min). `pytest FILE` alone still runs serially.
 test: lint browser postgres
 	$(PY) -m pytest -n 2 --dist loadfile
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from electroloop.errors import ConfigError
@@ -42,6 +42,7 @@ from electroloop.orchestrator.leases import (
     LeaseHeld,
     LeaseKeeper,
 )
+from electroloop.orchestrator.step_leases import LeaseHook
 
 AGING = 600.0
 """Seconds of waiting one priority level is worth; the same for every process of a lab."""
@@ -297,8 +298,8 @@ def queued_hold(
     may_hold: Collection[str] = (),
     on_wait: Callable[[Waiting], None] | None = None,
     kept: list[LeaseKeeper] | None = None,
-) -> Callable[[Sequence[str]], AbstractContextManager[dict[str, Lease]]]:
-    """A `step_leases.LeaseHook` that waits for `holder`'s turn (`keep_when_free`) and keeps
+) -> LeaseHook:
+    """A `LeaseHook` that waits for `holder`'s turn (`keep_when_free`) and keeps
     the instruments for the `with` block, then writes the hold into the lab's lease history
     (`LeaseQueue.history`); `kept` lists the keepers while they hold (a flow checks them before
     it moves anything)."""
